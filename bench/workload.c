@@ -8,8 +8,10 @@
  */
 #include "bench/workload.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <string.h>
+#include <strings.h>
 
 static double
 wl_zeta(uint64_t n, double theta)
@@ -91,4 +93,28 @@ const char *
 wl_dist_name(wl_dist d)
 {
     return (unsigned)d < 3 ? wl_names[d] : "?";
+}
+
+static const wl_mix wl_mixes[] = {
+    {'a', 50, 50, 0, 0, 0},
+    {'b', 95, 5, 0, 0, 0},
+    {'c', 100, 0, 0, 0, 0},
+    {'d', 95, 0, 5, 0, 1},
+    {'f', 50, 0, 0, 50, 0},
+};
+
+int
+wl_parse_mix(const char *s, wl_mix *out)
+{
+    if (strncasecmp(s, "ycsb-", 5) == 0)
+        s += 5;
+    if (s[0] == '\0' || s[1] != '\0')
+        return -1;
+    for (size_t i = 0; i < sizeof(wl_mixes) / sizeof(wl_mixes[0]); i++) {
+        if (tolower((unsigned char)s[0]) == wl_mixes[i].name) {
+            *out = wl_mixes[i];
+            return 0;
+        }
+    }
+    return -1;
 }

@@ -88,6 +88,41 @@ uint64_t wl_next(wl_gen *g, uint64_t newest);
 int wl_parse_dist(const char *s, wl_dist *out);
 const char *wl_dist_name(wl_dist d);
 
+
+/*
+ * YCSB operation mixes (Cooper et al., SoCC 2010, table 2): the share of
+ * reads, updates, inserts and read-modify-writes in percent (summing to
+ * 100), and the key distribution the workload prescribes (latest for D;
+ * the others take the caller's).
+ *   A 50 read / 50 update      B 95 read / 5 update     C 100 read
+ *   D 95 read / 5 insert, reads latest                  F 50 read / 50 RMW
+ */
+typedef enum wl_op { WL_OP_READ, WL_OP_UPDATE, WL_OP_INSERT, WL_OP_RMW } wl_op;
+
+typedef struct wl_mix {
+    char name;                         /* 'a', 'b', 'c', 'd' or 'f' */
+    unsigned read, update, insert, rmw; /* percent */
+    int forces_latest;                 /* D: reads follow WL_LATEST */
+} wl_mix;
+
+/* Parses "a".."f" or "ycsb-a".. (case-insensitive); returns 0 or -1. */
+int wl_parse_mix(const char *s, wl_mix *out);
+
+/* The next operation of a mix, drawn from a thread-private state. */
+static inline wl_op
+wl_next_op(const wl_mix *m, uint64_t *state)
+{
+    unsigned r = (unsigned)(wl_rand(state) % 100);
+
+    if (r < m->read)
+        return WL_OP_READ;
+    r -= m->read;
+    if (r < m->update)
+        return WL_OP_UPDATE;
+    r -= m->update;
+    return r < m->insert ? WL_OP_INSERT : WL_OP_RMW;
+}
+
 #ifdef __cplusplus
 }
 #endif

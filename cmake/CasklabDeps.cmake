@@ -19,3 +19,25 @@ endfunction()
 
 casklab_require(XXHASH libxxhash libxxhash-dev)
 casklab_require(CUNIT cunit libcunit1-dev)
+
+# casklab_require_lib(<prefix> <header> <library> <Debian package>): for
+# packages that ship no pkg-config file (LevelDB); defines the imported
+# target Casklab::<prefix>.
+function(casklab_require_lib prefix header library debpkg)
+  find_path(${prefix}_INCLUDE_DIR ${header})
+  find_library(${prefix}_LIBRARY ${library})
+  if(NOT ${prefix}_INCLUDE_DIR OR NOT ${prefix}_LIBRARY)
+    message(FATAL_ERROR "casklab needs ${header} and lib${library}: install the "
+                        "Debian package '${debpkg}' (or run scripts/deps)")
+  endif()
+  add_library(Casklab::${prefix} UNKNOWN IMPORTED GLOBAL)
+  set_target_properties(Casklab::${prefix} PROPERTIES
+    IMPORTED_LOCATION ${${prefix}_LIBRARY}
+    INTERFACE_INCLUDE_DIRECTORIES ${${prefix}_INCLUDE_DIR})
+endfunction()
+
+# Peer engines `casklab bench` compares against (bench/peers/).
+casklab_require(LMDB lmdb liblmdb-dev)
+casklab_require(ROCKSDB rocksdb librocksdb-dev)
+casklab_require(KYOTO kyotocabinet libkyotocabinet-dev)
+casklab_require_lib(LEVELDB leveldb/c.h leveldb libleveldb-dev)
