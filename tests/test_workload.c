@@ -105,6 +105,44 @@ test_parse_names(void)
     CU_ASSERT_STRING_EQUAL(wl_dist_name(WL_UNIFORM), "uniform");
 }
 
+/* Each YCSB mix's shares on a fixed seed, within 1 point of the spec. */
+static void
+test_mix_proportions(void)
+{
+    const char *names[] = {"a", "B", "ycsb-c", "d", "f"};
+    const unsigned want[5][4] = {{50, 50, 0, 0}, {95, 5, 0, 0},
+                                 {100, 0, 0, 0}, {95, 0, 5, 0},
+                                 {50, 0, 0, 50}};
+
+    for (int m = 0; m < 5; m++) {
+        wl_mix mix;
+        uint64_t rng = wl_mix64(1234 + m), got[4] = {0};
+        CU_ASSERT_EQUAL_FATAL(wl_parse_mix(names[m], &mix), 0);
+        for (int i = 0; i < SAMPLES; i++)
+            got[wl_next_op(&mix, &rng)]++;
+        for (int op = 0; op < 4; op++) {
+            double pct = 100.0 * (double)got[op] / SAMPLES;
+            CU_ASSERT(fabs(pct - want[m][op]) < 1.0);
+            if (want[m][op] == 0)
+                CU_ASSERT_EQUAL(got[op], 0);
+        }
+    }
+}
+
+static void
+test_mix_names(void)
+{
+    wl_mix mix;
+
+    CU_ASSERT_EQUAL(wl_parse_mix("d", &mix), 0);
+    CU_ASSERT(mix.forces_latest);
+    CU_ASSERT_EQUAL(wl_parse_mix("ycsb-f", &mix), 0);
+    CU_ASSERT_EQUAL(mix.rmw, 50);
+    CU_ASSERT_EQUAL(wl_parse_mix("e", &mix), -1); /* scans: not supported */
+    CU_ASSERT_EQUAL(wl_parse_mix("", &mix), -1);
+    CU_ASSERT_EQUAL(wl_parse_mix("aa", &mix), -1);
+}
+
 int
 main(void)
 {
@@ -114,6 +152,8 @@ main(void)
         CT_CASE(test_zipfian_keys_scattered_and_deterministic),
         CT_CASE(test_latest_prefers_newest),
         CT_CASE(test_parse_names),
+        CT_CASE(test_mix_proportions),
+        CT_CASE(test_mix_names),
     };
     return ct_run("workload generators", cases, CT_NCASES(cases)) != 0;
 }
