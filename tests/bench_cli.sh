@@ -1,0 +1,50 @@
+#!/bin/sh
+# tests/bench_cli.sh CASKLAB OUTDIR - `casklab bench` and `casklab plot` end
+# to end on a tiny run: exit codes, the CSV/JSON files and their metadata,
+# and figures rendered by gnuplot, two result files overlaid.
+set -u
+cas=$1
+out=$2
+fail() { echo "bench_cli: FAIL: $*" >&2; exit 1; }
+expect() { # expect CODE COMMAND...: runs COMMAND, checks its exit status
+    want=$1; shift
+    "$@" >"$out/last.log" 2>&1
+    got=$?
+    [ "$got" -eq "$want" ] || { cat "$out/last.log" >&2; fail "$* exited $got, want $want"; }
+}
+
+rm -rf "$out" && mkdir -p "$out" || fail "cannot create $out"
+expect 0 "$cas" bench --help
+expect 0 "$cas" plot --help
+expect 0 "$cas" bench --list
+grep -q '^kd:global' "$out/last.log" || fail "bench --list lacks kd:global"
+grep -q '^kyoto' "$out/last.log" || fail "bench --list lacks kyoto"
+expect 64 "$cas" bench --bogus
+expect 64 "$cas" bench --targets nope
+expect 64 "$cas" bench --threads 0
+expect 64 "$cas" bench --workloads a,zz
+expect 64 "$cas" plot
+expect 1 "$cas" plot "$out/missing.csv"
+
+expect 0 "$cas" bench --targets kd:global,kyoto,lmdb --workloads load,a,d,durable \
+    --dist uniform --keys 2000 --threads 1,3 --reps 2 --seconds 0.02 --warmup 0 \
+    --dir "$out" --out "$out/r"
+grep -q 'oversubscribed' "$out/last.log" || fail "3 threads on <= 2 cores not flagged"
+for f in commit compiler cflags cpu cores kernel date command target.lmdb; do
+    grep -q "^# $f: " "$out/r.csv" || fail "r.csv lacks metadata field $f"
+    grep -q "\"$f\": " "$out/r.json" || fail "r.json lacks metadata field $f"
+done
+# 3 targets x 2 thread counts x (load, a, d) + 2 peers x 2 x durable = 22 rows
+rows=$(grep -vc '^#' "$out/r.csv")
+[ "$rows" -eq 23 ] || fail "r.csv has $rows lines, want header + 22 rows"
+ls "$out" | grep -q -- '-[0-9]*$' && fail "a store directory was left behind"
+
+cp "$out/r.csv" "$out/s.csv"
+expect 0 "$cas" plot --out "$out/plots" "$out/r.csv" "$out/s.csv"
+for fig in throughput_a_uniform latency_d_latest workloads bytes_per_key; do
+    [ -s "$out/plots/$fig.svg" ] || fail "$fig.svg missing"
+    [ -s "$out/plots/$fig.png" ] || fail "$fig.png missing"
+done
+grep -q 'kyoto @ s' "$out/plots/throughput_a_uniform.svg" ||
+    fail "overlay legend does not name the second file"
+echo "bench_cli: ok"
