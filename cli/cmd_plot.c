@@ -41,7 +41,7 @@ typedef struct pl_file {
 } pl_file;
 
 typedef struct pl_series {
-    char label[128];
+    char label[192];
     size_t file;
     char target[64];
 } pl_series;
