@@ -11,6 +11,13 @@
  * is not KD_FLAG_TEST_ONLY (keydirs merged later appear by themselves);
  * peers go by their engine's name ("lmdb", "rocksdb", "leveldb", "kyoto").
  *
+ * Adding a target (the casklab engine, issue 3): write one adapter file like
+ * bench/peers/lmdb.c filling bench_target_ops ("engine" kind; open takes the
+ * keydir name as arg so "cask:<keydir>" covers every keydir), list it in
+ * bench/target.c's registry, and fill `syncs` so durable rows show the
+ * fdatasyncs group commit saved. The runner, CLI, files and plots need no
+ * change.
+ *
  * Errors: every operation returns 0 or a negative code from BENCH_ERRORS
  * (bench_strerror names it); an engine's own message is kept in the target
  * and read with bench_target_error.
@@ -98,6 +105,11 @@ typedef struct bench_target_ops {
     int64_t (*memory)(bench_target *t);
     /* One line saying how the target is configured, for the report. */
     const char *(*describe)(bench_target *t);
+    /* Optional: flushes to stable storage (fdatasync calls) so far. Engines
+       that group-commit report it so a durable row can show syncs per
+       second beside writes per second; NULL means one sync per
+       BENCH_PUT_SYNC write, as every peer does. */
+    uint64_t (*syncs)(bench_target *t);
 } bench_target_ops;
 
 /* Every target's handle starts with this header. */
@@ -115,7 +127,9 @@ struct bench_thread {
     void *state;    /* the adapter's per-thread state */
 };
 
-/* Target names, in order: keydirs first, then peers. NULL past the end. */
+/* Target names, in order: keydirs first, then peers. NULL past the end.
+   The string may live in a per-thread buffer reused by the next call:
+   copy it to keep it. */
 const char *bench_target_name(size_t i);
 
 /* True if `name` names a target; *kind gets its kind when not NULL. */
