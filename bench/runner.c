@@ -55,6 +55,11 @@ typedef struct bench_pool {
     unsigned put_flags;
     unsigned reps;
     pthread_barrier_t start, done;
+    /* Workers wait at the gate until all were created: +1 go, -1 give up
+       (a failed pthread_create leaves the barriers unreachable). */
+    pthread_mutex_t gate_mu;
+    pthread_cond_t gate_cv;
+    int gate;
     atomic_int measuring, stop;
     _Atomic uint64_t errors;
 } bench_pool;
@@ -336,12 +341,38 @@ bench_mix_loop(bench_worker *w, bench_ctx *c, unsigned rep)
     }
 }
 
+/* Waits until the pool opens the gate; true if the run goes ahead. */
+static int
+bench_gate_wait(bench_pool *p)
+{
+    int go;
+
+    pthread_mutex_lock(&p->gate_mu);
+    while (p->gate == 0)
+        pthread_cond_wait(&p->gate_cv, &p->gate_mu);
+    go = p->gate > 0;
+    pthread_mutex_unlock(&p->gate_mu);
+    return go;
+}
+
+static void
+bench_gate_open(bench_pool *p, int go)
+{
+    pthread_mutex_lock(&p->gate_mu);
+    p->gate = go ? 1 : -1;
+    pthread_cond_broadcast(&p->gate_cv);
+    pthread_mutex_unlock(&p->gate_mu);
+}
+
 static void *
 bench_worker_main(void *arg)
 {
     bench_worker *w = arg;
     bench_pool *p = w->p;
     bench_ctx c;
+
+    if (!bench_gate_wait(p))
+        return NULL;
     int ok = bench_ctx_init(&c, w) == BENCH_OK;
 
     for (unsigned rep = 0; rep < p->reps; rep++) {
@@ -449,6 +480,8 @@ bench_pool_run(bench_pool *p, bench_row *row)
         return BENCH_ENOMEM;
     pthread_barrier_init(&p->start, NULL, nt + 1);
     pthread_barrier_init(&p->done, NULL, nt + 1);
+    pthread_mutex_init(&p->gate_mu, NULL);
+    pthread_cond_init(&p->gate_cv, NULL);
     for (; started < nt; started++) {
         w[started].p = p;
         w[started].id = started;
@@ -456,15 +489,19 @@ bench_pool_run(bench_pool *p, bench_row *row)
                            &w[started]) != 0)
             break;
     }
+    bench_gate_open(p, started == nt);
     if (started == nt)
         bench_drive(p, secs);
-    else
-        /* Cannot reach the barriers' count: abandon (process exits soon). */
-        return BENCH_ENOMEM;
-    for (unsigned i = 0; i < nt; i++)
+    for (unsigned i = 0; i < started; i++)
         pthread_join(w[i].th, NULL);
     pthread_barrier_destroy(&p->start);
     pthread_barrier_destroy(&p->done);
+    pthread_mutex_destroy(&p->gate_mu);
+    pthread_cond_destroy(&p->gate_cv);
+    if (started < nt) {
+        free(w);
+        return BENCH_ENOMEM;
+    }
     bench_summarise(w, nt, secs, p->reps, row);
     row->errors += sync_load_rlx(&p->errors);
     free(w);
