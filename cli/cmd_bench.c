@@ -35,6 +35,7 @@ typedef struct bb_opts {
     unsigned threads[BB_MAX_LIST];
     size_t nthreads;
     const char *out;
+    const char *baseline; /* ratios to this target, or NULL */
     int quick;
     char lists[4][1024]; /* copies of the comma lists, split in place */
 } bb_opts;
@@ -80,6 +81,8 @@ bench_usage(void)
         "  --out PREFIX       writes PREFIX.csv and PREFIX.json (default\n"
         "                     results/bench)\n"
         "  --seed N           workload seed (default 42)\n"
+        "  --baseline T       at the end, each target's median throughput\n"
+        "                     divided by target T's, per workload and threads\n"
         "  --quick            demo size: 50000 keys, threads 1 and cores,\n"
         "                     2 reps of 0.2 s, warm-up 0.1 s, dist zipfian\n"
         "  --list             list the targets and exit\n\n"
@@ -288,6 +291,12 @@ bb_option(bb_opts *o, int c, const char *arg)
     case 'D': return bb_dists(o, arg);
     case 't': return bb_threads(o, arg);
     case 'o': o->out = arg; return 0;
+    case 'b':
+        if (!bench_target_exists(arg, NULL)) {
+            fprintf(stderr, "casklab bench: no target '%s'\n", arg);
+            return -1;
+        }
+        o->baseline = arg; return 0;
     case 'd': o->spec.dir = arg; return 0;
     case 'h':
         if (bb_num("--theta", arg, 0.01, 0.999, &v)) return -1;
@@ -337,6 +346,7 @@ static const struct option bb_longopts[] = {
     {"dir", required_argument, NULL, 'd'},
     {"out", required_argument, NULL, 'o'},
     {"seed", required_argument, NULL, 'S'},
+    {"baseline", required_argument, NULL, 'b'},
     {"quick", no_argument, NULL, 'q'},
     {"list", no_argument, NULL, 'l'},
     {NULL, 0, NULL, 0},
@@ -587,6 +597,50 @@ bb_write(const char *prefix, bb_state *st)
                                                               st, 1);
 }
 
+/* The row of `target` matching r's workload, distribution and threads. */
+static const bench_row *
+bb_match(const bb_state *st, const char *target, const bench_row *r)
+{
+    for (size_t i = 0; i < st->n; i++) {
+        const bench_row *q = &st->rows[i];
+        if (strcmp(q->target, target) == 0 &&
+            strcmp(q->workload, r->workload) == 0 && q->dist == r->dist &&
+            q->threads == r->threads)
+            return q;
+    }
+    return NULL;
+}
+
+/* One line per baseline row: every other target's throughput over it. */
+static void
+bb_ratios(const bb_opts *o, const bb_state *st)
+{
+    printf("\nthroughput relative to %s (median / median; > 1 is faster)\n"
+           "%-8s %-8s %4s", o->baseline, "workload", "dist", "thr");
+    for (size_t t = 0; t < o->ntargets; t++)
+        if (strcmp(o->targets[t], o->baseline) != 0)
+            printf(" %13s", o->targets[t]);
+    printf("\n");
+    for (size_t i = 0; i < st->n; i++) {
+        const bench_row *b = &st->rows[i];
+        if (strcmp(b->target, o->baseline) != 0 || b->ops_med <= 0)
+            continue;
+        printf("%-8s %-8s %4u", b->workload,
+               strcmp(b->workload, "load") ? wl_dist_name(b->dist) : "-",
+               b->threads);
+        for (size_t t = 0; t < o->ntargets; t++) {
+            if (strcmp(o->targets[t], o->baseline) == 0)
+                continue;
+            const bench_row *r = bb_match(st, o->targets[t], b);
+            if (r != NULL)
+                printf(" %12.2fx", r->ops_med / b->ops_med);
+            else
+                printf(" %13s", "-");
+        }
+        printf("\n");
+    }
+}
+
 static void
 bb_banner(const bb_opts *o, const bb_state *st)
 {
@@ -628,6 +682,8 @@ bench_run_cmd(int argc, char **argv)
     bb_print_header();
     for (size_t i = 0; i < o.ntargets; i++)
         bb_run_target(&o, &st, o.targets[i]);
+    if (o.baseline != NULL)
+        bb_ratios(&o, &st);
     if (bb_write(o.out, &st) != 0)
         st.failed = 1;
     free(st.rows);

@@ -23,13 +23,16 @@ expect 64 "$cas" bench --bogus
 expect 64 "$cas" bench --targets nope
 expect 64 "$cas" bench --threads 0
 expect 64 "$cas" bench --workloads a,zz
+expect 64 "$cas" bench --baseline nope
 expect 64 "$cas" plot
 expect 1 "$cas" plot "$out/missing.csv"
 
 expect 0 "$cas" bench --targets kd:global,kyoto,lmdb --workloads load,a,d,durable \
     --dist uniform --keys 2000 --threads 1,3 --reps 2 --seconds 0.02 --warmup 0 \
-    --dir "$out" --out "$out/r"
+    --dir "$out" --out "$out/r" --baseline kyoto
 grep -q 'oversubscribed' "$out/last.log" || fail "3 threads on <= 2 cores not flagged"
+grep -q '^throughput relative to kyoto' "$out/last.log" || fail "no ratio table"
+grep -q 'fdatasyncs/s' "$out/last.log" || fail "durable rows lack fdatasyncs/s"
 for f in commit compiler cflags cpu cores kernel date command target.lmdb; do
     grep -q "^# $f: " "$out/r.csv" || fail "r.csv lacks metadata field $f"
     grep -q "\"$f\": " "$out/r.json" || fail "r.json lacks metadata field $f"
