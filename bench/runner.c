@@ -47,7 +47,7 @@ enum bench_phase { BENCH_PH_LOAD, BENCH_PH_MIX };
 
 typedef struct bench_pool {
     bench_session *s;
-    uint64_t syncs;    /* target-counted syncs during measured time */
+    uint64_t syncs;    /* flushes (bench_flush_count) in measured time */
     double measured;   /* seconds measured, all repetitions */
     enum bench_phase phase;
     wl_mix mix;
@@ -392,13 +392,6 @@ bench_worker_main(void *arg)
 
 /* ---- running a pool ----------------------------------------------------------- */
 
-/* Syncs the target counted itself, or 0 when it does not count. */
-static uint64_t
-bench_syncs(bench_target *t)
-{
-    return t->ops->syncs ? t->ops->syncs(t) : 0;
-}
-
 /* The main thread's side of the repetitions; fills secs[rep]. */
 static void
 bench_drive(bench_pool *p, double *secs)
@@ -418,11 +411,11 @@ bench_drive(bench_pool *p, double *secs)
         if (rep == 0 && sp->warmup > 0)
             bench_sleep(sp->warmup);
         sync_store_rlx(&p->measuring, 1);
-        uint64_t t1 = sync_now_ns(), s1 = bench_syncs(p->s->t);
+        uint64_t t1 = sync_now_ns(), s1 = bench_flush_count();
         bench_sleep(sp->seconds);
         sync_store_rlx(&p->stop, 1);
         secs[rep] = (double)(sync_now_ns() - t1) / 1e9;
-        p->syncs += bench_syncs(p->s->t) - s1;
+        p->syncs += bench_flush_count() - s1;
         p->measured += secs[rep];
         pthread_barrier_wait(&p->done);
     }
@@ -628,11 +621,8 @@ bench_session_run(bench_session *s, const char *workload, wl_dist dist,
     rc = bench_pool_run(&p, row);
     if (rc != BENCH_OK)
         return rc;
-    /* Peers sync once per durable write; a counting engine says itself. */
-    if (p.put_flags & BENCH_PUT_SYNC)
-        row->syncs_per_s = s->t->ops->syncs && p.measured > 0
-                               ? (double)p.syncs / p.measured
-                               : row->ops_med;
+    if (p.measured > 0)
+        row->syncs_per_s = (double)p.syncs / p.measured;
     bench_footprint(s, row);
     return BENCH_OK;
 }

@@ -66,7 +66,8 @@ typedef struct bench_row {
     int64_t disk_bytes;               /* -1 unknown */
     double mem_per_key;               /* bytes */
     char mem_source[16];              /* "self" or "rss_anon" */
-    double syncs_per_s;               /* durable rows: syncs per second */
+    double syncs_per_s;               /* flush calls per second, whole
+                                         process (bench_flush_count) */
     uint64_t errors;                  /* unexpected results */
 } bench_row;
 

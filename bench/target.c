@@ -201,7 +201,6 @@ static const bench_target_ops bench_kd_ops = {
     .sync = bench_kd_sync,
     .memory = bench_kd_memory,
     .describe = bench_kd_describe,
-    .syncs = NULL,
 };
 
 /* ---- registry ------------------------------------------------------------- */

@@ -13,10 +13,9 @@
  *
  * Adding a target (the casklab engine, issue 3): write one adapter file like
  * bench/peers/lmdb.c filling bench_target_ops ("engine" kind; open takes the
- * keydir name as arg so "cask:<keydir>" covers every keydir), list it in
- * bench/target.c's registry, and fill `syncs` so durable rows show the
- * fdatasyncs group commit saved. The runner, CLI, files and plots need no
- * change.
+ * keydir name as arg so "cask:<keydir>" covers every keydir) and list it
+ * in bench/target.c's registry. The runner, CLI, files and plots need no
+ * change; its flushes are counted like the peers' (bench_flush_count).
  *
  * Errors: every operation returns 0 or a negative code from BENCH_ERRORS
  * (bench_strerror names it); an engine's own message is kept in the target
@@ -105,11 +104,6 @@ typedef struct bench_target_ops {
     int64_t (*memory)(bench_target *t);
     /* One line saying how the target is configured, for the report. */
     const char *(*describe)(bench_target *t);
-    /* Optional: flushes to stable storage (fdatasync calls) so far. Engines
-       that group-commit report it so a durable row can show syncs per
-       second beside writes per second; NULL means one sync per
-       BENCH_PUT_SYNC write, as every peer does. */
-    uint64_t (*syncs)(bench_target *t);
 } bench_target_ops;
 
 /* Every target's handle starts with this header. */
@@ -203,6 +197,10 @@ const char *bench_last_error(void);
 /* Bytes allocated on disk under dir (st_blocks, so sparse maps count what
    they use), or -1 if dir cannot be walked. */
 int64_t bench_dir_bytes(const char *dir);
+
+/* fsync, fdatasync and msync(MS_SYNC) calls made by this process so far,
+   by any thread or library (bench/syncount.c interposes them). */
+uint64_t bench_flush_count(void);
 
 /* Removes dir and everything under it; 0 or -1. */
 int bench_rmtree(const char *dir);

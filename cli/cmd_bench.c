@@ -441,8 +441,9 @@ bb_print_row(const bench_row *r)
            (double)r->lat_ns[3] / 1e3,
            r->disk_bytes >= 0 ? (double)r->disk_bytes / 1e6 : -1.0,
            r->mem_per_key, r->errors ? "  ERRORS" : "");
-    if (r->syncs_per_s > 0)
-        printf("%-14s %-8s (%.0f fdatasyncs/s)\n", "", "", r->syncs_per_s);
+    if (strcmp(r->workload, "durable") == 0)
+        printf("%-14s %-8s (%.0f flushes/s: fsync, fdatasync, msync calls)\n",
+               "", "", r->syncs_per_s);
     fflush(stdout);
 }
 

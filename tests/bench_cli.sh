@@ -32,7 +32,7 @@ expect 0 "$cas" bench --targets kd:global,kyoto,lmdb --workloads load,a,d,durabl
     --dir "$out" --out "$out/r" --baseline kyoto
 grep -q 'oversubscribed' "$out/last.log" || fail "3 threads on <= 2 cores not flagged"
 grep -q '^throughput relative to kyoto' "$out/last.log" || fail "no ratio table"
-grep -q 'fdatasyncs/s' "$out/last.log" || fail "durable rows lack fdatasyncs/s"
+grep -q 'flushes/s' "$out/last.log" || fail "durable rows lack flushes/s"
 for f in commit compiler cflags cpu cores kernel date command target.lmdb; do
     grep -q "^# $f: " "$out/r.csv" || fail "r.csv lacks metadata field $f"
     grep -q "\"$f\": " "$out/r.json" || fail "r.json lacks metadata field $f"

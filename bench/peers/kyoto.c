@@ -193,5 +193,4 @@ const bench_target_ops bench_kyoto_ops = {
     .sync = bench_kc_sync,
     .memory = bench_kc_memory,
     .describe = bench_kc_describe,
-    .syncs = NULL,
 };

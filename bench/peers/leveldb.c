@@ -205,5 +205,4 @@ const bench_target_ops bench_leveldb_ops = {
     .sync = bench_ldb_sync,
     .memory = bench_ldb_memory,
     .describe = bench_ldb_describe,
-    .syncs = NULL,
 };

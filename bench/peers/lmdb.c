@@ -269,5 +269,4 @@ const bench_target_ops bench_lmdb_ops = {
     .sync = bench_lmdb_sync,
     .memory = bench_lmdb_memory,
     .describe = bench_lmdb_describe,
-    .syncs = NULL,
 };

@@ -225,5 +225,4 @@ const bench_target_ops bench_rocksdb_ops = {
     .sync = bench_rocks_sync,
     .memory = bench_rocks_memory,
     .describe = bench_rocks_describe,
-    .syncs = NULL,
 };
