@@ -157,11 +157,12 @@ bb_targets(bb_opts *o, const char *list)
             bb_add_target(o, names[i]);
             continue;
         }
+        /* A group is "all" or a kind in the plural: keydirs, peers. */
         for (size_t j = 0; (t = bench_target_name(j)) != NULL; j++) {
             bench_target_exists(t, &kind);
             if (strcmp(names[i], "all") == 0 ||
-                (strcmp(names[i], "keydirs") == 0) ==
-                    (strcmp(kind, "keydir") == 0))
+                (strncmp(names[i], kind, strlen(kind)) == 0 &&
+                 strcmp(names[i] + strlen(kind), "s") == 0))
                 bb_add_target(o, t);
         }
     }
