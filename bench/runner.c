@@ -429,13 +429,23 @@ bench_cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Throughput statistics and merged latencies from a finished pool. */
+/* Median, min and max of n rates (sorted in place) into row. */
+static void
+bench_spread(double *rate, unsigned n, bench_row *row)
+{
+    qsort(rate, n, sizeof(rate[0]), bench_cmp_double);
+    row->ops_min = rate[0];
+    row->ops_max = rate[n - 1];
+    row->ops_med = n % 2 ? rate[n / 2] : (rate[n / 2 - 1] + rate[n / 2]) / 2;
+}
+
+/* Throughput statistics of a finished pool, and its latencies merged into
+   `all` (which may hold earlier repetitions') for the row's percentiles. */
 static void
 bench_summarise(bench_worker *w, unsigned nw, const double *secs,
-                unsigned reps, bench_row *row)
+                unsigned reps, bench_hist *all, bench_row *row)
 {
     double rate[BENCH_MAX_REPS];
-    bench_hist *all = calloc(1, sizeof(*all));
 
     row->ops = 0;
     for (unsigned r = 0; r < reps; r++) {
@@ -445,24 +455,18 @@ bench_summarise(bench_worker *w, unsigned nw, const double *secs,
         row->ops += n;
         rate[r] = secs[r] > 0 ? (double)n / secs[r] : 0;
     }
-    qsort(rate, reps, sizeof(rate[0]), bench_cmp_double);
-    row->ops_min = rate[0];
-    row->ops_max = rate[reps - 1];
-    row->ops_med = reps % 2 ? rate[reps / 2]
-                            : (rate[reps / 2 - 1] + rate[reps / 2]) / 2;
-    if (all == NULL)
-        return;
+    bench_spread(rate, reps, row);
     for (unsigned i = 0; i < nw; i++)
         bench_hist_merge(all, &w[i].hist);
     for (int k = 0; k < BENCH_NPCT; k++)
         row->lat_ns[k] = bench_hist_percentile(all, bench_pcts[k]);
     row->lat_mean_ns = bench_hist_mean(all);
-    free(all);
 }
 
-/* Starts the workers, drives `reps` repetitions, summarises into row. */
+/* Starts the workers, drives `reps` repetitions, summarises into row;
+   latencies accumulate in `all`. */
 static int
-bench_pool_run(bench_pool *p, bench_row *row)
+bench_pool_run(bench_pool *p, bench_hist *all, bench_row *row)
 {
     unsigned nt = p->s->spec.threads;
     bench_worker *w = calloc(nt, sizeof(*w));
@@ -495,7 +499,7 @@ bench_pool_run(bench_pool *p, bench_row *row)
         free(w);
         return BENCH_ENOMEM;
     }
-    bench_summarise(w, nt, secs, p->reps, row);
+    bench_summarise(w, nt, secs, p->reps, all, row);
     row->errors += sync_load_rlx(&p->errors);
     free(w);
     return BENCH_OK;
@@ -550,7 +554,10 @@ bench_session_load(bench_session *s, bench_row *row)
     int rc = BENCH_OK;
     double rates[BENCH_MAX_REPS];
     unsigned reps = s->spec.reps;
+    bench_hist *all = calloc(1, sizeof(*all));
 
+    if (all == NULL)
+        return BENCH_ENOMEM;
     bench_row_init(s, "load", WL_UNIFORM, row);
     for (unsigned r = 0; r < reps && rc == BENCH_OK; r++) {
         if (r > 0) {
@@ -563,21 +570,19 @@ bench_session_load(bench_session *s, bench_row *row)
         p.phase = BENCH_PH_LOAD;
         p.reps = 1;
         one = *row;
-        rc = bench_pool_run(&p, &one);
+        one.errors = 0;
+        rc = bench_pool_run(&p, all, &one);
         rates[r] = one.ops_med;
         row->errors += one.errors;
         row->ops += one.ops;
-        if (r == reps - 1) /* latencies of the last load, which stays */
-            memcpy(row->lat_ns, one.lat_ns, sizeof(row->lat_ns));
+        /* Percentiles over every load so far (`all` accumulates). */
+        memcpy(row->lat_ns, one.lat_ns, sizeof(row->lat_ns));
         row->lat_mean_ns = one.lat_mean_ns;
     }
+    free(all);
     if (rc != BENCH_OK)
         return rc;
-    qsort(rates, reps, sizeof(rates[0]), bench_cmp_double);
-    row->ops_min = rates[0];
-    row->ops_max = rates[reps - 1];
-    row->ops_med = reps % 2 ? rates[reps / 2]
-                            : (rates[reps / 2 - 1] + rates[reps / 2]) / 2;
+    bench_spread(rates, reps, row);
     bench_footprint(s, row);
     return BENCH_OK;
 }
@@ -617,8 +622,12 @@ bench_session_run(bench_session *s, const char *workload, wl_dist dist,
 
     if (rc != BENCH_OK)
         return rc;
+    bench_hist *all = calloc(1, sizeof(*all));
+    if (all == NULL)
+        return BENCH_ENOMEM;
     bench_row_init(s, workload, p.gen.dist, row);
-    rc = bench_pool_run(&p, row);
+    rc = bench_pool_run(&p, all, row);
+    free(all);
     if (rc != BENCH_OK)
         return rc;
     if (p.measured > 0)
