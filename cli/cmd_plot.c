@@ -294,10 +294,11 @@ pl_unit(double max, const char **unit)
 static void
 pl_throughput(pl_ctx *c, const char *wl, wl_dist d)
 {
-    char name[96], title[160], ylabel[64], plot[8192];
+    char name[96], title[160], ylabel[64], plot[8192], tics[512] = "";
     const char *unit;
     double max = 0;
-    size_t len, blocks = 0;
+    size_t len, blocks = 0, tl = 0;
+    int seen[1025] = {0};
     unsigned cores = c->files[0].rows[0].cores;
     FILE *dat, *gp;
 
@@ -308,6 +309,11 @@ pl_throughput(pl_ctx *c, const char *wl, wl_dist d)
             const bench_row *r = pl_find(c, &c->series[s], wl, d, t);
             if (r && r->ops_max > max)
                 max = r->ops_max;
+            if (r && !seen[t] && tl < sizeof(tics) - 16) {
+                tl += (size_t)snprintf(tics + tl, sizeof(tics) - tl, "%s%u",
+                                       tl ? ", " : "", t);
+                seen[t] = 1;
+            }
         }
     double div = pl_unit(max, &unit);
     if ((dat = pl_open(c, name, "dat")) == NULL)
@@ -330,9 +336,9 @@ pl_throughput(pl_ctx *c, const char *wl, wl_dist d)
         fprintf(dat, "\n\n");
         len += (size_t)snprintf(plot + len, sizeof(plot) - len,
                                 "%s'%s.dat' index %zu using 1:2:3:4 with "
-                                "yerrorlines lw 2 pt 7 title \"%s\"",
+                                "yerrorlines lw 2 pt 7 dt %zu title \"%s\"",
                                 blocks ? ", \\\n     " : "", name, blocks,
-                                c->series[s].label);
+                                c->series[s].file + 1, c->series[s].label);
         blocks++;
     }
     fclose(dat);
@@ -345,9 +351,10 @@ pl_throughput(pl_ctx *c, const char *wl, wl_dist d)
     snprintf(ylabel, sizeof(ylabel), "%s", unit);
     pl_header(c, gp, title, "threads (log scale; right of the dashed line: "
               "oversubscribed)", ylabel);
-    fprintf(gp, "set logscale x 2\nset yrange [0:*]\nset offsets graph 0.05, graph 0.05, 0, 0\n"
+    fprintf(gp, "set logscale x 2\nset xtics (%s)\nset yrange [0:*]\n"
+                "set offsets graph 0.05, graph 0.05, 0, 0\n"
                 "set arrow 1 from %u, graph 0 to %u, graph 1 nohead dt 2\n",
-            cores, cores);
+            tics, cores, cores);
     pl_footer(gp, name, plot);
     fclose(gp);
     pl_render(c, name);
@@ -379,9 +386,9 @@ pl_latency(pl_ctx *c, const char *wl, wl_dist d)
         fprintf(dat, "\n\n");
         len += (size_t)snprintf(plot + len, sizeof(plot) - len,
                                 "%s'%s.dat' index %zu using 1:2 with "
-                                "linespoints lw 2 pt 7 title \"%s\"",
+                                "linespoints lw 2 pt 7 dt %zu title \"%s\"",
                                 blocks ? ", \\\n     " : "", name, blocks,
-                                c->series[s].label);
+                                c->series[s].file + 1, c->series[s].label);
         blocks++;
     }
     fclose(dat);
