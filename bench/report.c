@@ -7,6 +7,7 @@
  */
 #include "bench/report.h"
 #include "bench/bench.h"
+#include "casklab_commit.h" /* generated: CASKLAB_BUILD_COMMIT */
 
 #include <errno.h>
 #include <math.h>
@@ -90,22 +91,6 @@ bench_meta_get(const bench_meta *m, const char *key)
     return NULL;
 }
 
-/* First line of a command's output, or "unknown". */
-static void
-bench_meta_cmd(bench_meta *m, const char *key, const char *cmd)
-{
-    char line[512] = "";
-    FILE *p = popen(cmd, "r");
-
-    if (p != NULL) {
-        if (fgets(line, sizeof(line), p) == NULL)
-            line[0] = '\0';
-        pclose(p);
-    }
-    line[strcspn(line, "\n")] = '\0';
-    bench_meta_set(m, key, line[0] ? line : "unknown");
-}
-
 static void
 bench_meta_cpu(bench_meta *m)
 {
@@ -153,9 +138,7 @@ bench_meta_collect(bench_meta *m, int argc, char **argv)
     struct tm tm;
 
     memset(m, 0, sizeof(*m));
-    bench_meta_cmd(m, "commit",
-                   "git -C '" CASKLAB_SOURCE_DIR "' describe --always "
-                   "--dirty --abbrev=12 2>/dev/null");
+    bench_meta_set(m, "commit", CASKLAB_BUILD_COMMIT);
     bench_meta_set(m, "compiler", "cc " __VERSION__);
     snprintf(buf, sizeof(buf), "%s (%s)%s%s", CASKLAB_CFLAGS,
              CASKLAB_BUILD_TYPE, CASKLAB_SANITIZE_STR[0] ? " sanitize=" : "",
