@@ -1,0 +1,831 @@
+/*
+ * stress/lin_search.c - the Wing & Gong / Lowe search for one key.
+ *
+ * Design (Lowe, "Testing for linearizability", CCPE 2017, section 3; the
+ * same structure as Porcupine): the invocation and completion events of the
+ * key's operations form a doubly linked list in time order. The search walks
+ * the list from its head: at an invocation it tries to linearize that
+ * operation now (apply it to the model state); if the step is legal and the
+ * configuration (set of linearized operations, new state) was never seen,
+ * it pushes the choice, unlinks the operation's two events and restarts at
+ * the head. Reaching a completion event means that operation had to be
+ * linearized already: backtrack (pop, relink, try the next invocation). An
+ * empty list means every operation was linearized: linearizable. Popping
+ * from an empty stack: not linearizable.
+ *
+ * Why it is fast: the cache of configurations makes each (set, state) pair
+ * explored once. The set is a bitset whose hash is kept incrementally (XOR
+ * of one random word per linearized operation, Zobrist hashing), so a step
+ * costs O(1) plus one bitset compare on a cache hit. States are 32-bit ids:
+ * values are interned by the history, and strings built by appends (kv) or
+ * sets built by adds are interned here, once per distinct transition. The
+ * search allocates only when a cache or table doubles.
+ *
+ * Operations whose outcome is unknown (info) get a completion event after
+ * every other event, so they may be linearized anywhere after their
+ * invocation; linearizing one last is the same as "it never happened".
+ */
+#include "stress/lin_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* What one operation does to the state; chosen once from fn and status. */
+enum lin_kind {
+    LK_GET,      /* legal iff state == out */
+    LK_PUT,      /* state := a1 */
+    LK_DEL_OK,   /* legal iff present; state := nil */
+    LK_DEL_FAIL, /* legal iff absent */
+    LK_DEL_INFO, /* state := nil */
+    LK_CAS_OK,   /* legal iff state == a1; state := a2 */
+    LK_CAS_FAIL, /* legal iff state != a1 */
+    LK_CAS_INFO, /* if state == a1 then state := a2 */
+    LK_APPEND,   /* state := state ++ a1 */
+    LK_ADD       /* state := state + {a1} */
+};
+
+typedef struct lin_lop {
+    uint32_t a1, a2, out;
+    uint32_t kind;
+} lin_lop;
+
+typedef struct lin_frame {
+    uint32_t op;
+    uint32_t state; /* before the op */
+} lin_frame;
+
+/* A cache slot: 0 in `ent` means empty. */
+typedef struct lin_slot {
+    uint64_t hash;
+    uint32_t state;
+    uint32_t ent; /* 1 + index of the bitset in the arena */
+} lin_slot;
+
+/* Strings and sets built during the search (append, add), interned. */
+typedef struct lin_dtab {
+    uint32_t base; /* first derived id (= number of history values) */
+    char *bytes;
+    size_t nbytes, capbytes;
+    uint64_t *off; /* derived i: bytes[off[i] .. off[i+1]) */
+    uint32_t n, cap;
+    uint32_t *index; /* content hash -> 1 + derived index */
+    uint32_t index_mask;
+    uint64_t *tkey; /* transition memo: (state << 32 | arg) + 1 */
+    uint32_t *tval;
+    uint32_t tmask, tn;
+    char *scratch;
+    size_t scap;
+} lin_dtab;
+
+struct lin_part {
+    const hist *h;
+    size_t n;         /* operations */
+    lin_lop *ops;
+    size_t *src;      /* op -> index in h->ops */
+    /* event list: node 0 is the head; node 1 + e is event e */
+    int32_t *next, *prev;
+    uint32_t *ev;     /* node -> op << 1 | is_completion */
+    uint32_t *call_node, *ret_node;
+    /* search state */
+    lin_frame *stack;
+    size_t sp;
+    uint32_t state;
+    uint64_t bits_hash;
+    uint64_t *bits;
+    size_t words;     /* bitset words */
+    int32_t cursor;   /* node to look at next */
+    int done;
+    uint64_t steps;
+    /* cache */
+    lin_slot *slots;
+    size_t slot_mask, nslots_used;
+    uint64_t *arena;
+    size_t arena_ents, arena_cap;
+    lin_mem *mem;
+    uint64_t mem_held;
+    /* longest prefix found */
+    uint32_t *best;
+    size_t best_len, best_valid;
+    int model_set, needs_dtab;
+    lin_dtab dt;
+};
+
+/* ---- hashing --------------------------------------------------------------- */
+
+static inline uint64_t
+lin_mix(uint64_t x)
+{
+    /* splitmix64's finaliser: a bijection with full avalanche */
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static inline uint64_t
+lin_zobrist(uint32_t op)
+{
+    return lin_mix(op);
+}
+
+static inline uint64_t
+lin_key_hash(uint64_t bits_hash, uint32_t state)
+{
+    return bits_hash ^ lin_mix((uint64_t)state << 32 | 0x5bd1e995u);
+}
+
+static uint64_t
+lin_hash_bytes(const char *p, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull;
+    return lin_mix(h);
+}
+
+/* ---- memory accounting ----------------------------------------------------- */
+
+/* Records delta more bytes held; 0, or -1 if that crosses the limit (the
+ * bytes are then not recorded). */
+static int
+lin_mem_take(lin_part *p, uint64_t delta)
+{
+    if (p->mem == NULL)
+        return 0;
+    uint64_t used = atomic_fetch_add_explicit(&p->mem->used, delta,
+                                              memory_order_relaxed) + delta;
+    if (p->mem->limit != 0 && used > p->mem->limit) {
+        atomic_fetch_sub_explicit(&p->mem->used, delta, memory_order_relaxed);
+        return -1;
+    }
+    p->mem_held += delta;
+    uint64_t peak = atomic_load_explicit(&p->mem->peak, memory_order_relaxed);
+    while (peak < used &&
+           !atomic_compare_exchange_weak_explicit(&p->mem->peak, &peak, used,
+                                                  memory_order_relaxed,
+                                                  memory_order_relaxed))
+        ;
+    return 0;
+}
+
+/* ---- derived values (append, add) ------------------------------------------ */
+
+static int
+lin_dt_init(lin_dtab *d, uint32_t base)
+{
+    memset(d, 0, sizeof(*d));
+    d->base = base;
+    d->cap = 64;
+    d->off = malloc(sizeof(uint64_t) * (d->cap + 1));
+    d->index_mask = 127;
+    d->index = calloc(d->index_mask + 1, sizeof(uint32_t));
+    d->tmask = 255;
+    d->tkey = calloc(d->tmask + 1, sizeof(uint64_t));
+    d->tval = malloc((d->tmask + 1) * sizeof(uint32_t));
+    if (!d->off || !d->index || !d->tkey || !d->tval)
+        return LIN_ENOMEM;
+    d->off[0] = 0;
+    return 0;
+}
+
+static void
+lin_dt_free(lin_dtab *d)
+{
+    free(d->bytes);
+    free(d->off);
+    free(d->index);
+    free(d->tkey);
+    free(d->tval);
+    free(d->scratch);
+}
+
+/* Content of state id s: history value, derived value, or the empty
+ * content of nil ("" for strings, "{" for the empty set). */
+static const char *
+lin_content(const lin_part *p, uint32_t s, size_t *len)
+{
+    if (s == HIST_NIL) {
+        *len = p->model_set ? 1 : 0;
+        return "{";
+    }
+    if (s < p->dt.base)
+        return hist_value_str(p->h, s, len);
+    uint32_t i = s - p->dt.base;
+    *len = (size_t)(p->dt.off[i + 1] - p->dt.off[i]);
+    return p->dt.bytes + p->dt.off[i];
+}
+
+static int
+lin_dt_grow_index(lin_part *p)
+{
+    lin_dtab *d = &p->dt;
+    uint32_t mask = d->index_mask * 2 + 1;
+    uint32_t *ix = calloc((size_t)mask + 1, sizeof(uint32_t));
+
+    if (ix == NULL)
+        return LIN_ENOMEM;
+    for (uint32_t i = 0; i < d->n; i++) {
+        size_t l;
+        const char *s = lin_content(p, d->base + i, &l);
+        uint32_t j = (uint32_t)lin_hash_bytes(s, l) & mask;
+        while (ix[j] != 0)
+            j = (j + 1) & mask;
+        ix[j] = i + 1;
+    }
+    free(d->index);
+    d->index = ix;
+    d->index_mask = mask;
+    return 0;
+}
+
+static int
+lin_dt_reserve(lin_part *p, size_t len)
+{
+    lin_dtab *d = &p->dt;
+
+    if (d->nbytes + len > d->capbytes) {
+        size_t cap = d->capbytes ? d->capbytes : 4096;
+        while (cap < d->nbytes + len)
+            cap *= 2;
+        char *b = realloc(d->bytes, cap);
+        if (b == NULL)
+            return LIN_ENOMEM;
+        d->bytes = b;
+        d->capbytes = cap;
+    }
+    if (d->n + 1 >= d->cap) {
+        uint64_t *o = realloc(d->off, sizeof(uint64_t) * ((size_t)d->cap * 2 + 1));
+        if (o == NULL)
+            return LIN_ENOMEM;
+        d->off = o;
+        d->cap *= 2;
+    }
+    if ((d->n + 1) * 2 > d->index_mask)
+        return lin_dt_grow_index(p);
+    return 0;
+}
+
+/* The id of content (s, len): nil if empty, else a history value if one
+ * has these bytes (so a read compares ids), else a derived id. */
+static int
+lin_dt_canonical(lin_part *p, const char *s, size_t len, uint32_t *id)
+{
+    lin_dtab *d = &p->dt;
+    uint64_t hh = lin_hash_bytes(s, len);
+    int rc;
+
+    if (len == (p->model_set ? 1u : 0u)) {
+        *id = HIST_NIL;
+        return 0;
+    }
+    if (hist_value_find(p->h, s, len, id) == 0)
+        return 0;
+    for (uint32_t j = (uint32_t)hh & d->index_mask; d->index[j] != 0;
+         j = (j + 1) & d->index_mask) {
+        size_t l;
+        const char *c = lin_content(p, d->base + d->index[j] - 1, &l);
+        if (l == len && memcmp(c, s, len) == 0) {
+            *id = d->base + d->index[j] - 1;
+            return 0;
+        }
+    }
+    if (d->base + d->n == UINT32_MAX || (rc = lin_dt_reserve(p, len)) != 0)
+        return LIN_ENOMEM;
+    memcpy(d->bytes + d->nbytes, s, len);
+    d->nbytes += len;
+    d->off[++d->n] = d->nbytes;
+    uint32_t j = (uint32_t)hh & d->index_mask;
+    while (d->index[j] != 0)
+        j = (j + 1) & d->index_mask;
+    d->index[j] = d->n;
+    *id = d->base + d->n - 1;
+    return 0;
+}
+
+static int
+lin_dt_scratch(lin_dtab *d, size_t len)
+{
+    if (len <= d->scap)
+        return 0;
+    char *s = realloc(d->scratch, len * 2);
+    if (s == NULL)
+        return LIN_ENOMEM;
+    d->scratch = s;
+    d->scap = len * 2;
+    return 0;
+}
+
+/* Builds the content of (s op arg) in scratch; returns its length. */
+static long
+lin_dt_build(lin_part *p, uint32_t s, uint32_t arg, int add)
+{
+    size_t ls, la;
+    const char *cs = lin_content(p, s, &ls);
+    const char *ca;
+    lin_dtab *d = &p->dt;
+
+    if (!add) {
+        ca = lin_content(p, arg, &la);
+        if (lin_dt_scratch(d, ls + la) != 0)
+            return -1;
+        memcpy(d->scratch, cs, ls);
+        memcpy(d->scratch + ls, ca, la);
+        return (long)(ls + la);
+    }
+    /* set content: '{' then sorted distinct uint32 element ids */
+    if (lin_dt_scratch(d, ls + sizeof(uint32_t)) != 0)
+        return -1;
+    size_t m = 0, cnt = (ls - 1) / sizeof(uint32_t);
+    int placed = 0;
+    d->scratch[0] = '{';
+    for (size_t i = 0; i < cnt; i++) {
+        uint32_t e;
+        memcpy(&e, cs + 1 + i * sizeof(e), sizeof(e));
+        if (e == arg)
+            return (long)ls; /* already present: same content */
+        if (!placed && e > arg) {
+            memcpy(d->scratch + 1 + m++ * sizeof(arg), &arg, sizeof(arg));
+            placed = 1;
+        }
+        memcpy(d->scratch + 1 + m++ * sizeof(e), &e, sizeof(e));
+    }
+    if (!placed)
+        memcpy(d->scratch + 1 + m++ * sizeof(arg), &arg, sizeof(arg));
+    return (long)(1 + m * sizeof(uint32_t));
+}
+
+static int
+lin_dt_grow_memo(lin_dtab *d)
+{
+    uint32_t mask = d->tmask * 2 + 1;
+    uint64_t *k = calloc((size_t)mask + 1, sizeof(uint64_t));
+    uint32_t *v = malloc(((size_t)mask + 1) * sizeof(uint32_t));
+
+    if (k == NULL || v == NULL) {
+        free(k);
+        free(v);
+        return LIN_ENOMEM;
+    }
+    for (uint32_t i = 0; i <= d->tmask; i++) {
+        if (d->tkey[i] == 0)
+            continue;
+        uint32_t j = (uint32_t)lin_mix(d->tkey[i]) & mask;
+        while (k[j] != 0)
+            j = (j + 1) & mask;
+        k[j] = d->tkey[i];
+        v[j] = d->tval[i];
+    }
+    free(d->tkey);
+    free(d->tval);
+    d->tkey = k;
+    d->tval = v;
+    d->tmask = mask;
+    return 0;
+}
+
+/* state (+)= arg for append or add, memoised per (state, arg). */
+static int
+lin_derive(lin_part *p, uint32_t s, uint32_t arg, int add, uint32_t *out)
+{
+    lin_dtab *d = &p->dt;
+    uint64_t key = ((uint64_t)s << 32 | arg) + 1;
+    uint32_t j = (uint32_t)lin_mix(key) & d->tmask;
+    long len;
+
+    for (; d->tkey[j] != 0; j = (j + 1) & d->tmask)
+        if (d->tkey[j] == key) {
+            *out = d->tval[j];
+            return 0;
+        }
+    if ((len = lin_dt_build(p, s, arg, add)) < 0 ||
+        lin_dt_canonical(p, d->scratch, (size_t)len, out) != 0)
+        return LIN_ENOMEM;
+    d->tkey[j] = key;
+    d->tval[j] = *out;
+    if (++d->tn * 2 > d->tmask)
+        return lin_dt_grow_memo(d);
+    return 0;
+}
+
+/* ---- the model step -------------------------------------------------------- */
+
+/* Applies op to s: 1 and *ns if legal, 0 if not, -1 on allocation failure. */
+static inline int
+lin_apply(lin_part *p, const lin_lop *o, uint32_t s, uint32_t *ns)
+{
+    *ns = s;
+    switch (o->kind) {
+    case LK_GET:
+        return s == o->out;
+    case LK_PUT:
+        *ns = o->a1;
+        return 1;
+    case LK_DEL_OK:
+        *ns = HIST_NIL;
+        return s != HIST_NIL;
+    case LK_DEL_FAIL:
+        return s == HIST_NIL;
+    case LK_DEL_INFO:
+        *ns = HIST_NIL;
+        return 1;
+    case LK_CAS_OK:
+        *ns = o->a2;
+        return s == o->a1;
+    case LK_CAS_FAIL:
+        return s != o->a1;
+    case LK_CAS_INFO:
+        if (s == o->a1)
+            *ns = o->a2;
+        return 1;
+    case LK_APPEND:
+        return lin_derive(p, s, o->a1, 0, ns) == 0 ? 1 : -1;
+    case LK_ADD:
+        return lin_derive(p, s, o->a1, 1, ns) == 0 ? 1 : -1;
+    }
+    return 0;
+}
+
+/* ---- preparing a part ------------------------------------------------------ */
+
+/* Kind of an operation, or -1 if it constrains nothing and is dropped. */
+static int
+lin_kind_of(const hist_op *o)
+{
+    switch (o->fn) {
+    case HIST_GET:
+        return o->status == HIST_ST_OK ? LK_GET : -1;
+    case HIST_PUT:
+        return o->status == HIST_ST_FAIL ? -1 : LK_PUT;
+    case HIST_DEL:
+        return o->status == HIST_ST_OK     ? LK_DEL_OK
+               : o->status == HIST_ST_FAIL ? LK_DEL_FAIL
+                                           : LK_DEL_INFO;
+    case HIST_CAS:
+        return o->status == HIST_ST_OK     ? LK_CAS_OK
+               : o->status == HIST_ST_FAIL ? LK_CAS_FAIL
+                                           : LK_CAS_INFO;
+    case HIST_APPEND:
+        return o->status == HIST_ST_FAIL ? -1 : LK_APPEND;
+    case HIST_ADD:
+        return o->status == HIST_ST_FAIL ? -1 : LK_ADD;
+    }
+    return -1;
+}
+
+typedef struct lin_event {
+    uint64_t t;
+    uint32_t order; /* invocations before completions at equal times */
+    uint32_t code;  /* op << 1 | is_completion */
+} lin_event;
+
+static int
+lin_cmp_event(const void *a, const void *b)
+{
+    const lin_event *x = a, *y = b;
+
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    if (x->order != y->order)
+        return x->order < y->order ? -1 : 1;
+    return (x->code > y->code) - (x->code < y->code);
+}
+
+static int
+lin_part_alloc(lin_part *p, size_t n)
+{
+    size_t nodes = 2 * n + 1;
+
+    p->ops = malloc(n * sizeof(*p->ops));
+    p->src = malloc(n * sizeof(*p->src));
+    p->next = malloc(nodes * sizeof(int32_t));
+    p->prev = malloc(nodes * sizeof(int32_t));
+    p->ev = malloc(nodes * sizeof(uint32_t));
+    p->call_node = malloc(n * sizeof(uint32_t));
+    p->ret_node = malloc(n * sizeof(uint32_t));
+    p->stack = malloc((n + 1) * sizeof(*p->stack));
+    p->best = malloc((n + 1) * sizeof(*p->best));
+    p->words = (n + 63) / 64 + 1;
+    p->bits = calloc(p->words, sizeof(uint64_t));
+    p->slot_mask = 1023;
+    p->slots = calloc(p->slot_mask + 1, sizeof(lin_slot));
+    if (!p->ops || !p->src || !p->next || !p->prev || !p->ev ||
+        !p->call_node || !p->ret_node || !p->stack || !p->best || !p->bits || !p->slots)
+        return LIN_ENOMEM;
+    return 0;
+}
+
+/* Builds the event list in time order; info completions go last. */
+static int
+lin_part_events(lin_part *p)
+{
+    size_t n = p->n;
+    lin_event *evs = malloc(2 * n * sizeof(*evs) + 1);
+
+    if (evs == NULL)
+        return LIN_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const hist_op *o = &p->h->ops[p->src[i]];
+        evs[2 * i] = (lin_event){o->call, 0, (uint32_t)(i << 1)};
+        evs[2 * i + 1] = (lin_event){o->ret, 1, (uint32_t)(i << 1 | 1)};
+    }
+    qsort(evs, 2 * n, sizeof(*evs), lin_cmp_event);
+    p->next[0] = 2 * n > 0 ? 1 : 0;
+    p->prev[0] = (int32_t)(2 * n);
+    for (size_t e = 0; e < 2 * n; e++) {
+        int32_t node = (int32_t)e + 1;
+        p->ev[node] = evs[e].code;
+        p->prev[node] = node - 1;
+        p->next[node] = e + 1 < 2 * n ? node + 1 : 0;
+        if (evs[e].code & 1)
+            p->ret_node[evs[e].code >> 1] = (uint32_t)node;
+        else
+            p->call_node[evs[e].code >> 1] = (uint32_t)node;
+    }
+    free(evs);
+    return 0;
+}
+
+/* An op to sort by invocation time; ties keep history order. */
+typedef struct lin_byc {
+    uint64_t call;
+    size_t idx;
+} lin_byc;
+
+static int
+lin_cmp_byc(const void *a, const void *b)
+{
+    const lin_byc *x = a, *y = b;
+
+    if (x->call != y->call)
+        return x->call < y->call ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+static int
+lin_part_ops(lin_part *p, const size_t *idx, size_t n)
+{
+    const hist *h = p->h;
+    uint32_t empty_set = UINT32_MAX;
+
+    if (p->model_set)
+        (void)hist_value_find(h, "{", 1, &empty_set);
+    p->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        const hist_op *o = &h->ops[idx[i]];
+        int k = lin_kind_of(o);
+        if (k < 0)
+            continue;
+        lin_lop *l = &p->ops[p->n];
+        l->kind = (uint32_t)k;
+        l->a1 = o->arg1;
+        l->a2 = o->arg2;
+        /* a read of the empty set compares with nil, the initial state */
+        l->out = o->out == empty_set ? HIST_NIL : o->out;
+        p->needs_dtab |= k == LK_APPEND || k == LK_ADD;
+        p->src[p->n++] = idx[i];
+    }
+    return 0;
+}
+
+int
+lin_part_new(const hist *h, const size_t *idx, size_t n, lin_mem *mem,
+             lin_part **out)
+{
+    lin_part *p = calloc(1, sizeof(*p));
+    lin_byc *byc = malloc((n + 1) * sizeof(*byc));
+    size_t *sorted = malloc((n + 1) * sizeof(*sorted));
+
+    if (p == NULL || byc == NULL || sorted == NULL || n >= INT32_MAX / 2) {
+        free(p);
+        free(byc);
+        free(sorted);
+        return LIN_ENOMEM;
+    }
+    p->h = h;
+    p->mem = mem;
+    p->model_set = h->model == HIST_MODEL_SET;
+    /* Sorted by invocation so that op numbers follow time: the search
+     * then tries operations in time order, and prefixes read naturally. */
+    for (size_t i = 0; i < n; i++)
+        byc[i] = (lin_byc){h->ops[idx[i]].call, idx[i]};
+    qsort(byc, n, sizeof(*byc), lin_cmp_byc);
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = byc[i].idx;
+    free(byc);
+    int rc = lin_part_alloc(p, n);
+    if (rc == 0)
+        rc = lin_part_ops(p, sorted, n);
+    free(sorted);
+    if (rc == 0)
+        rc = lin_part_events(p);
+    if (rc == 0 && p->needs_dtab)
+        rc = lin_dt_init(&p->dt, (uint32_t)hist_nvalues(h));
+    if (rc == 0 && lin_mem_take(p, (p->slot_mask + 1) * sizeof(lin_slot)) != 0)
+        rc = LIN_ENOMEM;
+    if (rc != 0) {
+        lin_part_free(p);
+        return rc;
+    }
+    p->state = HIST_NIL;
+    p->cursor = p->next[0];
+    *out = p;
+    return 0;
+}
+
+void
+lin_part_free(lin_part *p)
+{
+    if (p == NULL)
+        return;
+    if (p->mem != NULL)
+        atomic_fetch_sub_explicit(&p->mem->used, p->mem_held,
+                                  memory_order_relaxed);
+    free(p->ops);
+    free(p->src);
+    free(p->next);
+    free(p->prev);
+    free(p->ev);
+    free(p->call_node);
+    free(p->ret_node);
+    free(p->stack);
+    free(p->best);
+    free(p->bits);
+    free(p->slots);
+    free(p->arena);
+    if (p->needs_dtab)
+        lin_dt_free(&p->dt);
+    free(p);
+}
+
+/* ---- the cache --------------------------------------------------------------- */
+
+static int
+lin_cache_grow(lin_part *p)
+{
+    size_t mask = p->slot_mask * 2 + 1;
+    lin_slot *s;
+
+    if (lin_mem_take(p, (mask + 1) * sizeof(lin_slot) / 2) != 0)
+        return -1;
+    if ((s = calloc(mask + 1, sizeof(*s))) == NULL)
+        return -1;
+    for (size_t i = 0; i <= p->slot_mask; i++) {
+        if (p->slots[i].ent == 0)
+            continue;
+        size_t j = p->slots[i].hash & mask;
+        while (s[j].ent != 0)
+            j = (j + 1) & mask;
+        s[j] = p->slots[i];
+    }
+    free(p->slots);
+    p->slots = s;
+    p->slot_mask = mask;
+    return 0;
+}
+
+static int
+lin_arena_grow(lin_part *p)
+{
+    size_t cap = p->arena_cap ? p->arena_cap * 2 : 256;
+    uint64_t *a;
+
+    if (lin_mem_take(p, (cap - p->arena_cap) * p->words * sizeof(uint64_t)) != 0)
+        return -1;
+    if ((a = realloc(p->arena, cap * p->words * sizeof(uint64_t))) == NULL)
+        return -1;
+    p->arena = a;
+    p->arena_cap = cap;
+    return 0;
+}
+
+/* Adds (p->bits, state) unless present: 1 added, 0 present, -1 no memory. */
+static int
+lin_cache_add(lin_part *p, uint64_t bits_hash, uint32_t state)
+{
+    uint64_t hh = lin_key_hash(bits_hash, state);
+    size_t j = hh & p->slot_mask, bytes = p->words * sizeof(uint64_t);
+
+    for (; p->slots[j].ent != 0; j = (j + 1) & p->slot_mask) {
+        const lin_slot *s = &p->slots[j];
+        if (s->hash == hh && s->state == state &&
+            memcmp(p->arena + (size_t)(s->ent - 1) * p->words, p->bits,
+                   bytes) == 0)
+            return 0;
+    }
+    if (p->arena_ents == p->arena_cap && lin_arena_grow(p) != 0)
+        return -1;
+    memcpy(p->arena + p->arena_ents * p->words, p->bits, bytes);
+    p->slots[j] = (lin_slot){hh, state, (uint32_t)++p->arena_ents};
+    if (++p->nslots_used * 2 > p->slot_mask && lin_cache_grow(p) != 0)
+        return -1;
+    return 1;
+}
+
+/* ---- the search ------------------------------------------------------------- */
+
+static inline void
+lin_lift(lin_part *p, uint32_t op)
+{
+    int32_t c = (int32_t)p->call_node[op], r = (int32_t)p->ret_node[op];
+
+    p->next[p->prev[c]] = p->next[c];
+    p->prev[p->next[c]] = p->prev[c];
+    p->next[p->prev[r]] = p->next[r];
+    p->prev[p->next[r]] = p->prev[r];
+}
+
+static inline void
+lin_unlift(lin_part *p, uint32_t op)
+{
+    int32_t c = (int32_t)p->call_node[op], r = (int32_t)p->ret_node[op];
+
+    p->next[p->prev[r]] = r;
+    p->prev[p->next[r]] = r;
+    p->next[p->prev[c]] = c;
+    p->prev[p->next[c]] = c;
+}
+
+static void
+lin_note_best(lin_part *p)
+{
+    if (p->sp <= p->best_len)
+        return;
+    for (size_t i = p->best_valid; i < p->sp; i++)
+        p->best[i] = p->stack[i].op;
+    p->best_len = p->sp;
+    p->best_valid = p->sp;
+}
+
+int
+lin_part_run(lin_part *p, uint64_t max_steps)
+{
+    uint64_t budget = max_steps;
+
+    if (p->done)
+        return p->done;
+    while (p->next[0] != 0) {
+        if (budget-- == 0)
+            return LIN_RUN_MORE;
+        p->steps++;
+        int32_t node = p->cursor;
+        uint32_t code = p->ev[node], op = code >> 1;
+        if (!(code & 1)) {
+            uint32_t ns;
+            int legal = lin_apply(p, &p->ops[op], p->state, &ns);
+            if (legal < 0)
+                return p->done = LIN_RUN_NOMEM;
+            if (legal) {
+                uint64_t bh = p->bits_hash ^ lin_zobrist(op);
+                p->bits[op >> 6] |= 1ull << (op & 63);
+                int added = lin_cache_add(p, bh, ns);
+                if (added < 0)
+                    return p->done = LIN_RUN_NOMEM;
+                if (added) {
+                    p->stack[p->sp++] = (lin_frame){op, p->state};
+                    p->state = ns;
+                    p->bits_hash = bh;
+                    lin_lift(p, op);
+                    lin_note_best(p);
+                    p->cursor = p->next[0];
+                    continue;
+                }
+                p->bits[op >> 6] &= ~(1ull << (op & 63));
+            }
+            p->cursor = p->next[node];
+            continue;
+        }
+        /* a completion of an op not linearized yet: backtrack */
+        if (p->sp == 0)
+            return p->done = LIN_RUN_ILLEGAL;
+        lin_frame f = p->stack[--p->sp];
+        if (p->sp < p->best_valid)
+            p->best_valid = p->sp;
+        p->state = f.state;
+        p->bits_hash ^= lin_zobrist(f.op);
+        p->bits[f.op >> 6] &= ~(1ull << (f.op & 63));
+        lin_unlift(p, f.op);
+        p->cursor = p->next[p->call_node[f.op]];
+    }
+    return p->done = LIN_RUN_OK;
+}
+
+uint64_t
+lin_part_steps(const lin_part *p)
+{
+    return p->steps;
+}
+
+size_t
+lin_part_nops(const lin_part *p)
+{
+    return p->n;
+}
+
+size_t
+lin_part_prefix(const lin_part *p, size_t *out)
+{
+    for (size_t i = 0; i < p->best_len; i++)
+        out[i] = p->src[p->best[i]];
+    return p->best_len;
+}
