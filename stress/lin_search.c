@@ -49,8 +49,11 @@ typedef struct lin_lop {
     uint32_t kind;
 } lin_lop;
 
+#define LIN_FORCED 0x80000000u /* frame flag: a forced (pure) op */
+#define LIN_OP_MASK 0x7fffffffu
+
 typedef struct lin_frame {
-    uint32_t op;
+    uint32_t op;    /* op | LIN_FORCED */
     uint32_t state; /* before the op */
 } lin_frame;
 
@@ -61,7 +64,8 @@ typedef struct lin_slot {
     uint32_t ent; /* 1 + index of the bitset in the arena */
 } lin_slot;
 
-/* Strings and sets built during the search (append, add), interned. */
+/* Sets built during the search (add), interned by content: '{' then the
+ * sorted element ids. Appends use lin_atab instead. */
 typedef struct lin_dtab {
     uint32_t base; /* first derived id (= number of history values) */
     char *bytes;
@@ -77,6 +81,28 @@ typedef struct lin_dtab {
     size_t scap;
 } lin_dtab;
 
+/*
+ * Strings of a partition with appends, as hashed nodes: node i is a string
+ * known by its length and two polynomial hashes modulo the Mersenne prime
+ * 2^61 - 1 (with B^len kept, so the hash of s ++ a is computed from those
+ * of s and a in O(1), never touching bytes). Two strings are taken as equal
+ * when length and both hashes agree: for distinct strings of length n that
+ * happens with probability below (n / 2^61)^2 per pair (Karp & Rabin).
+ * Every value the partition's operations mention is mapped to a node id
+ * before the search (node 0 is the empty string, which is also nil), so a
+ * read compares ids.
+ */
+typedef struct lin_anode {
+    uint64_t h1, h2, pw1, pw2, len;
+} lin_anode;
+
+typedef struct lin_atab {
+    lin_anode *nodes;
+    uint32_t n, cap;
+    uint32_t *index; /* content hash -> 1 + node id */
+    uint32_t index_mask;
+} lin_atab;
+
 struct lin_part {
     const hist *h;
     size_t n;         /* operations */
@@ -86,6 +112,7 @@ struct lin_part {
     int32_t *next, *prev;
     uint32_t *ev;     /* node -> op << 1 | is_completion */
     uint32_t *call_node, *ret_node;
+    uint32_t *twin;   /* op -> earlier identical info op, or UINT32_MAX */
     /* search state */
     lin_frame *stack;
     size_t sp;
@@ -106,8 +133,9 @@ struct lin_part {
     /* longest prefix found */
     uint32_t *best;
     size_t best_len, best_valid;
-    int model_set, needs_dtab;
+    int model_set, needs_dtab, has_append;
     lin_dtab dt;
+    lin_atab at;
 };
 
 /* ---- hashing --------------------------------------------------------------- */
@@ -169,7 +197,164 @@ lin_mem_take(lin_part *p, uint64_t delta)
     return 0;
 }
 
-/* ---- derived values (append, add) ------------------------------------------ */
+/* ---- hashed strings (append) ---------------------------------------------- */
+
+#define LIN_P61 ((1ull << 61) - 1)
+#define LIN_B1 0x1f3a5c7e9b2d4f61ull % LIN_P61
+#define LIN_B2 0x0c4e8a2f6d1b9e37ull % LIN_P61
+
+static inline uint64_t
+lin_mulmod(uint64_t a, uint64_t b)
+{
+    __uint128_t r = (__uint128_t)a * b;
+    uint64_t x = (uint64_t)(r & LIN_P61) + (uint64_t)(r >> 61);
+
+    return x >= LIN_P61 ? x - LIN_P61 : x;
+}
+
+static inline uint64_t
+lin_addmod(uint64_t a, uint64_t b)
+{
+    uint64_t x = a + b;
+
+    return x >= LIN_P61 ? x - LIN_P61 : x;
+}
+
+static inline uint64_t
+lin_anode_hash(const lin_anode *a)
+{
+    return lin_mix(a->h1 ^ lin_mix(a->h2 ^ a->len));
+}
+
+static int
+lin_at_init(lin_atab *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->cap = 256;
+    t->nodes = malloc(t->cap * sizeof(*t->nodes));
+    t->index_mask = 511;
+    t->index = calloc(t->index_mask + 1, sizeof(uint32_t));
+    if (t->nodes == NULL || t->index == NULL)
+        return LIN_ENOMEM;
+    t->nodes[0] = (lin_anode){0, 0, 1, 1, 0}; /* the empty string */
+    t->n = 1;
+    t->index[lin_anode_hash(&t->nodes[0]) & t->index_mask] = 1;
+    return 0;
+}
+
+static void
+lin_at_free(lin_atab *t)
+{
+    free(t->nodes);
+    free(t->index);
+}
+
+static int
+lin_at_grow(lin_atab *t)
+{
+    uint32_t mask = t->index_mask * 2 + 1;
+    uint32_t *ix = calloc((size_t)mask + 1, sizeof(uint32_t));
+
+    if (ix == NULL)
+        return LIN_ENOMEM;
+    for (uint32_t i = 0; i < t->n; i++) {
+        uint32_t j = (uint32_t)lin_anode_hash(&t->nodes[i]) & mask;
+        while (ix[j] != 0)
+            j = (j + 1) & mask;
+        ix[j] = i + 1;
+    }
+    free(t->index);
+    t->index = ix;
+    t->index_mask = mask;
+    return 0;
+}
+
+/* The id of the string described by *a, adding a node if it is new. */
+static int
+lin_at_intern(lin_atab *t, const lin_anode *a, uint32_t *id)
+{
+    uint32_t j = (uint32_t)lin_anode_hash(a) & t->index_mask;
+
+    for (; t->index[j] != 0; j = (j + 1) & t->index_mask) {
+        const lin_anode *b = &t->nodes[t->index[j] - 1];
+        if (b->len == a->len && b->h1 == a->h1 && b->h2 == a->h2) {
+            *id = t->index[j] - 1;
+            return 0;
+        }
+    }
+    if (t->n == t->cap) {
+        lin_anode *nn = t->cap < UINT32_MAX / 2
+                            ? realloc(t->nodes, 2 * (size_t)t->cap * sizeof(*nn))
+                            : NULL;
+        if (nn == NULL)
+            return LIN_ENOMEM;
+        t->nodes = nn;
+        t->cap *= 2;
+    }
+    t->nodes[t->n] = *a;
+    t->index[j] = t->n + 1;
+    *id = t->n++;
+    if (t->n * 2 > t->index_mask)
+        return lin_at_grow(t);
+    return 0;
+}
+
+static void
+lin_anode_of_bytes(const char *s, size_t len, lin_anode *a)
+{
+    *a = (lin_anode){0, 0, 1, 1, len};
+    for (size_t i = 0; i < len; i++) {
+        uint64_t c = (unsigned char)s[i] + 1u; /* no byte hashes as zero */
+        a->h1 = lin_addmod(lin_mulmod(a->h1, LIN_B1), c);
+        a->h2 = lin_addmod(lin_mulmod(a->h2, LIN_B2), c);
+        a->pw1 = lin_mulmod(a->pw1, LIN_B1);
+        a->pw2 = lin_mulmod(a->pw2, LIN_B2);
+    }
+}
+
+/* s ++ a, in O(1). */
+static int
+lin_at_concat(lin_atab *t, uint32_t s, uint32_t a, uint32_t *out)
+{
+    const lin_anode *x = &t->nodes[s], *y = &t->nodes[a];
+    lin_anode r;
+
+    r.h1 = lin_addmod(lin_mulmod(x->h1, y->pw1), y->h1);
+    r.h2 = lin_addmod(lin_mulmod(x->h2, y->pw2), y->h2);
+    r.pw1 = lin_mulmod(x->pw1, y->pw1);
+    r.pw2 = lin_mulmod(x->pw2, y->pw2);
+    r.len = x->len + y->len;
+    return lin_at_intern(t, &r, out);
+}
+
+/* Maps one history value id to its node id (setup only). */
+static int
+lin_at_local(lin_part *p, uint32_t gid, uint32_t *out)
+{
+    lin_anode a;
+    size_t len;
+    const char *s = hist_value_str(p->h, gid, &len);
+
+    lin_anode_of_bytes(s, gid == HIST_NIL ? 0 : len, &a);
+    return lin_at_intern(&p->at, &a, out);
+}
+
+/* Rewrites every value of the partition's ops as node ids. */
+static int
+lin_at_remap(lin_part *p)
+{
+    int rc = lin_at_init(&p->at);
+
+    for (size_t i = 0; rc == 0 && i < p->n; i++) {
+        lin_lop *o = &p->ops[i];
+        if ((rc = lin_at_local(p, o->a1, &o->a1)) == 0 &&
+            (rc = lin_at_local(p, o->a2, &o->a2)) == 0)
+            rc = lin_at_local(p, o->out, &o->out);
+    }
+    return rc;
+}
+
+/* ---- derived values (add) -------------------------------------------- */
 
 static int
 lin_dt_init(lin_dtab *d, uint32_t base)
@@ -316,23 +501,14 @@ lin_dt_scratch(lin_dtab *d, size_t len)
     return 0;
 }
 
-/* Builds the content of (s op arg) in scratch; returns its length. */
+/* Builds the content of set s + {arg} in scratch; returns its length. */
 static long
-lin_dt_build(lin_part *p, uint32_t s, uint32_t arg, int add)
+lin_dt_build(lin_part *p, uint32_t s, uint32_t arg)
 {
-    size_t ls, la;
+    size_t ls;
     const char *cs = lin_content(p, s, &ls);
-    const char *ca;
     lin_dtab *d = &p->dt;
 
-    if (!add) {
-        ca = lin_content(p, arg, &la);
-        if (lin_dt_scratch(d, ls + la) != 0)
-            return -1;
-        memcpy(d->scratch, cs, ls);
-        memcpy(d->scratch + ls, ca, la);
-        return (long)(ls + la);
-    }
     /* set content: '{' then sorted distinct uint32 element ids */
     if (lin_dt_scratch(d, ls + sizeof(uint32_t)) != 0)
         return -1;
@@ -342,8 +518,10 @@ lin_dt_build(lin_part *p, uint32_t s, uint32_t arg, int add)
     for (size_t i = 0; i < cnt; i++) {
         uint32_t e;
         memcpy(&e, cs + 1 + i * sizeof(e), sizeof(e));
-        if (e == arg)
-            return (long)ls; /* already present: same content */
+        if (e == arg) { /* already present: the same set */
+            memcpy(d->scratch, cs, ls);
+            return (long)ls;
+        }
         if (!placed && e > arg) {
             memcpy(d->scratch + 1 + m++ * sizeof(arg), &arg, sizeof(arg));
             placed = 1;
@@ -398,9 +576,13 @@ lin_derive(lin_part *p, uint32_t s, uint32_t arg, int add, uint32_t *out)
             *out = d->tval[j];
             return 0;
         }
-    if ((len = lin_dt_build(p, s, arg, add)) < 0 ||
-        lin_dt_canonical(p, d->scratch, (size_t)len, out) != 0)
+    if (!add) {
+        if (lin_at_concat(&p->at, s, arg, out) != 0)
+            return LIN_ENOMEM;
+    } else if ((len = lin_dt_build(p, s, arg)) < 0 ||
+               lin_dt_canonical(p, d->scratch, (size_t)len, out) != 0) {
         return LIN_ENOMEM;
+    }
     d->tkey[j] = key;
     d->tval[j] = *out;
     if (++d->tn * 2 > d->tmask)
@@ -503,14 +685,15 @@ lin_part_alloc(lin_part *p, size_t n)
     p->ev = malloc(nodes * sizeof(uint32_t));
     p->call_node = malloc(n * sizeof(uint32_t));
     p->ret_node = malloc(n * sizeof(uint32_t));
+    p->twin = malloc(n * sizeof(uint32_t));
     p->stack = malloc((n + 1) * sizeof(*p->stack));
     p->best = malloc((n + 1) * sizeof(*p->best));
-    p->words = (n + 63) / 64 + 1;
+    p->words = n > 0 ? (n + 63) / 64 : 1;
     p->bits = calloc(p->words, sizeof(uint64_t));
     p->slot_mask = 1023;
     p->slots = calloc(p->slot_mask + 1, sizeof(lin_slot));
     if (!p->ops || !p->src || !p->next || !p->prev || !p->ev ||
-        !p->call_node || !p->ret_node || !p->stack || !p->best || !p->bits || !p->slots)
+        !p->call_node || !p->ret_node || !p->twin || !p->stack || !p->best || !p->bits || !p->slots)
         return LIN_ENOMEM;
     return 0;
 }
@@ -583,9 +766,37 @@ lin_part_ops(lin_part *p, const size_t *idx, size_t n)
         /* a read of the empty set compares with nil, the initial state */
         l->out = o->out == empty_set ? HIST_NIL : o->out;
         p->needs_dtab |= k == LK_APPEND || k == LK_ADD;
+        p->has_append |= k == LK_APPEND;
         p->src[p->n++] = idx[i];
     }
     return 0;
+}
+
+/*
+ * Symmetry among info operations: two with the same kind and arguments
+ * (say two timed-out "write 3") differ only in their invocation times, and
+ * both may take effect at any later time. Any linearization that places the
+ * later-invoked one first stays valid with the two swapped, so the search
+ * only ever linearizes them in invocation order: twin[b] = a means b waits
+ * for a. Jepsen histories with many timed-out writes of a few values shrink
+ * by the factorial of each group's size.
+ */
+static void
+lin_part_twins(lin_part *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        p->twin[i] = UINT32_MAX;
+        if (p->h->ops[p->src[i]].ret != HIST_NEVER)
+            continue;
+        for (size_t j = i; j-- > 0;) {
+            const lin_lop *a = &p->ops[j], *b = &p->ops[i];
+            if (p->h->ops[p->src[j]].ret == HIST_NEVER && a->kind == b->kind &&
+                a->a1 == b->a1 && a->a2 == b->a2) {
+                p->twin[i] = (uint32_t)j;
+                break;
+            }
+        }
+    }
 }
 
 int
@@ -619,8 +830,12 @@ lin_part_new(const hist *h, const size_t *idx, size_t n, lin_mem *mem,
     free(sorted);
     if (rc == 0)
         rc = lin_part_events(p);
+    if (rc == 0)
+        lin_part_twins(p);
     if (rc == 0 && p->needs_dtab)
         rc = lin_dt_init(&p->dt, (uint32_t)hist_nvalues(h));
+    if (rc == 0 && p->has_append)
+        rc = lin_at_remap(p);
     if (rc == 0 && lin_mem_take(p, (p->slot_mask + 1) * sizeof(lin_slot)) != 0)
         rc = LIN_ENOMEM;
     if (rc != 0) {
@@ -648,6 +863,7 @@ lin_part_free(lin_part *p)
     free(p->ev);
     free(p->call_node);
     free(p->ret_node);
+    free(p->twin);
     free(p->stack);
     free(p->best);
     free(p->bits);
@@ -655,6 +871,8 @@ lin_part_free(lin_part *p)
     free(p->arena);
     if (p->needs_dtab)
         lin_dt_free(&p->dt);
+    if (p->has_append)
+        lin_at_free(&p->at);
     free(p);
 }
 
@@ -752,9 +970,85 @@ lin_note_best(lin_part *p)
     if (p->sp <= p->best_len)
         return;
     for (size_t i = p->best_valid; i < p->sp; i++)
-        p->best[i] = p->stack[i].op;
+        p->best[i] = p->stack[i].op & LIN_OP_MASK;
     p->best_len = p->sp;
     p->best_valid = p->sp;
+}
+
+/* Operations that leave the state unchanged. */
+static inline int
+lin_is_pure(const lin_lop *o)
+{
+    return o->kind == LK_GET || o->kind == LK_CAS_FAIL || o->kind == LK_DEL_FAIL;
+}
+
+/*
+ * The configuration reached by the top frame has no way forward: pop it,
+ * and keep popping while the popped frame was forced (see lin_part_run).
+ * Returns 0, or -1 when the stack empties: not linearizable.
+ */
+static int
+lin_backtrack(lin_part *p)
+{
+    lin_frame f;
+
+    do {
+        if (p->sp == 0)
+            return -1;
+        f = p->stack[--p->sp];
+        if (p->sp < p->best_valid)
+            p->best_valid = p->sp;
+        uint32_t op = f.op & LIN_OP_MASK;
+        p->state = f.state;
+        p->bits_hash ^= lin_zobrist(op);
+        p->bits[op >> 6] &= ~(1ull << (op & 63));
+        lin_unlift(p, op);
+        p->cursor = p->next[p->call_node[op]];
+    } while (f.op & LIN_FORCED);
+    return 0;
+}
+
+/*
+ * One step at an invocation node: try to linearize its op now. Returns 1
+ * if it was pushed, 0 to move on to the next node, -1 to backtrack, -2 out
+ * of memory.
+ *
+ * Pure operations (reads, failed cas, failed del) are forced: if one is
+ * legal now, some linearization from here exists iff one exists with it
+ * placed now. (Take any linearization from here; the op can move to the
+ * front: it changes no state, every op that had to precede it in real
+ * time is already linearized, or the walk would have met that op's
+ * completion before this invocation, and moving it earlier breaks no
+ * "after" constraint.) So a forced frame is never retried with an
+ * alternative; when it fails, so does the configuration below it.
+ */
+static inline int
+lin_try(lin_part *p, uint32_t op)
+{
+    const lin_lop *o = &p->ops[op];
+    uint32_t ns, tw = p->twin[op];
+
+    if (tw != UINT32_MAX && !(p->bits[tw >> 6] & (1ull << (tw & 63))))
+        return 0; /* its earlier twin goes first (lin_part_twins) */
+    int legal = lin_apply(p, o, p->state, &ns);
+
+    if (legal <= 0)
+        return legal < 0 ? -2 : 0;
+    int pure = lin_is_pure(o);
+    uint64_t bh = p->bits_hash ^ lin_zobrist(op);
+    p->bits[op >> 6] |= 1ull << (op & 63);
+    int added = lin_cache_add(p, bh, ns);
+    if (added <= 0) {
+        p->bits[op >> 6] &= ~(1ull << (op & 63));
+        return added < 0 ? -2 : pure ? -1 : 0;
+    }
+    p->stack[p->sp++] = (lin_frame){op | (pure ? LIN_FORCED : 0), p->state};
+    p->state = ns;
+    p->bits_hash = bh;
+    lin_lift(p, op);
+    lin_note_best(p);
+    p->cursor = p->next[0];
+    return 1;
 }
 
 int
@@ -769,43 +1063,14 @@ lin_part_run(lin_part *p, uint64_t max_steps)
             return LIN_RUN_MORE;
         p->steps++;
         int32_t node = p->cursor;
-        uint32_t code = p->ev[node], op = code >> 1;
-        if (!(code & 1)) {
-            uint32_t ns;
-            int legal = lin_apply(p, &p->ops[op], p->state, &ns);
-            if (legal < 0)
-                return p->done = LIN_RUN_NOMEM;
-            if (legal) {
-                uint64_t bh = p->bits_hash ^ lin_zobrist(op);
-                p->bits[op >> 6] |= 1ull << (op & 63);
-                int added = lin_cache_add(p, bh, ns);
-                if (added < 0)
-                    return p->done = LIN_RUN_NOMEM;
-                if (added) {
-                    p->stack[p->sp++] = (lin_frame){op, p->state};
-                    p->state = ns;
-                    p->bits_hash = bh;
-                    lin_lift(p, op);
-                    lin_note_best(p);
-                    p->cursor = p->next[0];
-                    continue;
-                }
-                p->bits[op >> 6] &= ~(1ull << (op & 63));
-            }
+        uint32_t code = p->ev[node];
+        int r = (code & 1) ? -1 : lin_try(p, code >> 1);
+        if (r == 0)
             p->cursor = p->next[node];
-            continue;
-        }
-        /* a completion of an op not linearized yet: backtrack */
-        if (p->sp == 0)
+        else if (r == -2)
+            return p->done = LIN_RUN_NOMEM;
+        else if (r == -1 && lin_backtrack(p) != 0)
             return p->done = LIN_RUN_ILLEGAL;
-        lin_frame f = p->stack[--p->sp];
-        if (p->sp < p->best_valid)
-            p->best_valid = p->sp;
-        p->state = f.state;
-        p->bits_hash ^= lin_zobrist(f.op);
-        p->bits[f.op >> 6] &= ~(1ull << (f.op & 63));
-        lin_unlift(p, f.op);
-        p->cursor = p->next[p->call_node[f.op]];
     }
     return p->done = LIN_RUN_OK;
 }

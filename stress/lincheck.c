@@ -27,8 +27,9 @@
 #include <unistd.h>
 
 #define LIN_ACTIVE 4                /* open jobs per worker */
-#define LIN_SLICE 20000u            /* model steps per turn */
+#define LIN_SLICE 2000u             /* model steps per turn */
 #define LIN_MAX_THREADS 256u
+#define LIN_OPS_PER_THREAD 4096u
 #define LIN_SHRINK_MAX_OPS 600u     /* greedy removal above this: prefix only */
 #define LIN_SHRINK_STEPS 400000u    /* budget of one trial search */
 #define LIN_SHRINK_NS 3000000000ull /* budget of the whole shrinking */
@@ -230,12 +231,17 @@ lin_worker(void *arg)
     return NULL;
 }
 
+/* Threads to start: as asked (default: CPUs), but no more than there are
+ * keys, and by default one per LIN_OPS_PER_THREAD operations, since
+ * starting a thread costs more than checking a small history. */
 static unsigned
-lin_threads(const lin_options *opt, size_t njobs)
+lin_threads(const lin_options *opt, size_t njobs, size_t nops)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned t = opt->threads ? opt->threads : (cpus > 0 ? (unsigned)cpus : 1);
 
+    if (opt->threads == 0 && t > 1 + nops / LIN_OPS_PER_THREAD)
+        t = (unsigned)(1 + nops / LIN_OPS_PER_THREAD);
     if (t > LIN_MAX_THREADS)
         t = LIN_MAX_THREADS;
     if (t > njobs)
@@ -247,7 +253,7 @@ static void
 lin_run_workers(lin_sched *s)
 {
     pthread_t tid[LIN_MAX_THREADS];
-    unsigned t = lin_threads(s->opt, s->njobs), started = 0;
+    unsigned t = lin_threads(s->opt, s->njobs, s->h->nops), started = 0;
 
     for (unsigned i = 1; i < t; i++)
         if (pthread_create(&tid[i], NULL, lin_worker, s) == 0)
