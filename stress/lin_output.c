@@ -155,7 +155,10 @@ lin_print_timeline(FILE *to, const hist *h, const size_t *ops, size_t n)
             fprintf(to, "[%zu..%s%zu] ", sp[i].from,
                     o->ret == HIST_NEVER ? ">" : "", sp[i].to);
         }
-        fprintf(to, "%s  (line %" PRIu32 ")\n", desc, o->line);
+        if (o->line != 0)
+            fprintf(to, "%s  (line %" PRIu32 ")\n", desc, o->line);
+        else
+            fprintf(to, "%s\n", desc);
     }
     free(sp);
 }
