@@ -562,9 +562,9 @@ lin_dt_grow_memo(lin_dtab *d)
     return 0;
 }
 
-/* state (+)= arg for append or add, memoised per (state, arg). */
+/* state + {arg} for add, memoised per (state, arg). */
 static int
-lin_derive(lin_part *p, uint32_t s, uint32_t arg, int add, uint32_t *out)
+lin_derive(lin_part *p, uint32_t s, uint32_t arg, uint32_t *out)
 {
     lin_dtab *d = &p->dt;
     uint64_t key = ((uint64_t)s << 32 | arg) + 1;
@@ -576,13 +576,9 @@ lin_derive(lin_part *p, uint32_t s, uint32_t arg, int add, uint32_t *out)
             *out = d->tval[j];
             return 0;
         }
-    if (!add) {
-        if (lin_at_concat(&p->at, s, arg, out) != 0)
-            return LIN_ENOMEM;
-    } else if ((len = lin_dt_build(p, s, arg)) < 0 ||
-               lin_dt_canonical(p, d->scratch, (size_t)len, out) != 0) {
+    if ((len = lin_dt_build(p, s, arg)) < 0 ||
+        lin_dt_canonical(p, d->scratch, (size_t)len, out) != 0)
         return LIN_ENOMEM;
-    }
     d->tkey[j] = key;
     d->tval[j] = *out;
     if (++d->tn * 2 > d->tmask)
@@ -621,9 +617,10 @@ lin_apply(lin_part *p, const lin_lop *o, uint32_t s, uint32_t *ns)
             *ns = o->a2;
         return 1;
     case LK_APPEND:
-        return lin_derive(p, s, o->a1, 0, ns) == 0 ? 1 : -1;
+        /* O(1) from the two hashes: no memo needed (lin_atab) */
+        return lin_at_concat(&p->at, s, o->a1, ns) == 0 ? 1 : -1;
     case LK_ADD:
-        return lin_derive(p, s, o->a1, 1, ns) == 0 ? 1 : -1;
+        return lin_derive(p, s, o->a1, ns) == 0 ? 1 : -1;
     }
     return 0;
 }
@@ -690,7 +687,7 @@ lin_part_alloc(lin_part *p, size_t n)
     p->best = malloc((n + 1) * sizeof(*p->best));
     p->words = n > 0 ? (n + 63) / 64 : 1;
     p->bits = calloc(p->words, sizeof(uint64_t));
-    p->slot_mask = 1023;
+    p->slot_mask = 63;
     p->slots = calloc(p->slot_mask + 1, sizeof(lin_slot));
     if (!p->ops || !p->src || !p->next || !p->prev || !p->ev ||
         !p->call_node || !p->ret_node || !p->twin || !p->stack || !p->best || !p->bits || !p->slots)
@@ -765,7 +762,7 @@ lin_part_ops(lin_part *p, const size_t *idx, size_t n)
         l->a2 = o->arg2;
         /* a read of the empty set compares with nil, the initial state */
         l->out = o->out == empty_set ? HIST_NIL : o->out;
-        p->needs_dtab |= k == LK_APPEND || k == LK_ADD;
+        p->needs_dtab |= k == LK_ADD;
         p->has_append |= k == LK_APPEND;
         p->src[p->n++] = idx[i];
     }

@@ -237,11 +237,16 @@ lin_worker(void *arg)
 static unsigned
 lin_threads(const lin_options *opt, size_t njobs, size_t nops)
 {
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned t = opt->threads ? opt->threads : (cpus > 0 ? (unsigned)cpus : 1);
+    unsigned t = opt->threads;
 
-    if (opt->threads == 0 && t > 1 + nops / LIN_OPS_PER_THREAD)
-        t = (unsigned)(1 + nops / LIN_OPS_PER_THREAD);
+    if (t == 0 && nops < LIN_OPS_PER_THREAD)
+        t = 1; /* and no sysconf: it reads /sys, which costs more */
+    if (t == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        t = cpus > 0 ? (unsigned)cpus : 1;
+        if (t > 1 + nops / LIN_OPS_PER_THREAD)
+            t = (unsigned)(1 + nops / LIN_OPS_PER_THREAD);
+    }
     if (t > LIN_MAX_THREADS)
         t = LIN_MAX_THREADS;
     if (t > njobs)
