@@ -76,7 +76,7 @@ hist_tab_str(const hist_strtab *t, uint32_t id, size_t *len)
         return "";
     }
     *len = (size_t)(t->off[id + 1] - t->off[id]);
-    return t->bytes + t->off[id];
+    return t->bytes != NULL ? t->bytes + t->off[id] : "";
 }
 
 static int
