@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 enum { CHECK_EXIT_UNKNOWN = 2, CHECK_EXIT_BADINPUT = 3 };
 
@@ -42,6 +43,7 @@ check_usage(void)
            "(default none)\n"
            "  --max-memory SIZE    cap the search caches (e.g. 512M, 2G): "
            "unknown when hit\n"
+           "                       (default: half the physical memory)\n"
            "  --threads N          worker threads (default: online CPUs)\n"
            "  --html FILE          draw the first violation as an HTML page\n"
            "  --keep-going         check every key even after a violation\n"
@@ -71,6 +73,16 @@ check_parse_size(const char *s, uint64_t *out)
         return -1;
     *out = (uint64_t)v;
     return 0;
+}
+
+/* Half the physical memory: a search that would need more is reported as
+ * unknown instead of being killed by the kernel. */
+static uint64_t
+check_default_memory(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+
+    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size / 2 : 0;
 }
 
 static int
@@ -116,6 +128,8 @@ check_parse_args(int argc, char **argv, check_args *a)
         default: return -1;
         }
     }
+    if (a->lin.max_memory == 0)
+        a->lin.max_memory = check_default_memory();
     return optind < argc ? 0 : -1;
 }
 

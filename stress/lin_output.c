@@ -166,7 +166,7 @@ lin_print_timeline(FILE *to, const hist *h, const size_t *ops, size_t n)
 /* ---- HTML ------------------------------------------------------------------------- */
 
 static void
-lin_html_head(FILE *to, const hist *h, const lin_result *res)
+lin_html_head(FILE *to, const hist *h, const lin_result *res, size_t shown)
 {
     size_t kl;
     const char *k = hist_key_str(h, res->bad_key, &kl);
@@ -190,41 +190,89 @@ lin_html_head(FILE *to, const hist *h, const lin_result *res)
         else
             fprintf(to, "\\x%02x", c);
     }
-    fprintf(to, "\"</h2>\n<p>%zu operations on this key. Green: the longest "
-            "linearizable prefix found (%zu operations; the number is the "
-            "position in that linearization). Red: operations the search "
-            "could not place after it. Grey: outcome unknown (info). Time "
-            "runs left to right by event order. Hover a bar for details.</p>\n",
-            res->nbad, res->nprefix);
+    fprintf(to, "\"</h2>\n<p>%zu operations on this key; the first %zu (by "
+            "invocation) are drawn. Green: the longest linearizable prefix "
+            "found (%zu operations; the number is the position in that "
+            "linearization). Red: operations the search could not place "
+            "after it. Grey: outcome unknown (info). Time runs left to right "
+            "by event order. Hover a bar for details.</p>\n",
+            res->nbad, shown, res->nprefix);
 }
 
-static size_t
-lin_pos_in_prefix(const lin_result *res, size_t op)
+#define LIN_HTML_AFTER 40 /* operations drawn after the last placed one */
+
+/* (op index, position in the prefix), sorted by op index for lookups. */
+typedef struct lin_pos {
+    size_t op, pos;
+} lin_pos;
+
+static int
+lin_cmp_pos(const void *a, const void *b)
 {
-    for (size_t i = 0; i < res->nprefix; i++)
-        if (res->prefix[i] == op)
-            return i + 1;
-    return 0;
+    const lin_pos *x = a, *y = b;
+
+    return (x->op > y->op) - (x->op < y->op);
+}
+
+/* 1-based position of op in the longest linearizable prefix, 0 if absent. */
+static size_t
+lin_pos_of(const lin_pos *ps, size_t n, size_t op)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ps[mid].op < op)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && ps[lo].op == op ? ps[lo].pos : 0;
+}
+
+/* How many of the bad key's ops (by invocation) to draw: up to the last one
+ * the prefix placed, and LIN_HTML_AFTER more, where the violation is. */
+static size_t
+lin_html_count(const lin_result *res, const lin_pos *ps)
+{
+    size_t last = 0;
+
+    for (size_t i = 0; i < res->nbad; i++)
+        if (lin_pos_of(ps, res->nprefix, res->bad_ops[i]) != 0)
+            last = i + 1;
+    return last + LIN_HTML_AFTER < res->nbad ? last + LIN_HTML_AFTER
+                                             : res->nbad;
 }
 
 int
 lin_write_html(FILE *to, const hist *h, const lin_result *res)
 {
     lin_span *sp;
-    size_t ranks;
+    lin_pos *ps;
+    size_t ranks, n;
     char desc[160];
     uint32_t maxproc = 0;
 
     if (res->verdict != LIN_ILLEGAL || res->nbad == 0)
         return LIN_EINVAL;
-    if ((sp = malloc(res->nbad * sizeof(*sp))) == NULL)
-        return LIN_ENOMEM;
-    if ((ranks = lin_spans(h, res->bad_ops, res->nbad, sp)) == 0) {
+    sp = malloc(res->nbad * sizeof(*sp));
+    ps = malloc((res->nprefix + 1) * sizeof(*ps));
+    if (sp == NULL || ps == NULL) {
         free(sp);
+        free(ps);
         return LIN_ENOMEM;
     }
-    lin_html_head(to, h, res);
-    for (size_t i = 0; i < res->nbad; i++)
+    for (size_t i = 0; i < res->nprefix; i++)
+        ps[i] = (lin_pos){res->prefix[i], i + 1};
+    qsort(ps, res->nprefix, sizeof(*ps), lin_cmp_pos);
+    n = lin_html_count(res, ps);
+    if ((ranks = lin_spans(h, res->bad_ops, n, sp)) == 0) {
+        free(sp);
+        free(ps);
+        return LIN_ENOMEM;
+    }
+    lin_html_head(to, h, res, n);
+    for (size_t i = 0; i < n; i++)
         if (h->ops[sp[i].op].proc > maxproc)
             maxproc = h->ops[sp[i].op].proc;
     double px = 14.0; /* pixels per event rank */
@@ -232,17 +280,17 @@ lin_write_html(FILE *to, const hist *h, const lin_result *res)
             60 + px * (double)ranks + 200);
     for (uint32_t p = 0; p <= maxproc; p++) {
         int any = 0;
-        for (size_t i = 0; i < res->nbad && !any; i++)
+        for (size_t i = 0; i < n && !any; i++)
             any = h->ops[sp[i].op].proc == p;
         if (!any)
             continue;
         fprintf(to, "<div class=\"row\"><span class=\"lbl\">p%" PRIu32
                 "</span>", p);
-        for (size_t i = 0; i < res->nbad; i++) {
+        for (size_t i = 0; i < n; i++) {
             const hist_op *o = &h->ops[sp[i].op];
             if (o->proc != p)
                 continue;
-            size_t pos = lin_pos_in_prefix(res, sp[i].op);
+            size_t pos = lin_pos_of(ps, res->nprefix, sp[i].op);
             char tag[32] = "";
             if (pos != 0)
                 snprintf(tag, sizeof(tag), "#%zu ", pos);
@@ -258,5 +306,6 @@ lin_write_html(FILE *to, const hist *h, const lin_result *res)
     }
     fputs("</div>\n</body></html>\n", to);
     free(sp);
+    free(ps);
     return ferror(to) ? LIN_EIO : 0;
 }
