@@ -411,7 +411,9 @@ hf_edn_entry(hf_ctx *c, hf_cur *s, hf_event *e, unsigned *seen)
         return rc;
     if (k.len == 8 && memcmp(k.p, ":process", 8) == 0) {
         *seen |= 1;
-        if (hf_integer(&v, &e->process) != 0)
+        if (v.len > 1 && v.p[0] == ':')
+            e->process = -1; /* :nemesis and the like: not a client */
+        else if (hf_integer(&v, &e->process) != 0)
             return hist_fail(c->err, c->line, ":process must be a number");
     } else if (k.len == 5 && memcmp(k.p, ":type", 5) == 0) {
         *seen |= 2;
@@ -439,8 +441,12 @@ hf_edn_line(hf_ctx *c, const hist_line *ln)
     memset(&e, 0, sizeof(e));
     hf_line_begin(c);
     hf_skip_ws(&s);
-    if (s.p >= s.end || *s.p == ';')
-        return 0; /* blank line or comment */
+    if (s.p < s.end && *s.p == '[') { /* a history saved as one vector */
+        s.p++;
+        hf_skip_ws(&s);
+    }
+    if (s.p >= s.end || *s.p == ';' || *s.p == ']')
+        return 0; /* blank line, comment, end of the vector */
     if (*s.p != '{')
         return hist_fail(c->err, c->line, "expected an EDN map '{...}'");
     s.p++;
@@ -457,6 +463,8 @@ hf_edn_line(hf_ctx *c, const hist_line *ln)
     if (seen != 7)
         return hist_fail(c->err, c->line, "an event needs :process, :type "
                          "and :f");
+    if (e.process == -1)
+        return 0; /* nemesis events are not operations on the object */
     return hf_event_apply(c, &e);
 }
 
@@ -497,6 +505,8 @@ hf_jepsen_line(hf_ctx *c, const hist_line *ln)
     hf_skip_ws(&s);
     if ((rc = hf_atom(c, &s, &proc)) != 0)
         return rc;
+    if (proc.len > 1 && proc.p[0] == ':')
+        return 0; /* :nemesis: not an operation on the object */
     hf_skip_ws(&s);
     if ((rc = hf_atom(c, &s, &type)) != 0)
         return rc;

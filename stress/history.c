@@ -807,7 +807,7 @@ hist_parse_detected(hist *h, const char *buf, size_t len, hist_error *err)
         h->model = HIST_MODEL_REGISTER;
         return hist_parse_jepsen(h, buf, len, err);
     }
-    if (c == '{') {
+    if (c == '{' || c == '[') {
         h->format = HIST_FMT_EDN;
         return hist_parse_edn(h, buf, len, err);
     }

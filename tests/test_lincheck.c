@@ -203,8 +203,13 @@ test_edn_register(void)
         "{:process 0, :type :ok, :f :write, :value 3}\n"
         "{:process 1, :type :invoke, :f :read, :value nil}\n"
         "{:process 1, :type :ok, :f :read, :value 4}\n";
+    const char *knossos =
+        "[{:type :info, :f :start, :process :nemesis, :value nil}\n"
+        " {:process 0, :type :invoke, :f :write, :value 3, :time 5}\n"
+        " {:process 0, :type :ok, :f :write, :value 3, :time 9}]\n";
     CU_ASSERT_EQUAL(verdict_of(ok), LIN_LINEARIZABLE);
     CU_ASSERT_EQUAL(verdict_of(bad), LIN_ILLEGAL);
+    CU_ASSERT_EQUAL(verdict_of(knossos), LIN_LINEARIZABLE);
 }
 
 static void
@@ -254,6 +259,7 @@ test_jepsen(void)
 {
     const char *ok =
         "2015-01-01 INFO  jepsen.core - nemesis starting\n"
+        "INFO  jepsen.util - :nemesis\t:info\t:start\tnil\n"
         "INFO  jepsen.util - 1\t:invoke\t:write\t1\n"
         "INFO  jepsen.util - 1\t:ok\t:write\t1\n"
         "INFO  jepsen.util - 2\t:invoke\t:cas\t[1 4]\n"
