@@ -55,6 +55,7 @@ typedef struct lin_lop {
 typedef struct lin_frame {
     uint32_t op;    /* op | LIN_FORCED */
     uint32_t state; /* before the op */
+    uint32_t lo;    /* before the op */
 } lin_frame;
 
 /* A cache slot: 0 in `ent` means empty. */
@@ -119,7 +120,14 @@ struct lin_part {
     uint32_t state;
     uint64_t bits_hash;
     uint64_t *bits;
-    size_t words;     /* bitset words */
+    size_t words;     /* bitset words (with padding for key extraction) */
+    /* compact cache keys (see lin_make_key) */
+    uint32_t lo;          /* first op not linearized, info ops aside */
+    uint32_t *info_rank;  /* op -> rank among info ops, UINT32_MAX if not */
+    uint32_t *info_before;/* i -> info ops with index < i (n + 1 entries) */
+    uint64_t *infobits;   /* linearized info ops, by rank */
+    size_t win_bits, win_words, info_words, kwords;
+    uint64_t *key;        /* kwords: the current configuration's key */
     int32_t cursor;   /* node to look at next */
     int done;
     uint64_t steps;
@@ -685,12 +693,15 @@ lin_part_alloc(lin_part *p, size_t n)
     p->twin = malloc(n * sizeof(uint32_t));
     p->stack = malloc((n + 1) * sizeof(*p->stack));
     p->best = malloc((n + 1) * sizeof(*p->best));
-    p->words = n > 0 ? (n + 63) / 64 : 1;
+    p->words = (2 * n + 63) / 64 + 2; /* room to read a window past n */
     p->bits = calloc(p->words, sizeof(uint64_t));
+    p->info_rank = malloc((n + 1) * sizeof(uint32_t));
+    p->info_before = malloc((n + 1) * sizeof(uint32_t));
     p->slot_mask = 63;
     p->slots = calloc(p->slot_mask + 1, sizeof(lin_slot));
     if (!p->ops || !p->src || !p->next || !p->prev || !p->ev ||
-        !p->call_node || !p->ret_node || !p->twin || !p->stack || !p->best || !p->bits || !p->slots)
+        !p->call_node || !p->ret_node || !p->twin || !p->stack || !p->best || !p->bits || !p->slots ||
+        !p->info_rank || !p->info_before)
         return LIN_ENOMEM;
     return 0;
 }
@@ -796,6 +807,51 @@ lin_part_twins(lin_part *p)
     }
 }
 
+/*
+ * Compact keys. A configuration's set of linearized ops is stored not as an
+ * n-bit set but as (lo, the bits of ops lo .. lo + W - 1, the set of info
+ * ops before lo), where lo is the first op (info ops aside) not yet
+ * linearized. Every op before lo is linearized but the info ones, so this
+ * is the same set; and nothing at or past lo + W can be linearized: an op
+ * invoked after lo's completion must wait for lo (the walk meets lo's
+ * completion first). W is the widest such window over the history, which
+ * for a history of T threads is about T ops, not n: keys stay a few words
+ * however long one key's history grows.
+ */
+static int
+lin_part_keys(lin_part *p)
+{
+    const hist_op *ho = p->h->ops;
+    size_t n = p->n, ninfo = 0, w = 1;
+
+    for (size_t i = 0; i < n; i++) {
+        p->info_before[i] = (uint32_t)ninfo;
+        p->info_rank[i] = ho[p->src[i]].ret == HIST_NEVER ? (uint32_t)ninfo++
+                                                          : UINT32_MAX;
+    }
+    p->info_before[n] = (uint32_t)ninfo;
+    for (size_t i = 0, j = 0; i < n; i++) {
+        if (p->info_rank[i] != UINT32_MAX)
+            continue;
+        if (j < i)
+            j = i;
+        while (j < n && ho[p->src[j]].call <= ho[p->src[i]].ret)
+            j++; /* j: the first op invoked after i completed */
+        if (j - i > w)
+            w = j - i;
+    }
+    p->win_bits = w;
+    p->win_words = (w + 63) / 64;
+    p->info_words = (ninfo + 63) / 64;
+    p->kwords = 1 + p->win_words + p->info_words;
+    p->infobits = calloc(p->info_words + 1, sizeof(uint64_t));
+    p->key = calloc(p->kwords, sizeof(uint64_t));
+    p->lo = 0;
+    while (p->lo < n && p->info_rank[p->lo] != UINT32_MAX)
+        p->lo++;
+    return p->infobits && p->key ? 0 : LIN_ENOMEM;
+}
+
 int
 lin_part_new(const hist *h, const size_t *idx, size_t n, lin_mem *mem,
              lin_part **out)
@@ -829,6 +885,8 @@ lin_part_new(const hist *h, const size_t *idx, size_t n, lin_mem *mem,
         rc = lin_part_events(p);
     if (rc == 0)
         lin_part_twins(p);
+    if (rc == 0)
+        rc = lin_part_keys(p);
     if (rc == 0 && p->needs_dtab)
         rc = lin_dt_init(&p->dt, (uint32_t)hist_nvalues(h));
     if (rc == 0 && p->has_append)
@@ -864,6 +922,10 @@ lin_part_free(lin_part *p)
     free(p->stack);
     free(p->best);
     free(p->bits);
+    free(p->info_rank);
+    free(p->info_before);
+    free(p->infobits);
+    free(p->key);
     free(p->slots);
     free(p->arena);
     if (p->needs_dtab)
@@ -905,32 +967,56 @@ lin_arena_grow(lin_part *p)
     size_t cap = p->arena_cap ? p->arena_cap * 2 : 256;
     uint64_t *a;
 
-    if (lin_mem_take(p, (cap - p->arena_cap) * p->words * sizeof(uint64_t)) != 0)
+    if (lin_mem_take(p, (cap - p->arena_cap) * p->kwords * sizeof(uint64_t)) != 0)
         return -1;
-    if ((a = realloc(p->arena, cap * p->words * sizeof(uint64_t))) == NULL)
+    if ((a = realloc(p->arena, cap * p->kwords * sizeof(uint64_t))) == NULL)
         return -1;
     p->arena = a;
     p->arena_cap = cap;
     return 0;
 }
 
-/* Adds (p->bits, state) unless present: 1 added, 0 present, -1 no memory. */
+/* Fills p->key with the compact form of the linearized set (see
+ * lin_part_keys): lo, the window after it, the info ops before it. */
+static void
+lin_make_key(lin_part *p)
+{
+    uint64_t *k = p->key;
+    size_t lo = p->lo, q = lo >> 6, r = lo & 63;
+
+    k[0] = lo;
+    for (size_t w = 0; w < p->win_words; w++, q++)
+        k[1 + w] = r ? p->bits[q] >> r | p->bits[q + 1] << (64 - r)
+                     : p->bits[q];
+    if (p->win_bits & 63)
+        k[p->win_words] &= (1ull << (p->win_bits & 63)) - 1;
+    size_t ib = p->info_before[lo], full = ib >> 6;
+    uint64_t *ki = k + 1 + p->win_words;
+    for (size_t w = 0; w < p->info_words; w++)
+        ki[w] = w < full ? p->infobits[w]
+                : w == full ? p->infobits[w] & ((1ull << (ib & 63)) - 1)
+                            : 0;
+}
+
+/* Adds (linearized set, state) unless present: 1 added, 0 present, -1 no
+ * memory. */
 static int
 lin_cache_add(lin_part *p, uint64_t bits_hash, uint32_t state)
 {
     uint64_t hh = lin_key_hash(bits_hash, state);
-    size_t j = hh & p->slot_mask, bytes = p->words * sizeof(uint64_t);
+    size_t j = hh & p->slot_mask, bytes = p->kwords * sizeof(uint64_t);
 
+    lin_make_key(p);
     for (; p->slots[j].ent != 0; j = (j + 1) & p->slot_mask) {
         const lin_slot *s = &p->slots[j];
         if (s->hash == hh && s->state == state &&
-            memcmp(p->arena + (size_t)(s->ent - 1) * p->words, p->bits,
+            memcmp(p->arena + (size_t)(s->ent - 1) * p->kwords, p->key,
                    bytes) == 0)
             return 0;
     }
     if (p->arena_ents == p->arena_cap && lin_arena_grow(p) != 0)
         return -1;
-    memcpy(p->arena + p->arena_ents * p->words, p->bits, bytes);
+    memcpy(p->arena + p->arena_ents * p->kwords, p->key, bytes);
     p->slots[j] = (lin_slot){hh, state, (uint32_t)++p->arena_ents};
     if (++p->nslots_used * 2 > p->slot_mask && lin_cache_grow(p) != 0)
         return -1;
@@ -979,6 +1065,32 @@ lin_is_pure(const lin_lop *o)
     return o->kind == LK_GET || o->kind == LK_CAS_FAIL || o->kind == LK_DEL_FAIL;
 }
 
+/* Marks op linearized, moving lo past it if it was lo. */
+static inline void
+lin_mark(lin_part *p, uint32_t op)
+{
+    uint32_t ir = p->info_rank[op];
+
+    p->bits[op >> 6] |= 1ull << (op & 63);
+    if (ir != UINT32_MAX)
+        p->infobits[ir >> 6] |= 1ull << (ir & 63);
+    while (p->lo < p->n && (p->info_rank[p->lo] != UINT32_MAX ||
+                            (p->bits[p->lo >> 6] >> (p->lo & 63) & 1)))
+        p->lo++;
+}
+
+/* Undoes lin_mark; lo comes back from the frame. */
+static inline void
+lin_unmark(lin_part *p, uint32_t op, uint32_t lo)
+{
+    uint32_t ir = p->info_rank[op];
+
+    p->bits[op >> 6] &= ~(1ull << (op & 63));
+    if (ir != UINT32_MAX)
+        p->infobits[ir >> 6] &= ~(1ull << (ir & 63));
+    p->lo = lo;
+}
+
 /*
  * The configuration reached by the top frame has no way forward: pop it,
  * and keep popping while the popped frame was forced (see lin_part_run).
@@ -998,7 +1110,7 @@ lin_backtrack(lin_part *p)
         uint32_t op = f.op & LIN_OP_MASK;
         p->state = f.state;
         p->bits_hash ^= lin_zobrist(op);
-        p->bits[op >> 6] &= ~(1ull << (op & 63));
+        lin_unmark(p, op, f.lo);
         lin_unlift(p, op);
         p->cursor = p->next[p->call_node[op]];
     } while (f.op & LIN_FORCED);
@@ -1033,13 +1145,14 @@ lin_try(lin_part *p, uint32_t op)
         return legal < 0 ? -2 : 0;
     int pure = lin_is_pure(o);
     uint64_t bh = p->bits_hash ^ lin_zobrist(op);
-    p->bits[op >> 6] |= 1ull << (op & 63);
+    uint32_t lo = p->lo;
+    lin_mark(p, op);
     int added = lin_cache_add(p, bh, ns);
     if (added <= 0) {
-        p->bits[op >> 6] &= ~(1ull << (op & 63));
+        lin_unmark(p, op, lo);
         return added < 0 ? -2 : pure ? -1 : 0;
     }
-    p->stack[p->sp++] = (lin_frame){op | (pure ? LIN_FORCED : 0), p->state};
+    p->stack[p->sp++] = (lin_frame){op | (pure ? LIN_FORCED : 0), p->state, lo};
     p->state = ns;
     p->bits_hash = bh;
     lin_lift(p, op);
