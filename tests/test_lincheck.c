@@ -456,6 +456,154 @@ test_minimal_and_html(void)
     hist_free(&h);
 }
 
+
+/* ---- a brute-force oracle on random tiny histories -------------------------- */
+
+/* Small histories, one key, values 0 (absent) to 3, brute-forced by trying
+ * every order consistent with real time: the definition, with none of the
+ * checker's optimisations (forced reads, twins, compact keys, caching). */
+#define OR_MAX 8
+
+typedef struct or_op {
+    int fn, status; /* hist_fn, hist_status */
+    int a1, a2, out;
+    long call, ret; /* ret < 0: info */
+} or_op;
+
+static int
+or_step(const or_op *o, int s, int *ns)
+{
+    *ns = s;
+    switch (o->fn) {
+    case HIST_GET:
+        return o->status == HIST_ST_INFO || s == o->out;
+    case HIST_PUT:
+        *ns = o->a1;
+        return 1;
+    case HIST_DEL:
+        *ns = 0;
+        return o->status == HIST_ST_INFO ? 1
+               : o->status == HIST_ST_OK ? s != 0 : (*ns = s, s == 0);
+    default: /* cas */
+        if (o->status == HIST_ST_FAIL)
+            return s != o->a1;
+        if (s == o->a1)
+            *ns = o->a2;
+        return o->status == HIST_ST_INFO || s == o->a1;
+    }
+}
+
+static int
+or_search(const or_op *ops, int n, unsigned used, int s)
+{
+    int all = 1;
+
+    for (int i = 0; i < n; i++)
+        if (!(used >> i & 1) && ops[i].ret >= 0)
+            all = 0;
+    if (all)
+        return 1; /* unplaced info ops never took effect */
+    for (int i = 0; i < n; i++) {
+        int ok = !(used >> i & 1), ns;
+        for (int j = 0; ok && j < n; j++)
+            if (!(used >> j & 1) && ops[j].ret >= 0 && ops[j].ret < ops[i].call)
+                ok = 0; /* j must come first */
+        if (ok && or_step(&ops[i], s, &ns) &&
+            or_search(ops, n, used | 1u << i, ns))
+            return 1;
+    }
+    return 0;
+}
+
+static uint64_t
+or_rand(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+static void
+or_random(uint64_t *rng, or_op *ops, int *n)
+{
+    long t[4] = {0, 0, 0, 0};
+
+    *n = 2 + (int)(or_rand(rng) % (OR_MAX - 1));
+    for (int i = 0; i < *n; i++) {
+        or_op *o = &ops[i];
+        int p = (int)(or_rand(rng) % 4);
+        o->fn = (int)(or_rand(rng) % 4); /* get put del cas */
+        o->a1 = (int)(or_rand(rng) % 4);
+        o->a2 = 1 + (int)(or_rand(rng) % 3);
+        o->out = (int)(or_rand(rng) % 4);
+        if (o->fn == HIST_PUT && o->a1 == 0)
+            o->a1 = 1;
+        o->status = or_rand(rng) % 2 ? HIST_ST_OK : HIST_ST_FAIL;
+        if (o->fn == HIST_GET || o->fn == HIST_PUT)
+            o->status = HIST_ST_OK;
+        if (o->fn != HIST_GET && or_rand(rng) % 6 == 0)
+            o->status = HIST_ST_INFO;
+        o->call = t[p] + (long)(or_rand(rng) % 3);
+        o->ret = o->call + 1 + (long)(or_rand(rng) % 6);
+        t[p] = o->ret + 1;
+        if (o->status == HIST_ST_INFO) {
+            o->ret = -1;
+            t[p] = 1L << 40; /* the process is retired */
+        }
+    }
+}
+
+static void
+or_text(const or_op *ops, int n, char *buf, size_t cap)
+{
+    static const char *v[] = {"-", "a", "b", "c"};
+    static const char *fn[] = {"get", "put", "del", "cas"};
+    size_t m = (size_t)snprintf(buf, cap, HDR);
+
+    for (int i = 0; i < n; i++) {
+        const or_op *o = &ops[i];
+        char ret[24];
+        if (o->ret < 0)
+            snprintf(ret, sizeof(ret), "-");
+        else
+            snprintf(ret, sizeof(ret), "%ld", o->ret);
+        m += (size_t)snprintf(buf + m, cap - m, "%d %d %ld %s %s %s k %s %s %s\n",
+                              i, i, o->call, ret, hist_status_name(o->status),
+                              fn[o->fn],
+                              o->fn == HIST_PUT || o->fn == HIST_CAS ? v[o->a1] : "-",
+                              o->fn == HIST_CAS ? v[o->a2] : "-",
+                              o->fn == HIST_GET ? v[o->out] : "-");
+    }
+}
+
+static void
+test_random_vs_brute_force(void)
+{
+    uint64_t rng = 0x2545f4914f6cdd1dull;
+    int agree = 0, legal = 0, runs = 10000;
+    char text[2048];
+
+    for (int r = 0; r < runs; r++) {
+        or_op ops[OR_MAX];
+        int n;
+        or_random(&rng, ops, &n);
+        or_text(ops, n, text, sizeof(text));
+        int want = or_search(ops, n, 0, 0) ? LIN_LINEARIZABLE : LIN_ILLEGAL;
+        int got = verdict_of(text);
+        legal += want == LIN_LINEARIZABLE;
+        if (got == want)
+            agree++;
+        else if (runs - agree < 4)
+            printf("\n  disagreement (oracle %d, checker %d):\n%s", want, got,
+                   text);
+    }
+    printf("\n  %d/%d random histories agree with brute force (%d "
+           "linearizable)\n", agree, runs, legal);
+    CU_ASSERT_EQUAL(agree, runs);
+    CU_ASSERT(legal > runs / 10 && legal < runs - runs / 10);
+}
+
 /* ---- agreement with ../shared/lincheck -------------------------------------------- */
 
 static int
@@ -536,6 +684,7 @@ main(void)
         CT_CASE(test_write_read_round_trip),
         CT_CASE(test_limits_give_unknown),
         CT_CASE(test_minimal_and_html),
+        CT_CASE(test_random_vs_brute_force),
         CT_CASE(test_agreement_shared),
     };
 
