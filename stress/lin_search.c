@@ -27,6 +27,8 @@
  */
 #include "stress/lin_internal.h"
 
+#include "sync/atomic.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,18 +191,16 @@ lin_mem_take(lin_part *p, uint64_t delta)
 {
     if (p->mem == NULL)
         return 0;
-    uint64_t used = atomic_fetch_add_explicit(&p->mem->used, delta,
-                                              memory_order_relaxed) + delta;
+    /* Relaxed: these are statistics and a soft limit; no other memory is
+     * published through them. */
+    uint64_t used = sync_faa_rlx(&p->mem->used, delta) + delta;
     if (p->mem->limit != 0 && used > p->mem->limit) {
-        atomic_fetch_sub_explicit(&p->mem->used, delta, memory_order_relaxed);
+        sync_fas_rlx(&p->mem->used, delta);
         return -1;
     }
     p->mem_held += delta;
-    uint64_t peak = atomic_load_explicit(&p->mem->peak, memory_order_relaxed);
-    while (peak < used &&
-           !atomic_compare_exchange_weak_explicit(&p->mem->peak, &peak, used,
-                                                  memory_order_relaxed,
-                                                  memory_order_relaxed))
+    uint64_t peak = sync_load_rlx(&p->mem->peak);
+    while (peak < used && !sync_cas_rlx(&p->mem->peak, &peak, used))
         ;
     return 0;
 }
@@ -909,8 +909,7 @@ lin_part_free(lin_part *p)
     if (p == NULL)
         return;
     if (p->mem != NULL)
-        atomic_fetch_sub_explicit(&p->mem->used, p->mem_held,
-                                  memory_order_relaxed);
+        sync_fas_rlx(&p->mem->used, p->mem_held);
     free(p->ops);
     free(p->src);
     free(p->next);

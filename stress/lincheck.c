@@ -19,6 +19,7 @@
  */
 #include "stress/lin_internal.h"
 
+#include "sync/atomic.h"
 #include "sync/clock.h"
 
 #include <pthread.h>
@@ -137,6 +138,16 @@ lin_group(lin_sched *s, size_t **order_out)
 
 /* ---- workers -------------------------------------------------------------------- */
 
+/* Records why the workers stop (1: violation, 2: deadline); the first reason
+ * stays. Relaxed: results travel through pthread_join, not this flag. */
+static void
+lin_stop(lin_sched *s, int why)
+{
+    int none = 0;
+
+    (void)sync_cas_rlx(&s->stop, &none, why);
+}
+
 static void
 lin_record_bad(lin_sched *s, size_t job, lin_part *p)
 {
@@ -168,7 +179,7 @@ lin_finish(lin_sched *s, lin_open *o, int r)
         kr->verdict = LIN_ILLEGAL;
         lin_record_bad(s, o->job, o->part);
         if (!s->opt->keep_going)
-            atomic_store_explicit(&s->stop, 1, memory_order_relaxed);
+            lin_stop(s, 1);
     } else {
         kr->verdict = LIN_UNKNOWN; /* memory limit, or stopped by deadline */
     }
@@ -181,9 +192,8 @@ static size_t
 lin_fill(lin_sched *s, lin_open *open, size_t nopen)
 {
     while (nopen < LIN_ACTIVE &&
-           atomic_load_explicit(&s->stop, memory_order_relaxed) == 0) {
-        size_t j = atomic_fetch_add_explicit(&s->next_job, 1,
-                                             memory_order_relaxed);
+           sync_load_rlx(&s->stop) == 0) {
+        size_t j = sync_faa_rlx(&s->next_job, 1);
         if (j >= s->njobs)
             break;
         lin_part *p;
@@ -217,12 +227,12 @@ lin_worker(void *arg)
             open[i] = open[--nopen];
         }
         if (s->deadline != 0 && sync_now_ns() > s->deadline)
-            atomic_store_explicit(&s->stop, 2, memory_order_relaxed);
-        if (atomic_load_explicit(&s->stop, memory_order_relaxed) != 0)
+            lin_stop(s, 2);
+        if (sync_load_rlx(&s->stop) != 0)
             break;
     }
     for (size_t i = 0; i < nopen; i++) {
-        int timeout = atomic_load_explicit(&s->stop, memory_order_relaxed) == 2;
+        int timeout = sync_load_rlx(&s->stop) == 2;
         s->keys[open[i].job].nops = (uint32_t)lin_part_nops(open[i].part);
         s->keys[open[i].job].steps = lin_part_steps(open[i].part);
         s->keys[open[i].job].verdict = timeout ? LIN_UNKNOWN : LIN_SKIPPED;
@@ -398,7 +408,7 @@ lin_overall(lin_sched *s, lin_result *res)
     res->verdict = LIN_LINEARIZABLE;
     for (size_t j = 0; j < s->njobs; j++) {
         lin_verdict v = s->keys[j].verdict;
-        if (v == LIN_SKIPPED && atomic_load(&s->stop) != 1)
+        if (v == LIN_SKIPPED && sync_load_rlx(&s->stop) != 1)
             v = s->keys[j].verdict = LIN_UNKNOWN; /* never started: timeout */
         res->steps += s->keys[j].steps;
         if (v == LIN_ILLEGAL)
@@ -438,7 +448,7 @@ lin_check(const hist *h, const lin_options *opt, lin_result *res)
     lin_overall(&s, res);
     res->keys = s.keys;
     res->nkeys = s.njobs;
-    res->peak_cache_bytes = atomic_load(&s.mem.peak);
+    res->peak_cache_bytes = sync_load_rlx(&s.mem.peak);
     res->seconds = (double)(sync_now_ns() - t0) / 1e9;
     rc = s.oom ? LIN_ENOMEM : 0;
     if (rc == 0 && s.bad_job != SIZE_MAX) {
