@@ -56,9 +56,11 @@ typedef struct hf_ctx {
     size_t strpos, strcap;
     hf_scalar *elems;
     uint32_t *ids;
-    /* open invocation per process: index into h->ops + 1, 0 if none */
-    size_t *open;
-    size_t nopen;
+    /* open invocations: process -> index into h->ops + 1 (0: none), in an
+     * open-addressing table, since process numbers can be anything */
+    uint64_t *pkey; /* process + 1; 0 = empty slot */
+    size_t *pval;
+    size_t pmask, pused;
     uint64_t rank;
     int saw_key, saw_add;
 } hf_ctx;
@@ -107,19 +109,68 @@ hf_set_value(hf_ctx *c, const hf_event *e, uint32_t *id)
     return hist_set_value(c->h, c->ids, e->nelems, id);
 }
 
-static int
-hf_grow_open(hf_ctx *c, size_t proc)
+static size_t
+hf_proc_slot(const hf_ctx *c, uint64_t key)
 {
-    size_t n = c->nopen ? c->nopen : 64;
+    size_t i = (size_t)(key * 0x9e3779b97f4a7c15ull >> 20) & c->pmask;
 
-    while (n <= proc)
-        n *= 2;
-    size_t *o = realloc(c->open, n * sizeof(*o));
-    if (o == NULL)
+    while (c->pkey[i] != 0 && c->pkey[i] != key)
+        i = (i + 1) & c->pmask;
+    return i;
+}
+
+static int
+hf_proc_grow(hf_ctx *c)
+{
+    size_t oldn = c->pkey ? c->pmask + 1 : 0, n = oldn ? oldn * 2 : 64;
+    uint64_t *ok = c->pkey;
+    size_t *ov = c->pval;
+
+    c->pkey = calloc(n, sizeof(*c->pkey));
+    c->pval = calloc(n, sizeof(*c->pval));
+    if (c->pkey == NULL || c->pval == NULL) {
+        free(c->pkey);
+        free(c->pval);
+        c->pkey = ok;
+        c->pval = ov;
         return HIST_ENOMEM;
-    memset(o + c->nopen, 0, (n - c->nopen) * sizeof(*o));
-    c->open = o;
-    c->nopen = n;
+    }
+    c->pmask = n - 1;
+    for (size_t i = 0; i < oldn; i++)
+        if (ok[i] != 0) {
+            size_t j = hf_proc_slot(c, ok[i]);
+            c->pkey[j] = ok[i];
+            c->pval[j] = ov[i];
+        }
+    free(ok);
+    free(ov);
+    return 0;
+}
+
+/* The open invocation of proc (index + 1), or 0. */
+static size_t
+hf_open_get(const hf_ctx *c, size_t proc)
+{
+    if (c->pkey == NULL)
+        return 0;
+    size_t i = hf_proc_slot(c, (uint64_t)proc + 1);
+    return c->pkey[i] != 0 ? c->pval[i] : 0;
+}
+
+static int
+hf_open_set(hf_ctx *c, size_t proc, size_t v)
+{
+    int rc;
+
+    if ((c->pkey == NULL || (c->pused + 1) * 2 > c->pmask) &&
+        (rc = hf_proc_grow(c)) != 0)
+        return rc;
+    size_t i = hf_proc_slot(c, (uint64_t)proc + 1);
+    if (c->pkey[i] == 0) {
+        c->pkey[i] = (uint64_t)proc + 1;
+        c->pused++;
+    }
+    c->pval[i] = v;
     return 0;
 }
 
@@ -153,12 +204,11 @@ hf_invoke(hf_ctx *c, const hf_event *e)
 
     if (hf_fn(e->f, &fn) != 0)
         return hist_fail(c->err, c->line, "unknown operation ':%s'", e->f);
-    if (proc >= c->nopen && (rc = hf_grow_open(c, proc)) != 0)
-        return rc;
-    if (c->open[proc] != 0)
+    size_t open = hf_open_get(c, proc);
+    if (open != 0)
         return hist_fail(c->err, c->line, "process %zu invokes while its "
                          "operation from line %u is still open", proc,
-                         c->h->ops[c->open[proc] - 1].line);
+                         c->h->ops[open - 1].line);
     o.id = c->h->nops;
     o.proc = (uint32_t)proc;
     o.call = c->rank++;
@@ -178,7 +228,7 @@ hf_invoke(hf_ctx *c, const hf_event *e)
     if (rc == 0)
         rc = hist_append(c->h, &o);
     if (rc == 0)
-        c->open[proc] = c->h->nops;
+        rc = hf_open_set(c, proc, c->h->nops);
     return rc;
 }
 
@@ -200,14 +250,15 @@ hf_complete(hf_ctx *c, const hf_event *e)
     size_t proc = (size_t)e->process;
     int fn;
 
-    if (proc >= c->nopen || c->open[proc] == 0)
+    size_t open = hf_open_get(c, proc);
+    if (open == 0)
         return hist_fail(c->err, c->line, "completion by process %zu, which "
                          "has no open invocation", proc);
-    hist_op *o = &c->h->ops[c->open[proc] - 1];
+    hist_op *o = &c->h->ops[open - 1];
     if (hf_fn(e->f, &fn) != 0 || fn != o->fn)
         return hist_fail(c->err, c->line, "completion ':%s' does not match "
                          "the invocation on line %u", e->f, o->line);
-    c->open[proc] = 0;
+    (void)hf_open_set(c, proc, 0); /* present already: cannot fail */
     if (strcmp(e->type, "info") == 0)
         return 0; /* stays an info operation with no completion time */
     o->ret = c->rank++;
@@ -552,7 +603,8 @@ hf_run(hist *h, const char *buf, size_t len, hist_error *err,
     free(c.strbuf);
     free(c.elems);
     free(c.ids);
-    free(c.open);
+    free(c.pkey);
+    free(c.pval);
     if (rc == 0 && c.saw_key)
         h->model = HIST_MODEL_KV;
     else if (rc == 0)

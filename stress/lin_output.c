@@ -244,14 +244,45 @@ lin_html_count(const lin_result *res, const lin_pos *ps)
                                              : res->nbad;
 }
 
+/* Spans by process, then invocation. qsort has no context argument and
+ * the ops live in the history: lin_write_html sets lin_sort_h first; it is
+ * thread-local, so calls on different threads do not interfere. */
+static _Thread_local const hist *lin_sort_h;
+
+static int
+lin_cmp_span_proc(const void *a, const void *b)
+{
+    const lin_span *x = a, *y = b;
+    uint32_t px = lin_sort_h->ops[x->op].proc, py = lin_sort_h->ops[y->op].proc;
+
+    if (px != py)
+        return px < py ? -1 : 1;
+    return (x->from > y->from) - (x->from < y->from);
+}
+
+static void
+lin_html_bar(FILE *to, const hist *h, const hist_op *o, const lin_span *sp,
+             size_t pos, double px)
+{
+    char desc[160], tag[32] = "";
+
+    if (pos != 0)
+        snprintf(tag, sizeof(tag), "#%zu ", pos);
+    lin_describe(h, o, desc, sizeof(desc));
+    fprintf(to, "<div class=\"op %s\" style=\"left:%.0fpx;width:%.0fpx\" "
+            "title=\"line %" PRIu32 ": %s\">%s%s</div>",
+            pos ? "lin" : o->status == HIST_ST_INFO ? "info" : "bad",
+            60 + px * (double)sp->from,
+            px * (double)(sp->to - sp->from) + px * 0.8, o->line, desc, tag,
+            desc);
+}
+
 int
 lin_write_html(FILE *to, const hist *h, const lin_result *res)
 {
     lin_span *sp;
     lin_pos *ps;
     size_t ranks, n;
-    char desc[160];
-    uint32_t maxproc = 0;
 
     if (res->verdict != LIN_ILLEGAL || res->nbad == 0)
         return LIN_EINVAL;
@@ -272,38 +303,21 @@ lin_write_html(FILE *to, const hist *h, const lin_result *res)
         return LIN_ENOMEM;
     }
     lin_html_head(to, h, res, n);
-    for (size_t i = 0; i < n; i++)
-        if (h->ops[sp[i].op].proc > maxproc)
-            maxproc = h->ops[sp[i].op].proc;
     double px = 14.0; /* pixels per event rank */
     fprintf(to, "<div style=\"position:relative;width:%.0fpx\">\n",
             60 + px * (double)ranks + 200);
-    for (uint32_t p = 0; p <= maxproc; p++) {
-        int any = 0;
-        for (size_t i = 0; i < n && !any; i++)
-            any = h->ops[sp[i].op].proc == p;
-        if (!any)
-            continue;
-        fprintf(to, "<div class=\"row\"><span class=\"lbl\">p%" PRIu32
-                "</span>", p);
-        for (size_t i = 0; i < n; i++) {
-            const hist_op *o = &h->ops[sp[i].op];
-            if (o->proc != p)
-                continue;
-            size_t pos = lin_pos_of(ps, res->nprefix, sp[i].op);
-            char tag[32] = "";
-            if (pos != 0)
-                snprintf(tag, sizeof(tag), "#%zu ", pos);
-            lin_describe(h, o, desc, sizeof(desc));
-            fprintf(to, "<div class=\"op %s\" style=\"left:%.0fpx;width:%.0fpx\" "
-                    "title=\"line %" PRIu32 ": %s\">%s%s</div>",
-                    pos ? "lin" : o->status == HIST_ST_INFO ? "info" : "bad",
-                    60 + px * (double)sp[i].from,
-                    px * (double)(sp[i].to - sp[i].from) + px * 0.8,
-                    o->line, desc, tag, desc);
-        }
-        fputs("</div>\n", to);
+    /* one row per process: spans sorted by process, then time */
+    lin_sort_h = h;
+    qsort(sp, n, sizeof(*sp), lin_cmp_span_proc);
+    for (size_t i = 0; i < n; i++) {
+        const hist_op *o = &h->ops[sp[i].op];
+        if (i == 0 || h->ops[sp[i - 1].op].proc != o->proc)
+            fprintf(to, "%s<div class=\"row\"><span class=\"lbl\">p%" PRIu32
+                    "</span>", i ? "</div>\n" : "", o->proc);
+        lin_html_bar(to, h, o, &sp[i], lin_pos_of(ps, res->nprefix, sp[i].op),
+                     px);
     }
+    fputs("</div>\n", to);
     fputs("</div>\n</body></html>\n", to);
     free(sp);
     free(ps);
