@@ -275,7 +275,8 @@ hist_set_value(hist *h, uint32_t *elems, size_t n, uint32_t *id)
 {
     size_t m = 0;
 
-    qsort(elems, n, sizeof(*elems), hist_cmp_u32);
+    if (n > 0)
+        qsort(elems, n, sizeof(*elems), hist_cmp_u32);
     for (size_t i = 0; i < n; i++)
         if (m == 0 || elems[m - 1] != elems[i])
             elems[m++] = elems[i];
@@ -285,7 +286,8 @@ hist_set_value(hist *h, uint32_t *elems, size_t n, uint32_t *id)
     if (buf == NULL)
         return HIST_ENOMEM;
     buf[0] = '{';
-    memcpy(buf + 1, elems, m * sizeof(uint32_t));
+    if (m > 0)
+        memcpy(buf + 1, elems, m * sizeof(uint32_t));
     int rc = hist_value(h, buf, len, id);
     free(buf);
     return rc;
