@@ -71,9 +71,11 @@ typedef struct stress_job {
     uint64_t keys;
     unsigned cum[4]; /* cumulative mix weights */
     uint64_t start, deadline;
-    /* the start gate: threads wait until every thread exists */
+    /* the start gate: it opens when the last thread arrives (all of them
+     * are running then, so the run starts concurrent), or on abort */
     pthread_mutex_t gate_lock;
     pthread_cond_t gate_cond;
+    unsigned arrived, nthreads;
     int gate_open, abort;
 } stress_job;
 
@@ -203,6 +205,33 @@ stress_report(stress_thread *t, uint64_t *next_report)
                      (double)(now - r->start) / 1e9);
 }
 
+static void
+stress_open_gate(stress_job *r)
+{
+    r->start = sync_now_ns();
+    r->deadline = r->start + (uint64_t)((r->opt->duration_s > 0
+                                             ? r->opt->duration_s
+                                             : 1.0) * 1e9);
+    r->gate_open = 1;
+    pthread_cond_broadcast(&r->gate_cond);
+}
+
+/* Waits until every thread has arrived; -1 if the run was aborted. */
+static int
+stress_gate(stress_job *r)
+{
+    int abort;
+
+    pthread_mutex_lock(&r->gate_lock);
+    if (++r->arrived == r->nthreads)
+        stress_open_gate(r);
+    while (!r->gate_open && !r->abort)
+        pthread_cond_wait(&r->gate_cond, &r->gate_lock);
+    abort = r->abort;
+    pthread_mutex_unlock(&r->gate_lock);
+    return abort ? -1 : 0;
+}
+
 static void *
 stress_thread_main(void *arg)
 {
@@ -210,11 +239,7 @@ stress_thread_main(void *arg)
     stress_job *r = t->run;
     uint64_t next_report = 0;
 
-    pthread_mutex_lock(&r->gate_lock);
-    while (!r->gate_open)
-        pthread_cond_wait(&r->gate_cond, &r->gate_lock);
-    pthread_mutex_unlock(&r->gate_lock);
-    if (r->abort)
+    if (stress_gate(r) != 0)
         return NULL;
     if (r->ops->thread_begin)
         r->ops->thread_begin(r->target);
@@ -348,8 +373,8 @@ stress_free_threads(stress_thread *th, unsigned n)
     free(th);
 }
 
-/* Starts n threads behind a gate, opens it, joins them. If a thread cannot
- * be started, the others are released with abort set and do nothing. */
+/* Starts n threads behind the gate and joins them. If a thread cannot be
+ * started, the others are released with abort set and do nothing. */
 static int
 stress_spawn(stress_job *r, stress_thread *th, unsigned n)
 {
@@ -357,19 +382,17 @@ stress_spawn(stress_job *r, stress_thread *th, unsigned n)
 
     pthread_mutex_init(&r->gate_lock, NULL);
     pthread_cond_init(&r->gate_cond, NULL);
+    r->nthreads = n;
     for (; started < n; started++)
         if (pthread_create(&th[started].tid, NULL, stress_thread_main,
                            &th[started]) != 0)
             break;
-    pthread_mutex_lock(&r->gate_lock);
-    r->abort = started < n;
-    r->start = sync_now_ns();
-    r->deadline = r->start + (uint64_t)((r->opt->duration_s > 0
-                                             ? r->opt->duration_s
-                                             : 1.0) * 1e9);
-    r->gate_open = 1;
-    pthread_cond_broadcast(&r->gate_cond);
-    pthread_mutex_unlock(&r->gate_lock);
+    if (started < n) {
+        pthread_mutex_lock(&r->gate_lock);
+        r->abort = 1;
+        pthread_cond_broadcast(&r->gate_cond);
+        pthread_mutex_unlock(&r->gate_lock);
+    }
     for (unsigned i = 0; i < started; i++)
         pthread_join(th[i].tid, NULL);
     pthread_cond_destroy(&r->gate_cond);
