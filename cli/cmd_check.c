@@ -171,8 +171,10 @@ check_print_violation(const hist *h, const lin_result *r)
     printf("  violation on key \"%.*s\": longest linearizable prefix %zu of "
            "%zu ops\n", (int)(kl > 48 ? 48 : kl), k, r->nprefix, r->nbad);
     if (r->nminimal > 0) {
-        printf("  minimal failing sub-history (%zu ops; time runs left to "
-               "right):\n", r->nminimal);
+        printf("  %s failing sub-history (%zu ops; time runs left to "
+               "right):\n", r->minimal_exact ? "minimal" :
+               "reduced (shrinking budget reached, maybe not minimal)",
+               r->nminimal);
         lin_print_timeline(stdout, h, r->minimal, r->nminimal);
     }
 }

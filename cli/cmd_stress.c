@@ -198,7 +198,8 @@ stress_check(const hist *h)
     printf("check: %s (%zu keys, %" PRIu64 " steps, %.1f ms)\n",
            lin_verdict_name(r.verdict), r.nkeys, r.steps, r.seconds * 1e3);
     if (r.verdict == LIN_ILLEGAL && r.nminimal > 0) {
-        printf("minimal failing sub-history (%zu ops):\n", r.nminimal);
+        printf("%s failing sub-history (%zu ops):\n",
+               r.minimal_exact ? "minimal" : "reduced", r.nminimal);
         lin_print_timeline(stdout, h, r.minimal, r.nminimal);
     }
     rc = r.verdict == LIN_LINEARIZABLE ? CLI_EXIT_OK

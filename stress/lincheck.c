@@ -33,7 +33,7 @@
 #define LIN_OPS_PER_THREAD 4096u
 #define LIN_SHRINK_MAX_OPS 600u     /* greedy removal above this: prefix only */
 #define LIN_SHRINK_STEPS 400000u    /* budget of one trial search */
-#define LIN_SHRINK_NS 3000000000ull /* budget of the whole shrinking */
+#define LIN_SHRINK_NS 1000000000ull /* budget of the whole shrinking */
 
 const char *
 lin_strerror(int code)
@@ -282,7 +282,8 @@ lin_run_workers(lin_sched *s)
 
 /* ---- shrinking ----------------------------------------------------------------- */
 
-/* 1 if ops[0..n) is found not linearizable within the trial budget. */
+/* 1 if ops[0..n) is not linearizable, 0 if it is, -1 if the trial budget
+ * ran out first (or memory did). */
 static int
 lin_fails(const hist *h, const size_t *ops, size_t n)
 {
@@ -290,15 +291,16 @@ lin_fails(const hist *h, const size_t *ops, size_t n)
     int r;
 
     if (lin_part_new(h, ops, n, NULL, &p) != 0)
-        return 0;
+        return -1;
     r = lin_part_run(p, LIN_SHRINK_STEPS);
     lin_part_free(p);
-    return r == LIN_RUN_ILLEGAL;
+    return r == LIN_RUN_ILLEGAL ? 1 : r == LIN_RUN_OK ? 0 : -1;
 }
 
-/* Does any op of ops[0..n) other than ops[skip] observe what ops[skip]
- * wrote? Values in casklab's histories are unique, so equal ids mean "read
- * from"; where they are not, this only keeps more operations. */
+/* Is ops[skip] the only remaining writer of a value another remaining op
+ * observes? Then removing it would only leave "a read of a value nobody
+ * wrote", which explains nothing, so it stays. (In casklab's histories
+ * values are unique and this is exactly "somebody reads from it".) */
 static int
 lin_is_read_from(const hist *h, const size_t *ops, size_t n, size_t skip)
 {
@@ -308,17 +310,21 @@ lin_is_read_from(const hist *h, const size_t *ops, size_t n, size_t skip)
 
     if (w->fn == HIST_APPEND || w->fn == HIST_ADD)
         return 1; /* their effect shows in longer values: keep them */
+    int read = 0;
+
     if (v == HIST_NIL)
         return 0;
     for (size_t i = 0; i < n; i++) {
         const hist_op *r = &h->ops[ops[i]];
         if (i == skip)
             continue;
-        if ((r->fn == HIST_GET && r->out == v) ||
-            (r->fn == HIST_CAS && r->arg1 == v))
-            return 1;
+        if ((r->fn == HIST_PUT && r->arg1 == v) ||
+            (r->fn == HIST_CAS && r->arg2 == v))
+            return 0; /* another writer of v remains */
+        read |= (r->fn == HIST_GET && r->out == v) ||
+                (r->fn == HIST_CAS && r->arg1 == v);
     }
-    return 0;
+    return read;
 }
 
 /* The smallest failing prefix, by bisection (failure is close to monotone
@@ -330,12 +336,41 @@ lin_shrink_prefix(const hist *h, const size_t *ops, size_t n)
 
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (lin_fails(h, ops, mid))
+        if (lin_fails(h, ops, mid) == 1)
             hi = mid;
         else
             lo = mid + 1;
     }
-    return lin_fails(h, ops, hi) ? hi : n;
+    return lin_fails(h, ops, hi) == 1 ? hi : n;
+}
+
+/* One pass of greedy removal, last op first; returns how many went. Sets
+ * *exact to 0 when a trial was undecided or time ran out. */
+static size_t
+lin_shrink_pass(const hist *h, size_t *cur, size_t *n, size_t *tmp,
+                uint64_t until, int *exact)
+{
+    size_t removed = 0;
+
+    for (size_t i = *n; i-- > 0;) {
+        if (sync_now_ns() > until) {
+            *exact = 0;
+            break;
+        }
+        if (lin_is_read_from(h, cur, *n, i))
+            continue;
+        memcpy(tmp, cur, i * sizeof(size_t));
+        memcpy(tmp + i, cur + i + 1, (*n - i - 1) * sizeof(size_t));
+        int f = lin_fails(h, tmp, *n - 1);
+        if (f < 0)
+            *exact = 0;
+        if (f == 1) {
+            memcpy(cur, tmp, (*n - 1) * sizeof(size_t));
+            (*n)--;
+            removed++;
+        }
+    }
+    return removed;
 }
 
 static void
@@ -353,21 +388,15 @@ lin_shrink(const hist *h, lin_result *res)
     }
     memcpy(cur, res->bad_ops, res->nbad * sizeof(size_t));
     n = lin_shrink_prefix(h, cur, res->nbad);
-    for (size_t i = n; n <= LIN_SHRINK_MAX_OPS && i-- > 0;) {
-        if (sync_now_ns() > until)
-            break;
-        if (lin_is_read_from(h, cur, n, i))
-            continue;
-        memcpy(tmp, cur, i * sizeof(size_t));
-        memcpy(tmp + i, cur + i + 1, (n - i - 1) * sizeof(size_t));
-        if (lin_fails(h, tmp, n - 1)) {
-            memcpy(cur, tmp, (n - 1) * sizeof(size_t));
-            n--;
-        }
-    }
+    /* removing one op can free another (its reader): repeat to a fixpoint */
+    int exact = n <= LIN_SHRINK_MAX_OPS;
+    while (n <= LIN_SHRINK_MAX_OPS &&
+           lin_shrink_pass(h, cur, &n, tmp, until, &exact) > 0 && exact)
+        ;
     free(tmp);
     res->minimal = cur;
     res->nminimal = n;
+    res->minimal_exact = exact;
 }
 
 /* ---- the check ------------------------------------------------------------------- */

@@ -94,9 +94,11 @@ typedef struct lin_result {
     size_t *bad_ops;  size_t nbad;   /* every op of that key, by call */
     size_t *prefix;   size_t nprefix;/* longest linearizable prefix found,
                                         in linearization order */
-    size_t *minimal;  size_t nminimal; /* a minimal failing sub-history:
-                                        removing any one op that no other
-                                        op reads from makes it pass */
+    size_t *minimal;  size_t nminimal; /* a failing sub-history, shrunk
+                                        until removing any one op that no
+                                        other op reads from makes it pass */
+    int minimal_exact; /* 1: that holds; 0: shrinking stopped at its time
+                          or step budget, so it may not be minimal */
 } lin_result;
 
 /*

@@ -444,6 +444,7 @@ test_minimal_and_html(void)
     CU_ASSERT_EQUAL(r.verdict, LIN_ILLEGAL);
     /* put z, put a, get z: three ops, each needed */
     CU_ASSERT_EQUAL(r.nminimal, 3);
+    CU_ASSERT_EQUAL(r.minimal_exact, 1);
     CU_ASSERT(r.nprefix >= 4 && r.nprefix < 7);
     FILE *f = open_memstream(&buf, &len);
     CU_ASSERT_EQUAL(lin_write_html(f, &h, &r), 0);
