@@ -30,7 +30,7 @@
 #define LIN_ACTIVE 4                /* open jobs per worker */
 #define LIN_SLICE 2000u             /* model steps per turn */
 #define LIN_MAX_THREADS 256u
-#define LIN_OPS_PER_THREAD 4096u
+#define LIN_OPS_PER_THREAD 1024u
 #define LIN_SHRINK_MAX_OPS 600u     /* greedy removal above this: prefix only */
 #define LIN_SHRINK_STEPS 400000u    /* budget of one trial search */
 #define LIN_SHRINK_NS 1000000000ull /* budget of the whole shrinking */
