@@ -146,6 +146,12 @@ struct lin_part {
     int model_set, needs_dtab, has_append;
     lin_dtab dt;
     lin_atab at;
+    /* append pruning (lin_append_viable) */
+    uint64_t **pfx;       /* get op -> prefix hashes of its output, or NULL */
+    uint32_t *pfx_len;    /* get op -> length of its output */
+    uint32_t *next_reset; /* i -> first op >= i that can reset the string */
+    uint32_t *info_resets;/* info ops that can reset it, by index */
+    size_t ninfo_resets;
 };
 
 /* ---- hashing --------------------------------------------------------------- */
@@ -347,11 +353,69 @@ lin_at_local(lin_part *p, uint32_t gid, uint32_t *out)
     return lin_at_intern(&p->at, &a, out);
 }
 
+static int
+lin_is_reset(uint32_t kind)
+{
+    return kind == LK_PUT || kind == LK_DEL_OK || kind == LK_DEL_INFO ||
+           kind == LK_CAS_OK || kind == LK_CAS_INFO;
+}
+
+/* Prefix hashes (first hash only) of every read's output, and where the
+ * ops that can reset the string are: what lin_append_viable needs. */
+static int
+lin_at_prune_prep(lin_part *p)
+{
+    size_t n = p->n;
+
+    p->pfx = calloc(n + 1, sizeof(*p->pfx));
+    p->pfx_len = calloc(n + 1, sizeof(*p->pfx_len));
+    p->next_reset = malloc((n + 1) * sizeof(*p->next_reset));
+    p->info_resets = malloc((n + 1) * sizeof(*p->info_resets));
+    if (!p->pfx || !p->pfx_len || !p->next_reset || !p->info_resets)
+        return LIN_ENOMEM;
+    p->next_reset[n] = (uint32_t)n;
+    for (size_t i = n; i-- > 0;) {
+        int reset = lin_is_reset(p->ops[i].kind);
+        p->next_reset[i] = reset ? (uint32_t)i : p->next_reset[i + 1];
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (lin_is_reset(p->ops[i].kind) &&
+            p->h->ops[p->src[i]].ret == HIST_NEVER)
+            p->info_resets[p->ninfo_resets++] = (uint32_t)i;
+        if (p->ops[i].kind != LK_GET || p->ops[i].out == HIST_NIL)
+            continue;
+        size_t len;
+        const char *b = hist_value_str(p->h, p->ops[i].out, &len);
+        if ((p->pfx[i] = malloc((len + 1) * sizeof(uint64_t))) == NULL)
+            return LIN_ENOMEM;
+        p->pfx[i][0] = 0;
+        for (size_t k = 0; k < len; k++)
+            p->pfx[i][k + 1] = lin_addmod(lin_mulmod(p->pfx[i][k], LIN_B1),
+                                          (unsigned char)b[k] + 1u);
+        p->pfx_len[i] = (uint32_t)len;
+    }
+    return 0;
+}
+
+static void
+lin_at_prune_free(lin_part *p)
+{
+    for (size_t i = 0; p->pfx != NULL && i < p->n; i++)
+        free(p->pfx[i]);
+    free(p->pfx);
+    free(p->pfx_len);
+    free(p->next_reset);
+    free(p->info_resets);
+}
+
 /* Rewrites every value of the partition's ops as node ids. */
 static int
 lin_at_remap(lin_part *p)
 {
     int rc = lin_at_init(&p->at);
+
+    if (rc == 0)
+        rc = lin_at_prune_prep(p);
 
     for (size_t i = 0; rc == 0 && i < p->n; i++) {
         lin_lop *o = &p->ops[i];
@@ -929,8 +993,10 @@ lin_part_free(lin_part *p)
     free(p->arena);
     if (p->needs_dtab)
         lin_dt_free(&p->dt);
-    if (p->has_append)
+    if (p->has_append) {
         lin_at_free(&p->at);
+        lin_at_prune_free(p);
+    }
     free(p);
 }
 
@@ -1131,6 +1197,52 @@ lin_backtrack(lin_part *p)
  * alternative; when it fails, so does the configuration below it.
  */
 static inline int
+lin_is_marked(const lin_part *p, uint32_t op)
+{
+    return p->bits[op >> 6] >> (op & 63) & 1;
+}
+
+/*
+ * Append pruning. After an append leaves the string s, take the first op
+ * not yet linearized that could reset the string (put, del, successful or
+ * unknown cas); call its invocation t. A read not yet linearized that
+ * completed before t must be linearized before any reset, so it will see
+ * s followed by appends only: its output must start with s. If one does
+ * not, this configuration leads nowhere. Only reads in the window after lo
+ * are examined (any subset keeps the pruning sound), and the prefix test
+ * compares hashes: equal for a true prefix, so a collision can only fail
+ * to prune, never prune wrongly.
+ */
+static int
+lin_append_viable(const lin_part *p, uint32_t s)
+{
+    const hist_op *ho = p->h->ops;
+    uint64_t t = HIST_NEVER, len = p->at.nodes[s].len, hs = p->at.nodes[s].h1;
+    size_t end = p->lo + p->win_bits < p->n ? p->lo + p->win_bits : p->n;
+    uint32_t r = p->lo < p->n ? p->next_reset[p->lo] : (uint32_t)p->n;
+
+    while (r < p->n && lin_is_marked(p, r))
+        r = p->next_reset[r + 1];
+    if (r < p->n)
+        t = ho[p->src[r]].call;
+    for (size_t i = 0; i < p->ninfo_resets && p->info_resets[i] < r; i++)
+        if (!lin_is_marked(p, p->info_resets[i])) {
+            uint64_t c = ho[p->src[p->info_resets[i]]].call;
+            t = c < t ? c : t;
+            break; /* by index, so by invocation: the first is the least */
+        }
+    for (size_t i = p->lo; i < end; i++) {
+        if (p->ops[i].kind != LK_GET || lin_is_marked(p, (uint32_t)i) ||
+            ho[p->src[i]].ret >= t)
+            continue;
+        if (len > p->pfx_len[i] ||
+            (len > 0 && (p->pfx[i] == NULL || p->pfx[i][len] != hs)))
+            return 0;
+    }
+    return 1;
+}
+
+static inline int
 lin_try(lin_part *p, uint32_t op)
 {
     const lin_lop *o = &p->ops[op];
@@ -1146,6 +1258,10 @@ lin_try(lin_part *p, uint32_t op)
     uint64_t bh = p->bits_hash ^ lin_zobrist(op);
     uint32_t lo = p->lo;
     lin_mark(p, op);
+    if (o->kind == LK_APPEND && !lin_append_viable(p, ns)) {
+        lin_unmark(p, op, lo);
+        return 0;
+    }
     int added = lin_cache_add(p, bh, ns);
     if (added <= 0) {
         lin_unmark(p, op, lo);

@@ -605,6 +605,140 @@ test_random_vs_brute_force(void)
     CU_ASSERT(legal > runs / 10 && legal < runs - runs / 10);
 }
 
+
+/* The same for appends: the state is a string, operations put, append,
+ * del and get; reads return random concatenations of written tokens. This
+ * covers the hashed strings and the append pruning of lin_search.c. */
+typedef struct ap_op {
+    int fn, status;
+    char arg[8], out[64];
+    long call, ret; /* ret < 0: info */
+} ap_op;
+
+static int
+ap_search(const ap_op *ops, int n, unsigned used, const char *s)
+{
+    char ns[64];
+    int all = 1;
+
+    for (int i = 0; i < n; i++)
+        if (!(used >> i & 1) && ops[i].ret >= 0)
+            all = 0;
+    if (all)
+        return 1;
+    for (int i = 0; i < n; i++) {
+        const ap_op *o = &ops[i];
+        int ok = !(used >> i & 1);
+        for (int j = 0; ok && j < n; j++)
+            if (!(used >> j & 1) && ops[j].ret >= 0 && ops[j].ret < o->call)
+                ok = 0;
+        if (!ok)
+            continue;
+        snprintf(ns, sizeof(ns), "%s", s);
+        if (o->fn == HIST_GET && strcmp(s, o->out) != 0)
+            continue;
+        if (o->fn == HIST_PUT)
+            snprintf(ns, sizeof(ns), "%s", o->arg);
+        if (o->fn == HIST_APPEND)
+            snprintf(ns, sizeof(ns), "%s%s", s, o->arg);
+        if (o->fn == HIST_DEL && o->status == HIST_ST_OK && s[0] == '\0')
+            continue;
+        if (o->fn == HIST_DEL && o->status == HIST_ST_FAIL && s[0] != '\0')
+            continue;
+        if (o->fn == HIST_DEL && o->status != HIST_ST_FAIL)
+            ns[0] = '\0';
+        if (ap_search(ops, n, used | 1u << i, ns))
+            return 1;
+    }
+    return 0;
+}
+
+static void
+ap_random(uint64_t *rng, ap_op *ops, int *n)
+{
+    static const int fns[] = {HIST_APPEND, HIST_APPEND, HIST_GET, HIST_GET,
+                              HIST_PUT, HIST_DEL};
+    long t[3] = {0, 0, 0};
+    char written[OR_MAX][8];
+    int nw = 0;
+
+    *n = 2 + (int)(or_rand(rng) % (OR_MAX - 1));
+    for (int i = 0; i < *n; i++) {
+        ap_op *o = &ops[i];
+        int p = (int)(or_rand(rng) % 3);
+        memset(o, 0, sizeof(*o));
+        o->fn = fns[or_rand(rng) % 6];
+        o->status = HIST_ST_OK;
+        if (o->fn == HIST_APPEND || o->fn == HIST_PUT) {
+            snprintf(o->arg, sizeof(o->arg), "%c%d",
+                     o->fn == HIST_PUT ? 'P' : 'x', i);
+            snprintf(written[nw++], sizeof(written[0]), "%s", o->arg);
+        }
+        if (o->fn == HIST_DEL)
+            o->status = or_rand(rng) % 2 ? HIST_ST_OK : HIST_ST_FAIL;
+        if (o->fn != HIST_GET && or_rand(rng) % 8 == 0)
+            o->status = HIST_ST_INFO;
+        o->call = t[p] + (long)(or_rand(rng) % 3);
+        o->ret = o->call + 1 + (long)(or_rand(rng) % 6);
+        t[p] = o->ret + 1;
+        if (o->status == HIST_ST_INFO) {
+            o->ret = -1;
+            t[p] = 1L << 40;
+        }
+    }
+    for (int i = 0; i < *n; i++) /* reads: random subsequences */
+        for (int w = 0; ops[i].fn == HIST_GET && w < nw; w++)
+            if (or_rand(rng) % 2)
+                strcat(ops[i].out, written[w]);
+}
+
+static void
+ap_text(const ap_op *ops, int n, char *buf, size_t cap)
+{
+    size_t m = (size_t)snprintf(buf, cap, HDR);
+
+    for (int i = 0; i < n; i++) {
+        const ap_op *o = &ops[i];
+        char ret[24];
+        if (o->ret < 0)
+            snprintf(ret, sizeof(ret), "-");
+        else
+            snprintf(ret, sizeof(ret), "%ld", o->ret);
+        m += (size_t)snprintf(buf + m, cap - m, "%d %d %ld %s %s %s k %s - %s\n",
+                              i, i, o->call, ret, hist_status_name(o->status),
+                              hist_fn_name(o->fn, HIST_MODEL_KV),
+                              o->arg[0] ? o->arg : "-",
+                              o->out[0] ? o->out : "-");
+    }
+}
+
+static void
+test_random_appends_vs_brute_force(void)
+{
+    uint64_t rng = 0x9e3779b97f4a7c15ull;
+    int agree = 0, legal = 0, runs = 5000;
+    char text[4096];
+
+    for (int r = 0; r < runs; r++) {
+        ap_op ops[OR_MAX];
+        int n;
+        ap_random(&rng, ops, &n);
+        ap_text(ops, n, text, sizeof(text));
+        int want = ap_search(ops, n, 0, "") ? LIN_LINEARIZABLE : LIN_ILLEGAL;
+        int got = verdict_of(text);
+        legal += want == LIN_LINEARIZABLE;
+        if (got == want)
+            agree++;
+        else if (runs - agree < 4)
+            printf("\n  disagreement (oracle %d, checker %d):\n%s", want, got,
+                   text);
+    }
+    printf("\n  %d/%d random append histories agree with brute force (%d "
+           "linearizable)\n", agree, runs, legal);
+    CU_ASSERT_EQUAL(agree, runs);
+    CU_ASSERT(legal > runs / 20 && legal < runs - runs / 20);
+}
+
 /* ---- agreement with ../shared/lincheck -------------------------------------------- */
 
 static int
@@ -686,6 +820,7 @@ main(void)
         CT_CASE(test_limits_give_unknown),
         CT_CASE(test_minimal_and_html),
         CT_CASE(test_random_vs_brute_force),
+        CT_CASE(test_random_appends_vs_brute_force),
         CT_CASE(test_agreement_shared),
     };
 
