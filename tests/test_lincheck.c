@@ -611,14 +611,14 @@ test_random_vs_brute_force(void)
  * covers the hashed strings and the append pruning of lin_search.c. */
 typedef struct ap_op {
     int fn, status;
-    char arg[8], out[64];
+    char arg[16], out[128];
     long call, ret; /* ret < 0: info */
 } ap_op;
 
 static int
 ap_search(const ap_op *ops, int n, unsigned used, const char *s)
 {
-    char ns[64];
+    char ns[128];
     int all = 1;
 
     for (int i = 0; i < n; i++)
@@ -659,7 +659,7 @@ ap_random(uint64_t *rng, ap_op *ops, int *n)
     static const int fns[] = {HIST_APPEND, HIST_APPEND, HIST_GET, HIST_GET,
                               HIST_PUT, HIST_DEL};
     long t[3] = {0, 0, 0};
-    char written[OR_MAX][8];
+    char written[OR_MAX][16];
     int nw = 0;
 
     *n = 2 + (int)(or_rand(rng) % (OR_MAX - 1));
