@@ -48,3 +48,9 @@ clean:
 	rm -rf build build-test build-asan build-tsan
 
 , := ,
+
+# The checker's benchmark: casklab check on ../shared/lincheck against
+# Porcupine's figures, and a 1M-operation history (scripts/bench-check).
+.PHONY: bench-check
+bench-check: build
+	scripts/bench-check build/casklab

@@ -29,5 +29,7 @@ extern const cli_cmd cli_cmd_demo;
 extern const cli_cmd cli_cmd_keydirs;
 extern const cli_cmd cli_cmd_bench;
 extern const cli_cmd cli_cmd_plot;
+extern const cli_cmd cli_cmd_check;
+extern const cli_cmd cli_cmd_stress;
 
 #endif /* CLI_CLI_H */

@@ -11,6 +11,8 @@ static const cli_cmd *const cli_cmds[] = {
     &cli_cmd_keydirs,
     &cli_cmd_bench,
     &cli_cmd_plot,
+    &cli_cmd_check,
+    &cli_cmd_stress,
 };
 
 #define CLI_NCMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))
