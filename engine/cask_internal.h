@@ -1,0 +1,116 @@
+/*
+ * engine/cask_internal.h - the store's private state, shared by the files
+ * of engine/ (cask.c: operations; recover.c: open-time recovery; merge.c:
+ * merge and its policy). Nothing outside engine/ includes it.
+ *
+ * Lock order (a thread holding one may take those after it, never before):
+ *   merge_mu -> inst_mu -> stripe[i] (ascending) -> log_mu -> tab_lock
+ *   stripe[i] -> sync_mu -> log_mu
+ * sync_mu is never held while log_mu is wanted by its holder for long: the
+ * group-commit leader drops sync_mu before taking log_mu.
+ */
+#ifndef ENGINE_CASK_INTERNAL_H
+#define ENGINE_CASK_INTERNAL_H
+
+#include "engine/cask.h"
+#include "engine/format.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+#include <stdint.h>
+
+#define CASK_STRIPES 1024u
+
+/* value_size of a keydir entry that stands for a tombstone: only during
+ * recovery, so that an older put read later cannot resurrect the key. */
+#define CASK_TOMB_MARK UINT32_MAX
+
+/*
+ * One data file. The table holds one reference; a reader or merge pins it
+ * (refs + 1) around its use; the file is closed and freed when refs drops to
+ * zero. A merged-away file is unlinked at once (POSIX keeps an open file's
+ * data until its last descriptor closes), so pinned readers keep reading
+ * and the space returns when the last pin goes.
+ */
+typedef struct cask_file {
+    uint32_t id;
+    int fd;
+    int has_hint;
+    _Atomic uint64_t size;   /* bytes in the file (appends only) */
+    _Atomic int64_t live;    /* bytes of records the keydir points to */
+    _Atomic uint32_t refs;
+} cask_file;
+
+struct cask {
+    char *dir;
+    int dirfd;
+    int lockfd;
+    kd_keydir *kd;
+    cask_options opt; /* with defaults filled in */
+
+    pthread_mutex_t stripe[CASK_STRIPES];
+
+    pthread_mutex_t log_mu;    /* the append point */
+    cask_file *active;         /* log_mu; holds its own reference */
+    uint64_t last_seq;         /* log_mu: seq of the last appended record */
+    _Atomic int poisoned;
+
+    pthread_mutex_t sync_mu;   /* group commit */
+    pthread_cond_t sync_cv;
+    int syncing;               /* sync_mu: a leader is in fdatasync */
+    uint64_t durable_seq;      /* sync_mu: every seq <= it is durable */
+
+    pthread_rwlock_t tab_lock; /* the file table: readers share it */
+    cask_file **tab;           /* indexed by file id */
+    uint32_t tab_cap;
+    _Atomic uint32_t next_id;
+
+    pthread_mutex_t merge_mu;  /* one merge at a time */
+    pthread_mutex_t inst_mu;   /* merge installs vs fold snapshots */
+
+    pthread_t syncer;          /* CASK_SYNC_INTERVAL */
+    int syncer_on;
+    pthread_mutex_t stop_mu;
+    pthread_cond_t stop_cv;
+    int stopping;
+
+    _Atomic uint64_t merges, merge_ns_total, merge_ns_last;
+    uint64_t open_ns, hints_loaded, files_scanned, torn_bytes;
+    uint64_t max_seq_seen;     /* recovery */
+};
+
+/* Sets the calling thread's detail message; returns code. */
+int cask_fail(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Logs through opt.log when set. */
+void cask_log(cask *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+uint64_t cask_now_ms(void);
+void cask_path(const cask *c, char *out, size_t cap, uint32_t id,
+               const char *ext);
+ssize_t cask_pread_full(int fd, void *buf, size_t n, uint64_t off);
+int cask_write_full(int fd, const void *buf, size_t n, uint64_t off);
+
+cask_file *cask_file_new(uint32_t id, int fd, uint64_t size);
+void cask_file_pin(cask_file *f);
+void cask_file_unpin(cask_file *f);
+int cask_tab_add(cask *c, cask_file *f);
+/* Pins and returns file id, or NULL if it is not (or no longer) there. */
+cask_file *cask_tab_pin(cask *c, uint32_t id);
+/* Takes files out of the table and drops the table's references. */
+void cask_tab_remove(cask *c, const uint32_t *ids, size_t n);
+/* Subtracts a dead record's bytes from its file's live count. */
+void cask_account_dead(cask *c, uint32_t file_id, uint64_t bytes);
+
+/* Makes every seq <= seq durable (group commit); poisons on failure. */
+int cask_sync_upto(cask *c, uint64_t seq);
+uint64_t cask_last_seq(cask *c);
+uint32_t cask_active_id(cask *c);
+/* Creates data file id with its header, durable, named in the directory. */
+int cask_create_file(cask *c, uint32_t id, cask_file **out);
+
+int cask_recover(cask *c);
+
+#endif /* ENGINE_CASK_INTERNAL_H */
