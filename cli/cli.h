@@ -27,5 +27,11 @@ int cli_wants_help(int argc, char **argv);
 
 extern const cli_cmd cli_cmd_demo;
 extern const cli_cmd cli_cmd_keydirs;
+extern const cli_cmd cli_cmd_put;
+extern const cli_cmd cli_cmd_get;
+extern const cli_cmd cli_cmd_del;
+extern const cli_cmd cli_cmd_stats;
+extern const cli_cmd cli_cmd_merge;
+extern const cli_cmd cli_cmd_enginebench;
 
 #endif /* CLI_CLI_H */

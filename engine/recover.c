@@ -311,6 +311,25 @@ drop_stub(cask *c, int fd, uint32_t id, uint64_t size)
                                             strerror(errno));
 }
 
+/* An active file that never got a record (each open starts one): nothing
+ * to load, and removing it keeps repeated opens from piling up files. */
+static int
+drop_empty(cask *c, int fd, uint32_t id)
+{
+    uint8_t hdr[CASK_FILE_HDR];
+
+    if (cask_pread_full(fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
+        cask_file_hdr_check(hdr, sizeof hdr, id) != 0) {
+        close(fd);
+        return cask_fail(CASK_ECORRUPT, "%s/%010u.data offset 0: bad file "
+                         "header", c->dir, id);
+    }
+    close(fd);
+    unlink_file(c, id, "hint");
+    unlink_file(c, id, "data");
+    return 0;
+}
+
 static int
 load_file(cask *c, uint32_t id)
 {
@@ -329,6 +348,8 @@ load_file(cask *c, uint32_t id)
     }
     if ((uint64_t)st.st_size < CASK_FILE_HDR)
         return drop_stub(c, fd, id, (uint64_t)st.st_size);
+    if ((uint64_t)st.st_size == CASK_FILE_HDR)
+        return drop_empty(c, fd, id);
     f = cask_file_new(id, fd, (uint64_t)st.st_size);
     if (f == NULL) {
         close(fd);
