@@ -445,7 +445,7 @@ cask_recover(cask *c)
         data.n = 0; /* the manifests removed files: list again */
         rc = list_dir(c, &data, &man);
     }
-    if (rc == 0)
+    if (rc == 0 && data.n > 1)
         qsort(data.v, data.n, sizeof *data.v, ids_cmp);
     uint32_t max_id = 0;
     for (size_t i = 0; rc == 0 && i < data.n; i++) {

@@ -378,6 +378,7 @@ main(int argc, char **argv)
         if (!cr_point(dir, &s, (uint32_t)p, &rnd)) {
             fprintf(stderr, "crash: point %ld failed (dir %s kept)\n", p,
                     dir);
+            free(dir);
             return 1;
         }
         passed++;

@@ -76,7 +76,8 @@ check_open(const char *dir, uint64_t must_keep_before,
             CU_ASSERT(must_keep_before < tomb_end && n == 6 &&
                       memcmp(v, "doomed", 6) == 0);
         } else if (g == 0) {
-            CU_ASSERT(n == strlen(vals[i]) && memcmp(v, vals[i], n) == 0);
+            CU_ASSERT(n == strlen(vals[i]) &&
+                      (n == 0 || memcmp(v, vals[i], n) == 0));
         } else {
             CU_ASSERT_EQUAL(g, CASK_ENOTFOUND);
             /* a record wholly before the damage must survive */
