@@ -121,18 +121,31 @@ cask_write_full(int fd, const void *buf, size_t n, uint64_t off)
 /* ---- files and the file table ------------------------------------------- */
 
 cask_file *
-cask_file_new(uint32_t id, int fd, uint64_t size)
+cask_file_new(cask *c, uint32_t id, int fd, uint64_t size)
 {
     cask_file *f = calloc(1, sizeof *f);
 
     if (f == NULL)
         return NULL;
+    f->c = c;
     f->id = id;
-    f->fd = fd;
+    atomic_init(&f->fd, fd);
+    atomic_init(&f->users, 0);
+    atomic_init(&f->last_use, 0);
+    atomic_init(&f->uncached, 0);
     atomic_init(&f->size, size);
     atomic_init(&f->live, 0);
     atomic_init(&f->refs, 1);
+    atomic_init(&f->pending, 0);
+    pthread_mutex_init(&f->fd_mu, NULL);
+    sync_faa_rlx(&c->open_fds, 1);
     return f;
+}
+
+int
+cask_file_fd(cask_file *f)
+{
+    return sync_load_acq(&f->fd);
 }
 
 void
@@ -146,8 +159,126 @@ cask_file_unpin(cask_file *f)
 {
     /* acq_rel: the last unpinner must see every use of fd before closing */
     if (sync_fas_acqrel(&f->refs, 1) == 1) {
-        close(f->fd);
+        int fd = sync_load_acq(&f->fd);
+        if (fd >= 0) {
+            close(fd);
+            sync_fas_rlx(&f->c->open_fds, 1);
+        }
+        pthread_mutex_destroy(&f->fd_mu);
         free(f);
+    }
+}
+
+/* ---- the descriptor cache ------------------------------------------------ */
+
+/*
+ * Readers enter a file by incrementing users, unless the cache is closing
+ * it (CASK_FD_CLOSING), which takes one close() - the only wait. The cache
+ * closes a file only by moving users from 0 to CASK_FD_CLOSING, so it never
+ * closes a descriptor a reader holds.
+ */
+int
+cask_fd_get(cask_file *f)
+{
+    uint32_t u;
+    int fd;
+
+    for (;;) {
+        u = sync_load_acq(&f->users);
+        if ((u & CASK_FD_CLOSING) == 0 && sync_cas_acqrel(&f->users, &u, u + 1))
+            break;
+        sync_cpu_relax();
+    }
+    sync_store_rlx(&f->last_use, sync_faa_rlx(&f->c->fd_clock, 1));
+    fd = sync_load_acq(&f->fd);
+    if (fd >= 0)
+        return fd;
+    pthread_mutex_lock(&f->fd_mu);
+    fd = sync_load_acq(&f->fd);
+    if (fd < 0) {
+        char path[4096];
+        cask_path(f->c, path, sizeof path, f->id, "data");
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            sync_store_rel(&f->fd, fd);
+            sync_faa_rlx(&f->c->open_fds, 1);
+        }
+    }
+    pthread_mutex_unlock(&f->fd_mu);
+    if (fd < 0) {
+        int e = errno;
+        cask_fd_put(f);
+        return cask_fail(CASK_EIO, "%s/%010u.data: reopen: %s", f->c->dir,
+                         f->id, strerror(e));
+    }
+    cask_fd_trim(f->c);
+    return fd;
+}
+
+int
+cask_fd_hold(cask_file *f)
+{
+    sync_store_rel(&f->uncached, 1);
+    int fd = cask_fd_get(f);
+    if (fd < 0)
+        return fd;
+    cask_fd_put(f);
+    return 0;
+}
+
+void
+cask_fd_put(cask_file *f)
+{
+    sync_fas_acqrel(&f->users, 1);
+}
+
+/* Pins the least recently used idle immutable file with an open fd. */
+static cask_file *
+fd_victim(cask *c)
+{
+    cask_file *best = NULL;
+    uint64_t oldest = UINT64_MAX;
+
+    pthread_rwlock_rdlock(&c->tab_lock);
+    for (uint32_t i = 0; i < c->tab_cap; i++) {
+        cask_file *f = c->tab[i];
+        if (f == NULL || sync_load_acq(&f->uncached) ||
+            sync_load_rlx(&f->fd) < 0 || sync_load_rlx(&f->users) != 0)
+            continue;
+        uint64_t t = sync_load_rlx(&f->last_use);
+        if (t < oldest) {
+            oldest = t;
+            best = f;
+        }
+    }
+    if (best != NULL)
+        cask_file_pin(best);
+    pthread_rwlock_unlock(&c->tab_lock);
+    return best;
+}
+
+void
+cask_fd_trim(cask *c)
+{
+    /* bounded: each round closes one descriptor or stops */
+    while (sync_load_rlx(&c->open_fds) > c->opt.max_open_files) {
+        cask_file *v = fd_victim(c);
+        uint32_t idle = 0;
+        if (v == NULL)
+            return;
+        /* uncached is checked again after winning users: a merge that
+         * retires the file sets it before it last enters the file */
+        if (sync_cas_acqrel(&v->users, &idle, CASK_FD_CLOSING) &&
+            !sync_load_acq(&v->uncached)) {
+            int fd = sync_xchg_acqrel(&v->fd, -1);
+            if (fd >= 0) {
+                close(fd);
+                sync_fas_rlx(&c->open_fds, 1);
+            }
+        }
+        if (idle == 0)
+            sync_store_rel(&v->users, 0);
+        cask_file_unpin(v);
     }
 }
 
@@ -235,11 +366,13 @@ cask_create_file(cask *c, uint32_t id, cask_file **out)
         close(fd);
         return cask_fail(CASK_EIO, "%s: write header: %s", path, strerror(e));
     }
-    *out = cask_file_new(id, fd, CASK_FILE_HDR);
+    *out = cask_file_new(c, id, fd, CASK_FILE_HDR);
     if (*out == NULL) {
         close(fd);
         return cask_fail(CASK_ENOMEM, "%s: out of memory", path);
     }
+    /* written to until rotated out or merged: never closed by the cache */
+    sync_store_rel(&(*out)->uncached, 1);
     return 0;
 }
 
@@ -258,7 +391,7 @@ cask_rotate(cask *c)
     cask_file *nf, *old = c->active;
     int rc;
 
-    if (fdatasync(old->fd) != 0)
+    if (fdatasync(cask_file_fd(old)) != 0)
         return cask_fail(CASK_EIO, "%s/%010u.data: fdatasync: %s", c->dir,
                          old->id, strerror(errno));
     rc = cask_create_file(c, sync_faa_rlx(&c->next_id, 1), &nf);
@@ -268,7 +401,9 @@ cask_rotate(cask *c)
         return rc;
     cask_file_pin(nf); /* the log's reference, besides the table's */
     c->active = nf;
+    sync_store_rel(&old->uncached, 0);
     cask_file_unpin(old);
+    cask_fd_trim(c);
     return 0;
 }
 
@@ -300,7 +435,7 @@ cask_append(cask *c, cask_rec *r, uint8_t *buf, cask_file **fout,
     r->seq = c->last_seq + 1;
     cask_rec_encode(buf, r);
     *pos = sync_load_rlx(&c->active->size);
-    if (cask_write_full(c->active->fd, buf, n, *pos) != 0) {
+    if (cask_write_full(cask_file_fd(c->active), buf, n, *pos) != 0) {
         rc = cask_fail(CASK_EIO, "%s/%010u.data offset %llu: write: %s",
                        c->dir, c->active->id, (unsigned long long)*pos,
                        strerror(errno));
@@ -311,6 +446,7 @@ cask_append(cask *c, cask_rec *r, uint8_t *buf, cask_file **fout,
     sync_store_rlx(&c->active->size, *pos + n);
     *fout = c->active;
     cask_file_pin(*fout);
+    sync_faa_rlx(&(*fout)->pending, 1);
 out:
     pthread_mutex_unlock(&c->log_mu);
     return rc;
@@ -345,10 +481,15 @@ cask_sync_leader(cask *c, uint64_t *target)
     *target = c->last_seq;
     cask_file_pin(f);
     pthread_mutex_unlock(&c->log_mu);
-    int rc = fdatasync(f->fd) == 0
-                 ? 0
-                 : cask_fail(CASK_EIO, "%s/%010u.data: fdatasync: %s", c->dir,
-                             f->id, strerror(errno));
+    /* a rotation meanwhile may have let the cache close f: enter it */
+    int fd = cask_fd_get(f), rc = fd;
+    if (fd >= 0) {
+        rc = fdatasync(fd) == 0 ? 0
+                                : cask_fail(CASK_EIO, "%s/%010u.data: "
+                                            "fdatasync: %s", c->dir, f->id,
+                                            strerror(errno));
+        cask_fd_put(f);
+    }
     cask_file_unpin(f);
     return rc;
 }
@@ -419,12 +560,19 @@ cask_read_rec(cask *c, cask_file *f, const kd_entry *e, const void *key,
     if (b == NULL)
         return cask_fail(CASK_ENOMEM, "out of memory reading %llu bytes",
                          (unsigned long long)n);
-    ssize_t got = cask_pread_full(f->fd, b, n, e->value_pos);
+    int fd = cask_fd_get(f);
+    if (fd < 0) {
+        free(b);
+        return fd;
+    }
+    ssize_t got = cask_pread_full(fd, b, n, e->value_pos);
+    int err = errno;
+    cask_fd_put(f);
     if (got < 0 || (uint64_t)got != n) {
         free(b);
         return cask_fail(CASK_EIO, "%s/%010u.data offset %llu: read: %s",
                          c->dir, f->id, (unsigned long long)e->value_pos,
-                         got < 0 ? strerror(errno) : "short read");
+                         got < 0 ? strerror(err) : "short read");
     }
     if (cask_rec_decode(b, n, r, &len) != 0 || len != n || r->seq != e->seq ||
         r->klen != klen || memcmp(r->key, key, klen) != 0 ||
@@ -448,7 +596,7 @@ static int
 cask_lookup(cask *c, const void *key, size_t klen, kd_entry *e, uint8_t **buf,
             cask_rec *r)
 {
-    kd_entry prev;
+    kd_entry prev = {0, 0, 0, 0};
     int have_prev = 0;
 
     for (;;) {
@@ -564,6 +712,8 @@ cask_write_locked(cask *c, const void *key, size_t klen, const void *val,
                                                 old.value_size));
         }
     }
+    /* release: a merge that sees no pending record sees the keydir update */
+    sync_fas_acqrel(&f->pending, 1);
     cask_file_unpin(f);
     return rc;
 }
@@ -818,7 +968,8 @@ cask_stats(cask *c, cask_info *st)
     }
     pthread_rwlock_unlock(&c->tab_lock);
     st->files = st->nfile;
-    st->open_fds = st->nfile + 2; /* data files, the lock file, the dir */
+    /* data files, plus the lock file and the directory */
+    st->open_fds = sync_load_rlx(&c->open_fds) + 2;
     return st->file == NULL ? cask_fail(CASK_ENOMEM, "stats: out of memory")
                             : 0;
 }

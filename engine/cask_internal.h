@@ -34,13 +34,29 @@
  * and the space returns when the last pin goes.
  */
 typedef struct cask_file {
+    struct cask *c;
     uint32_t id;
-    int fd;
     int has_hint;
     _Atomic uint64_t size;   /* bytes in the file (appends only) */
     _Atomic int64_t live;    /* bytes of records the keydir points to */
     _Atomic uint32_t refs;
+    /* Records appended whose keydir update has not happened yet. A merge
+     * takes only files with none: it judges a record live or dead by the
+     * keydir, and must not drop a record whose writer is about to point
+     * the keydir at it. */
+    _Atomic uint32_t pending;
+    /* The descriptor cache (cask_fd_get): fd is -1 while closed; users
+     * counts reads in progress, with CASK_FD_CLOSING set while the cache
+     * closes it; uncached files (the active file, a merge output being
+     * written) are never closed by the cache. */
+    _Atomic int fd;
+    _Atomic uint32_t users;
+    _Atomic uint64_t last_use;
+    _Atomic int uncached;
+    pthread_mutex_t fd_mu;   /* serialises reopening */
 } cask_file;
+
+#define CASK_FD_CLOSING 0x80000000u
 
 struct cask {
     char *dir;
@@ -75,6 +91,8 @@ struct cask {
     pthread_cond_t stop_cv;
     int stopping;
 
+    _Atomic uint64_t open_fds;  /* data file descriptors open */
+    _Atomic uint64_t fd_clock;  /* LRU ticks for the descriptor cache */
     _Atomic uint64_t merges, merge_ns_total, merge_ns_last;
     uint64_t open_ns, hints_loaded, files_scanned, torn_bytes;
     uint64_t max_seq_seen;     /* recovery */
@@ -93,7 +111,20 @@ void cask_path(const cask *c, char *out, size_t cap, uint32_t id,
 ssize_t cask_pread_full(int fd, void *buf, size_t n, uint64_t off);
 int cask_write_full(int fd, const void *buf, size_t n, uint64_t off);
 
-cask_file *cask_file_new(uint32_t id, int fd, uint64_t size);
+cask_file *cask_file_new(cask *c, uint32_t id, int fd, uint64_t size);
+/* The descriptor of a file the cache never closes (active, merge output,
+ * or any file during recovery). */
+int cask_file_fd(cask_file *f);
+/* A pinned file's descriptor for one use, reopened if the cache closed it;
+ * release with cask_fd_put. Returns the fd or CASK_EIO. */
+int cask_fd_get(cask_file *f);
+void cask_fd_put(cask_file *f);
+/* Opens f's descriptor for good (until its last unpin): before a file is
+ * unlinked, so that readers that pinned it can still read it. */
+int cask_fd_hold(cask_file *f);
+/* Closes idle descriptors of immutable files until at most max_open_files
+ * are open. */
+void cask_fd_trim(cask *c);
 void cask_file_pin(cask_file *f);
 void cask_file_unpin(cask_file *f);
 int cask_tab_add(cask *c, cask_file *f);

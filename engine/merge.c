@@ -103,22 +103,32 @@ mg_policy(const cask *c, cask_file **cand, size_t n)
     return k;
 }
 
-/* Pins every immutable file, ascending by id. */
+/* Pins every immutable file with no pending keydir update, ascending by
+ * id. log_mu is held across the table scan: rotation adds the next active
+ * file to the table before it switches c->active under log_mu, so reading
+ * the active id first and the table later could take the new active file
+ * for an immutable one - and a merge that retired it would unlink the file
+ * writers append to. A file rotated out while its last writers still wait
+ * for their keydir update is left for a later merge: nothing can append to
+ * it any more, so its pending count only falls. */
 static int
 mg_candidates(cask *c, cask_file ***out, size_t *n)
 {
-    uint32_t active = cask_active_id(c);
-
     *n = 0;
+    pthread_mutex_lock(&c->log_mu);
+    uint32_t active = c->active->id;
     pthread_rwlock_rdlock(&c->tab_lock);
     *out = calloc(c->tab_cap ? c->tab_cap : 1, sizeof **out);
     for (uint32_t i = 0; *out != NULL && i < c->tab_cap; i++) {
-        if (c->tab[i] != NULL && i != active) {
+        if (c->tab[i] != NULL && i != active &&
+            !sync_load_acq(&c->tab[i]->uncached) &&
+            sync_load_acq(&c->tab[i]->pending) == 0) {
             (*out)[(*n)++] = c->tab[i];
             cask_file_pin(c->tab[i]);
         }
     }
     pthread_rwlock_unlock(&c->tab_lock);
+    pthread_mutex_unlock(&c->log_mu);
     return *out == NULL ? cask_fail(CASK_ENOMEM, "merge: out of memory") : 0;
 }
 
@@ -182,13 +192,16 @@ mg_finish_out(mg *m)
     if (m->out == NULL)
         return 0;
     rc = mg_write_hint(m);
-    if (rc == 0 && (fdatasync(m->out->fd) != 0 || fsync(c->dirfd) != 0))
+    if (rc == 0 &&
+        (fdatasync(cask_file_fd(m->out)) != 0 || fsync(c->dirfd) != 0))
         rc = cask_fail(CASK_EIO, "%s/%010u.data: sync: %s", c->dir,
                        m->out->id, strerror(errno));
     if (rc == 0)
         rc = mg_install(m);
+    sync_store_rel(&m->out->uncached, 0);
     cask_file_unpin(m->out);
     m->out = NULL;
+    cask_fd_trim(c);
     return rc;
 }
 
@@ -254,7 +267,7 @@ mg_copy(mg *m, const uint8_t *rec, uint64_t n, const cask_rec *r,
     if (rc != 0)
         return rc;
     *pos = sync_load_rlx(&m->out->size);
-    if (cask_write_full(m->out->fd, rec, n, *pos) != 0)
+    if (cask_write_full(cask_file_fd(m->out), rec, n, *pos) != 0)
         return cask_fail(CASK_EIO, "%s/%010u.data offset %llu: write: %s",
                          m->c->dir, m->out->id, (unsigned long long)*pos,
                          strerror(errno));
@@ -351,7 +364,12 @@ mg_input(mg *m, cask_file *in)
 
     if (size <= CASK_FILE_HDR)
         return 0;
-    uint8_t *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, in->fd, 0);
+    int fd = cask_fd_get(in);
+    if (fd < 0)
+        return fd;
+    /* the mapping keeps the file open by itself */
+    uint8_t *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    cask_fd_put(in);
     if (p == MAP_FAILED)
         return cask_fail(CASK_EIO, "%s/%010u.data: mmap: %s", c->dir, in->id,
                          strerror(errno));
@@ -397,6 +415,8 @@ mg_commit(mg *m, cask_file **in, size_t nin)
             close(fd);
     }
     free(b.p);
+    for (size_t i = 0; rc == 0 && i < nin; i++)
+        rc = cask_fd_hold(in[i]);
     if (rc == 0) {
         cask_tab_remove(c, ids, nin);
         for (size_t i = 0; i < nin; i++) {
@@ -423,6 +443,7 @@ mg_run(mg *m, cask_file **in, size_t nin)
     if (rc == 0)
         rc = mg_finish_out(m);
     else if (m->out != NULL) {
+        sync_store_rel(&m->out->uncached, 0);
         cask_file_unpin(m->out);
         m->out = NULL;
     }

@@ -234,7 +234,8 @@ truncate_tail(cask *c, cask_file *f, uint64_t off, uint64_t size)
                 "truncated", c->dir, f->id,
              (unsigned long long)(size - off), (unsigned long long)off);
     c->torn_bytes += size - off;
-    if (ftruncate(f->fd, (off_t)off) != 0 || fdatasync(f->fd) != 0)
+    if (ftruncate(cask_file_fd(f), (off_t)off) != 0 ||
+        fdatasync(cask_file_fd(f)) != 0)
         return cask_fail(CASK_EIO, "%s/%010u.data: truncate: %s", c->dir,
                          f->id, strerror(errno));
     sync_store_rlx(&f->size, off);
@@ -279,7 +280,7 @@ scan_records(cask *c, cask_file *f, const uint8_t *p, uint64_t size)
 static int
 scan_file(cask *c, cask_file *f, uint64_t size)
 {
-    uint8_t *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, f->fd, 0);
+    uint8_t *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, cask_file_fd(f), 0);
 
     if (p == MAP_FAILED)
         return cask_fail(CASK_EIO, "%s/%010u.data: mmap: %s", c->dir, f->id,
@@ -350,7 +351,7 @@ load_file(cask *c, uint32_t id)
         return drop_stub(c, fd, id, (uint64_t)st.st_size);
     if ((uint64_t)st.st_size == CASK_FILE_HDR)
         return drop_empty(c, fd, id);
-    f = cask_file_new(id, fd, (uint64_t)st.st_size);
+    f = cask_file_new(c, id, fd, (uint64_t)st.st_size);
     if (f == NULL) {
         close(fd);
         return cask_fail(CASK_ENOMEM, "%s: out of memory", path);
@@ -362,6 +363,7 @@ load_file(cask *c, uint32_t id)
     rc = load_hint(c, f, (uint64_t)st.st_size);
     if (rc == 1)
         rc = scan_file(c, f, (uint64_t)st.st_size);
+    cask_fd_trim(c); /* a store of many files opens within its fd budget */
     return rc;
 }
 

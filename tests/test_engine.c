@@ -26,6 +26,7 @@ open_store(const char *dir, const char *kd, cask_sync_mode sync,
     o.sync = sync;
     o.sync_interval_ms = 5;
     o.max_file_size = max_file;
+    o.max_open_files = 4; /* small: every suite exercises the fd cache */
     int rc = cask_open(dir, &o, &c);
     if (rc != 0)
         fprintf(stderr, "cask_open(%s, %s): %s: %s\n", dir, kd,
@@ -589,7 +590,8 @@ test_stats(void)
     }
     CU_ASSERT_EQUAL(cask_stats(c, &st), 0);
     CU_ASSERT_EQUAL(st.keys, 10);
-    CU_ASSERT(st.files > 1 && st.nfile == st.files);
+    CU_ASSERT(st.files > 3 && st.nfile == st.files);
+    CU_ASSERT(st.open_fds <= 4 + 2); /* the cache bound, lock file, dir */
     CU_ASSERT_EQUAL(st.live_bytes, 10 * (40 + 2 + 10));
     CU_ASSERT(st.keydir_bytes_per_key > 0);
     CU_ASSERT(st.open_ns > 0);
@@ -598,6 +600,13 @@ test_stats(void)
     for (size_t i = 0; i < st.nfile; i++)
         sum += st.file[i].live_bytes;
     CU_ASSERT_EQUAL(sum, st.live_bytes);
+    cask_info_free(&st);
+    for (int i = 0; i < 10; i++) { /* reads reopen closed descriptors */
+        snprintf(k, sizeof k, "s%d", i);
+        expect_val(c, k, "0123456789");
+    }
+    CU_ASSERT_EQUAL(cask_stats(c, &st), 0);
+    CU_ASSERT(st.open_fds <= 4 + 2);
     cask_info_free(&st);
     close_store(c);
     eu_rmdir(dir);
