@@ -378,6 +378,18 @@ cask_create_file(cask *c, uint32_t id, cask_file **out)
 
 /* ---- the append path ------------------------------------------------------- */
 
+/* The test hook of cask_options.fault: 0 to go ahead, -1 with errno EIO
+ * to fail the operation as the kernel would. */
+static int
+cask_fault(cask *c, const char *op)
+{
+    if (c->opt.fault != NULL && c->opt.fault(c->opt.fault_arg, op) != 0) {
+        errno = EIO;
+        return -1;
+    }
+    return 0;
+}
+
 static void
 cask_poison(cask *c)
 {
@@ -391,7 +403,7 @@ cask_rotate(cask *c)
     cask_file *nf, *old = c->active;
     int rc;
 
-    if (fdatasync(cask_file_fd(old)) != 0)
+    if (cask_fault(c, "sync") != 0 || fdatasync(cask_file_fd(old)) != 0)
         return cask_fail(CASK_EIO, "%s/%010u.data: fdatasync: %s", c->dir,
                          old->id, strerror(errno));
     rc = cask_create_file(c, sync_faa_rlx(&c->next_id, 1), &nf);
@@ -435,7 +447,8 @@ cask_append(cask *c, cask_rec *r, uint8_t *buf, cask_file **fout,
     r->seq = c->last_seq + 1;
     cask_rec_encode(buf, r);
     *pos = sync_load_rlx(&c->active->size);
-    if (cask_write_full(cask_file_fd(c->active), buf, n, *pos) != 0) {
+    if (cask_fault(c, "write") != 0 ||
+        cask_write_full(cask_file_fd(c->active), buf, n, *pos) != 0) {
         rc = cask_fail(CASK_EIO, "%s/%010u.data offset %llu: write: %s",
                        c->dir, c->active->id, (unsigned long long)*pos,
                        strerror(errno));
@@ -484,7 +497,7 @@ cask_sync_leader(cask *c, uint64_t *target)
     /* a rotation meanwhile may have let the cache close f: enter it */
     int fd = cask_fd_get(f), rc = fd;
     if (fd >= 0) {
-        rc = fdatasync(fd) == 0 ? 0
+        rc = cask_fault(c, "sync") == 0 && fdatasync(fd) == 0 ? 0
                                 : cask_fail(CASK_EIO, "%s/%010u.data: "
                                             "fdatasync: %s", c->dir, f->id,
                                             strerror(errno));
@@ -500,7 +513,7 @@ cask_sync_upto(cask *c, uint64_t seq)
     int rc = 0;
 
     pthread_mutex_lock(&c->sync_mu);
-    while (c->durable_seq < seq) {
+    while (c->durable_seq < seq || sync_load_acq(&c->poisoned)) {
         if (sync_load_acq(&c->poisoned)) {
             rc = cask_fail(CASK_EPOISONED, "%s: a write or sync failed "
                                            "earlier; reopen the store", c->dir);

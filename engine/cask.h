@@ -96,6 +96,11 @@ typedef struct cask_options {
                                     max_file_size / 16 */
     cask_log_fn log;             /* NULL = silent */
     void *log_arg;
+    /* Fault injection for tests: called before each append write and each
+     * data-file sync with "write" or "sync"; a non-zero return makes that
+     * call fail with EIO. NULL in normal use. */
+    int (*fault)(void *arg, const char *op);
+    void *fault_arg;
 } cask_options;
 
 /*

@@ -575,6 +575,58 @@ test_fold_snapshot(void)
     free(dir);
 }
 
+/* ---- failed writes and syncs poison the store ---------------------------------- */
+
+static int
+fault_hook(void *arg, const char *op)
+{
+    const char *armed = *(const char **)arg;
+
+    return armed != NULL && strcmp(op, armed) == 0;
+}
+
+static void
+poison_one(const char *op)
+{
+    char *dir = eu_tmpdir("poison");
+    const char *armed = NULL;
+    cask_options o = {0};
+    cask *c = NULL;
+
+    o.sync = CASK_SYNC_ALWAYS;
+    o.fault = fault_hook;
+    o.fault_arg = &armed;
+    CU_ASSERT_FATAL(cask_open(dir, &o, &c) == 0);
+    CU_ASSERT_EQUAL(put_s(c, "a", "1"), 0);
+    armed = op;
+    CU_ASSERT_EQUAL(put_s(c, "b", "2"), CASK_EIO);
+    CU_ASSERT(strstr(cask_errdetail(), ".data") != NULL);
+    armed = NULL;
+    /* the failure is not retried away: every later write is refused */
+    CU_ASSERT_EQUAL(put_s(c, "c", "3"), CASK_EPOISONED);
+    CU_ASSERT_EQUAL(cask_del(c, "a", 1), CASK_EPOISONED);
+    CU_ASSERT_EQUAL(cask_cas(c, "a", 1, "1", 1, "9", 1), CASK_EPOISONED);
+    CU_ASSERT_EQUAL(cask_sync(c), CASK_EPOISONED);
+    expect_val(c, "a", "1"); /* reads still work */
+    expect_val(c, "b", NULL); /* never acknowledged, never visible */
+    CU_ASSERT_EQUAL(cask_close(c), 0);
+    o.fault = NULL;
+    CU_ASSERT_FATAL(cask_open(dir, &o, &c) == 0);
+    expect_val(c, "a", "1");
+    CU_ASSERT_EQUAL(put_s(c, "c", "3"), 0); /* reopened: writable again */
+    expect_val(c, "c", "3");
+    CU_ASSERT_EQUAL(cask_close(c), 0);
+    eu_rmdir(dir);
+    free(dir);
+}
+
+static void
+test_poison(void)
+{
+    poison_one("write");
+    poison_one("sync");
+}
+
 /* Stats name every file and their live bytes add up. */
 static void
 test_stats(void)
@@ -621,7 +673,7 @@ main(void)
         CT_CASE(test_ttl),         CT_CASE(test_merge),
         CT_CASE(test_merge_policy), CT_CASE(test_stats),
         CT_CASE(test_concurrent),  CT_CASE(test_concurrent_sync_modes),
-        CT_CASE(test_fold_snapshot),
+        CT_CASE(test_fold_snapshot), CT_CASE(test_poison),
     };
     return ct_run("engine", cases, CT_NCASES(cases)) ? 1 : 0;
 }
