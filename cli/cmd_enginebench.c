@@ -5,14 +5,14 @@
  *
  * Figures: puts/s with sync=none and sync=always at each thread count,
  * gets/s over the loaded store, and the time to open a store of --open-keys
- * keys by scanning its data files and then with hint files (written by a
- * full merge). Each figure is one timed run after the store is warm; on a
+ * keys from the hint files close wrote, then by scanning its data files. Each figure is one timed run after the store is warm; on a
  * shared machine they are noisy, and the output says so.
  */
 #include "cli/cli.h"
 #include "engine/cask.h"
 #include "sync/clock.h"
 
+#include <dirent.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -161,6 +161,25 @@ eb_time_open(const eb_cfg *cfg, const char *dir, uint64_t *hints)
     return ms;
 }
 
+/* Removes the hint files, so the next open scans every data file. */
+static void
+eb_drop_hints(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char path[4400];
+
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+        if (n > 5 && strcmp(de->d_name + n - 5, ".hint") == 0) {
+            snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+            unlink(path);
+        }
+    }
+    if (d != NULL)
+        closedir(d);
+}
+
 static int
 eb_open_times(const eb_cfg *cfg, const char *dir)
 {
@@ -173,17 +192,14 @@ eb_open_times(const eb_cfg *cfg, const char *dir)
     if (eb_open(&big, dir, CASK_SYNC_NONE, &c) != 0)
         return -1;
     eb_run(c, &big, 1, big.keys, 0);
-    cask_close(c);
-    double scan = eb_time_open(&big, dir, &hints);
-    printf("open %llu keys, scanning data files      %10.1f ms\n",
-           (unsigned long long)big.keys, scan);
-    if (eb_open(&big, dir, CASK_SYNC_NONE, &c) != 0)
-        return -1;
-    cask_merge(c, CASK_MERGE_ALL);
-    cask_close(c);
+    cask_close(c); /* writes the hint files */
     double hinted = eb_time_open(&big, dir, &hints);
-    printf("open %llu keys, from hint files (%llu)   %10.1f ms\n",
+    printf("open %llu keys, from hint files (%llu)     %10.1f ms\n",
            (unsigned long long)big.keys, (unsigned long long)hints, hinted);
+    eb_drop_hints(dir);
+    double scan = eb_time_open(&big, dir, &hints);
+    printf("open %llu keys, scanning data files (%llu)  %10.1f ms\n",
+           (unsigned long long)big.keys, (unsigned long long)hints, scan);
     return 0;
 }
 

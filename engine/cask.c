@@ -137,6 +137,7 @@ cask_file_new(cask *c, uint32_t id, int fd, uint64_t size)
     atomic_init(&f->live, 0);
     atomic_init(&f->refs, 1);
     atomic_init(&f->pending, 0);
+    atomic_init(&f->has_hint, 0);
     pthread_mutex_init(&f->fd_mu, NULL);
     sync_faa_rlx(&c->open_fds, 1);
     return f;
@@ -973,7 +974,7 @@ cask_stats(cask *c, cask_info *st)
         fs->id = f->id;
         fs->bytes = sync_load_rlx(&f->size);
         fs->live_bytes = live > 0 ? (uint64_t)live : 0;
-        fs->has_hint = f->has_hint;
+        fs->has_hint = sync_load_rlx(&f->has_hint);
         st->total_bytes += fs->bytes;
         st->live_bytes += fs->live_bytes;
         if (f->id != active && fs->bytes > fs->live_bytes)
@@ -1247,6 +1248,8 @@ cask_close(cask *c)
         pthread_join(c->syncer, NULL);
     }
     rc = sync_load_acq(&c->poisoned) ? 0 : cask_sync(c);
+    if (rc == 0 && !sync_load_acq(&c->poisoned))
+        cask_hint_missing(c);
     cask_free(c);
     return rc;
 }

@@ -40,7 +40,7 @@
 typedef struct cask_file {
     struct cask *c;
     uint32_t id;
-    int has_hint;
+    _Atomic int has_hint;
     _Atomic uint64_t size;   /* bytes in the file (appends only) */
     _Atomic int64_t live;    /* bytes of records the keydir points to */
     _Atomic uint32_t refs;
@@ -147,5 +147,15 @@ uint32_t cask_active_id(cask *c);
 int cask_create_file(cask *c, uint32_t id, cask_file **out);
 
 int cask_recover(cask *c);
+
+/* Finishes hint (n entries, describing data_size bytes of data file id)
+ * and writes it beside as .hint.tmp, synced, then renamed into place: a
+ * hint file exists whole or not at all. */
+int cask_hint_write(cask *c, uint32_t id, cask_buf *hint, uint64_t n,
+                    uint64_t data_size);
+/* Writes hint files for data files that lack one (at close, so the next
+ * open loads hints instead of scanning). Best effort: a file that cannot
+ * be read whole is left to be scanned. */
+void cask_hint_missing(cask *c);
 
 #endif /* ENGINE_CASK_INTERNAL_H */

@@ -157,26 +157,13 @@ mg_install(mg *m)
     return 0;
 }
 
-/* Hint file written beside, then renamed into place: a hint file either
- * exists whole or not at all (a torn one would only cost a scan). */
 static int
 mg_write_hint(mg *m)
 {
-    cask *c = m->c;
-    char tmp[4200], path[4096];
-    int fd, rc = 0;
+    int rc = cask_hint_write(m->c, m->out->id, &m->hint, m->hint_n,
+                             sync_load_rlx(&m->out->size));
 
-    if (cask_hint_finish(&m->hint, m->hint_n, sync_load_rlx(&m->out->size)))
-        return cask_fail(CASK_ENOMEM, "merge: out of memory");
-    cask_path(c, path, sizeof path, m->out->id, "hint");
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || cask_write_full(fd, m->hint.p, m->hint.len, 0) != 0 ||
-        fdatasync(fd) != 0 || rename(tmp, path) != 0)
-        rc = cask_fail(CASK_EIO, "%s: %s", tmp, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    m->out->has_hint = rc == 0;
+    sync_store_rlx(&m->out->has_hint, rc == 0);
     m->hint.len = 0;
     m->hint_n = 0;
     return rc;

@@ -196,8 +196,10 @@ load_hint(cask *c, cask_file *f, uint64_t size)
     load_ctx x = {c, f, size};
 
     cask_path(c, path, sizeof path, f->id, "hint");
-    if (access(path, F_OK) != 0)
+    if (access(path, F_OK) != 0) {
+        cask_log(c, "%s: no hint file; scanning its data file", path);
         return 1;
+    }
     if (slurp(path, &buf, &len) != 0) {
         cask_log(c, "%s: unreadable (%s); scanning its data file", path,
                  cask_errdetail());
@@ -212,7 +214,7 @@ load_hint(cask *c, cask_file *f, uint64_t size)
         return 1;
     }
     if (rc == 0) {
-        f->has_hint = 1;
+        sync_store_rlx(&f->has_hint, 1);
         c->hints_loaded++;
     }
     return rc;
@@ -365,6 +367,87 @@ load_file(cask *c, uint32_t id)
         rc = scan_file(c, f, (uint64_t)st.st_size);
     cask_fd_trim(c); /* a store of many files opens within its fd budget */
     return rc;
+}
+
+/* ---- writing hint files ------------------------------------------------------ */
+
+int
+cask_hint_write(cask *c, uint32_t id, cask_buf *hint, uint64_t n,
+                uint64_t data_size)
+{
+    char tmp[4200], path[4096];
+    int fd, rc = 0;
+
+    if (cask_hint_finish(hint, n, data_size) != 0)
+        return cask_fail(CASK_ENOMEM, "hint: out of memory");
+    cask_path(c, path, sizeof path, id, "hint");
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || cask_write_full(fd, hint->p, hint->len, 0) != 0 ||
+        fdatasync(fd) != 0 || rename(tmp, path) != 0)
+        rc = cask_fail(CASK_EIO, "%s: %s", tmp, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* Builds the hint of a whole, valid data file; returns 0 if written. */
+static int
+hint_for_file(cask *c, cask_file *f)
+{
+    uint64_t size = sync_load_rlx(&f->size), off = CASK_FILE_HDR, len, n = 0;
+    cask_buf b = {0};
+    cask_rec r;
+    int rc = 0, fd = cask_fd_get(f);
+
+    if (fd < 0)
+        return fd;
+    uint8_t *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    cask_fd_put(f);
+    if (p == MAP_FAILED)
+        return CASK_EIO;
+    while (rc == 0 && off < size) {
+        cask_hint h;
+        if (cask_rec_decode(p + off, size - off, &r, &len) != 0) {
+            rc = CASK_ECORRUPT;
+            break;
+        }
+        h.seq = r.seq;
+        h.pos = off;
+        h.expiry_ms = r.expiry_ms;
+        h.klen = r.klen;
+        h.vlen = r.vlen;
+        h.flags = r.flags;
+        h.key = r.key;
+        rc = cask_hint_append(&b, &h);
+        off += len;
+        n++;
+    }
+    munmap(p, size);
+    if (rc == 0)
+        rc = cask_hint_write(c, f->id, &b, n, size);
+    free(b.p);
+    return rc;
+}
+
+void
+cask_hint_missing(cask *c)
+{
+    for (uint32_t id = 0;; id++) {
+        pthread_rwlock_rdlock(&c->tab_lock);
+        uint32_t cap = c->tab_cap;
+        pthread_rwlock_unlock(&c->tab_lock);
+        if (id >= cap)
+            break;
+        cask_file *f = cask_tab_pin(c, id);
+        if (f == NULL)
+            continue;
+        if (!sync_load_rlx(&f->has_hint) &&
+            sync_load_rlx(&f->size) > CASK_FILE_HDR && hint_for_file(c, f) == 0)
+            sync_store_rlx(&f->has_hint, 1);
+        cask_file_unpin(f);
+    }
+    fsync(c->dirfd); /* the renames; a hint lost to a crash costs a scan */
 }
 
 /* ---- the directory ------------------------------------------------------------------ */
