@@ -13,7 +13,8 @@
  * reopens the store (recovery) and checks every key: it holds its last
  * acknowledged value, or the outcome of the one operation in flight on it;
  * no deleted key is back; no read fails. The store carries over from point
- * to point, so recovery also meets what earlier recoveries left.
+ * to point, so recovery also meets what earlier recoveries left, and the
+ * points cycle through every registered keydir (test-only ones excepted).
  *
  * Exit status: 0 all points passed, 1 a check failed, 64 usage.
  */
@@ -48,7 +49,8 @@ typedef struct cr_key {
 } cr_key;
 
 static int cr_fd;      /* child: write end of the pipe */
-static const char *cr_kd = "striped";
+static const char *cr_kd_only; /* --keydir; NULL = rotate through all */
+static const char *cr_kd = "striped"; /* the current point's keydir */
 
 static void
 cr_keyname(int t, int k, char *out, size_t n)
@@ -298,6 +300,15 @@ cr_point(const char *dir, cr_state *s, uint32_t point, uint64_t *rnd)
 
     if (pipe(fds) != 0)
         return 0;
+    /* Without --keydir, each point writes with one registered keydir and
+     * the check reopens with the next: recovery must not depend on which
+     * keydir wrote the files. */
+    size_t nkd = 0;
+    while (eu_keydir(nkd) != NULL)
+        nkd++;
+    cr_kd = cr_kd_only ? cr_kd_only : eu_keydir(point % nkd);
+    const char *check_kd = cr_kd_only ? cr_kd_only
+                                      : eu_keydir((point + 1) % nkd);
     pid = fork();
     if (pid == 0) {
         close(fds[0]);
@@ -317,7 +328,7 @@ cr_point(const char *dir, cr_state *s, uint32_t point, uint64_t *rnd)
     }
     cask_options o = {0};
     cask *c;
-    o.keydir = cr_kd;
+    o.keydir = check_kd;
     int rc = cask_open(dir, &o, &c);
     if (rc != 0) {
         fprintf(stderr, "crash: reopen after point %u: %s: %s\n", point,
@@ -359,14 +370,15 @@ main(int argc, char **argv)
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
         case 'n': crashes = strtol(optarg, NULL, 10); break;
-        case 'k': cr_kd = optarg; break;
+        case 'k': cr_kd_only = optarg; break;
         case 's': rnd = strtoull(optarg, NULL, 10) | 1; break;
         case 'd': dir = strdup(optarg); keep = 1; break;
         case 'h': cr_usage(stdout); return 0;
         default: cr_usage(stderr); return 64;
         }
     }
-    if (crashes <= 0 || optind < argc || kd_lookup(cr_kd) == NULL) {
+    if (crashes <= 0 || optind < argc ||
+        (cr_kd_only != NULL && kd_lookup(cr_kd_only) == NULL)) {
         cr_usage(stderr);
         return 64;
     }
@@ -385,8 +397,9 @@ main(int argc, char **argv)
     }
     printf("crash_engine: %ld crash points passed (keydir %s, %d writers + "
            "1 merger, sync=always): %ld acknowledged writes checked, %ld "
-           "merges completed, %ld kills landed inside a merge\n", passed,
-           cr_kd, CR_THREADS, cr_acks, cr_merges, cr_kills_in_merge);
+           "merge calls returned, %ld kills landed inside a merge\n", passed,
+           cr_kd_only ? cr_kd_only : "every registered one in turn",
+           CR_THREADS, cr_acks, cr_merges, cr_kills_in_merge);
     if (!keep)
         eu_rmdir(dir);
     free(dir);
