@@ -162,7 +162,9 @@ int cask_del(cask *c, const void *key, size_t klen);
 int cask_cas(cask *c, const void *key, size_t klen, const void *expect,
              size_t elen, const void *val, size_t vlen);
 
-/* Makes every write that returned before the call durable (group commit). */
+/* Makes every write that returned before the call durable (group commit:
+ * it may share one fdatasync with concurrent writers). CASK_EPOISONED once
+ * a write or sync has failed. */
 int cask_sync(cask *c);
 
 /*
@@ -183,8 +185,12 @@ enum cask_merge_mode {
 
 /*
  * cask_merge: rewrites immutable files keeping only live records, while
- * other threads keep using the store. Returns the number of files merged
- * (>= 0) or an error. One merge runs at a time (others wait).
+ * other threads keep reading and writing (they never wait for it, except a
+ * cask_fold snapshot for the length of one output's installation). Returns
+ * the number of files merged (>= 0) or an error; an error leaves the store
+ * as it was (outputs already installed hold the same values). Blocking:
+ * one merge runs at a time, others wait. Crash-safe at every step
+ * (DESIGN.md).
  */
 int cask_merge(cask *c, int mode);
 
@@ -201,7 +207,7 @@ typedef struct cask_info {
     uint64_t total_bytes;
     uint64_t live_bytes;
     uint64_t reclaimable_bytes;  /* total - live, over immutable files */
-    uint64_t open_fds;
+    uint64_t open_fds;           /* data files + lock file + directory */
     uint64_t keydir_bytes;
     double keydir_bytes_per_key;
     uint64_t merges;
@@ -216,7 +222,8 @@ typedef struct cask_info {
     size_t nfile;
 } cask_info;
 
-/* Fills *st; free st->file with cask_info_free. */
+/* Fills *st; free st->file with cask_info_free. May run beside every
+ * operation: each counter is read atomically, the set is not one instant. */
 int cask_stats(cask *c, cask_info *st);
 void cask_info_free(cask_info *st);
 
