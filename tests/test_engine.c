@@ -195,6 +195,56 @@ test_ttl(void)
     for_each_keydir(ttl_one);
 }
 
+static cask *
+open_partial(const char *dir)
+{
+    cask_options o = {0};
+    cask *c = NULL;
+
+    /* only files over 90% dead are merged; tiers never fill */
+    o.frag_trigger_pct = 90;
+    o.frag_threshold_pct = 90;
+    o.tier_min_files = 1000;
+    CU_ASSERT_FATAL(cask_open(dir, &o, &c) == 0);
+    return c;
+}
+
+/* A partial merge meeting an expired value must leave a tombstone, or the
+ * older value in a file outside the merge would come back after reopen. */
+static void
+test_ttl_partial_merge(void)
+{
+    char *dir = eu_tmpdir("ttlpart");
+    cask *c = open_partial(dir);
+    char k[16];
+
+    CU_ASSERT_EQUAL(put_s(c, "k", "old"), 0); /* file 1, kept live... */
+    for (int i = 0; i < 10; i++) {           /* ...by these */
+        snprintf(k, sizeof k, "live%d", i);
+        CU_ASSERT_EQUAL(put_s(c, k, "x"), 0);
+    }
+    CU_ASSERT_EQUAL(cask_close(c), 0);
+    c = open_partial(dir);                   /* file 2: mostly dead */
+    CU_ASSERT_EQUAL(cask_put_ttl(c, "k", 1, "new", 3, 1), 0);
+    for (int i = 0; i < 100; i++)
+        CU_ASSERT_EQUAL(put_s(c, "junk", "0123456789"), 0);
+    CU_ASSERT_EQUAL(cask_close(c), 0);
+    struct timespec ts = {0, 3000000};
+    nanosleep(&ts, NULL);
+    c = open_partial(dir);
+    expect_val(c, "k", NULL);
+    CU_ASSERT_EQUAL(cask_merge(c, CASK_MERGE_AUTO), 1); /* file 2 only */
+    expect_val(c, "k", NULL);
+    expect_val(c, "live3", "x");
+    CU_ASSERT_EQUAL(cask_close(c), 0);
+    c = open_partial(dir);
+    expect_val(c, "k", NULL); /* not "old" */
+    expect_val(c, "junk", "0123456789");
+    CU_ASSERT_EQUAL(cask_close(c), 0);
+    eu_rmdir(dir);
+    free(dir);
+}
+
 /* Many versions, deletes, a merge, a reopen with hints: nothing deleted
  * comes back, every live key has its last value, space is reclaimed. */
 static void
@@ -670,7 +720,8 @@ main(void)
 {
     static const ct_case cases[] = {
         CT_CASE(test_basic_ops),   CT_CASE(test_errors),
-        CT_CASE(test_ttl),         CT_CASE(test_merge),
+        CT_CASE(test_ttl),         CT_CASE(test_ttl_partial_merge),
+        CT_CASE(test_merge),
         CT_CASE(test_merge_policy), CT_CASE(test_stats),
         CT_CASE(test_concurrent),  CT_CASE(test_concurrent_sync_modes),
         CT_CASE(test_fold_snapshot), CT_CASE(test_poison),
