@@ -209,6 +209,40 @@ open_partial(const char *dir)
     return c;
 }
 
+/* A partial merge keeps a tombstone whose older value lives outside it. */
+static void
+test_tomb_partial_merge(void)
+{
+    char *dir = eu_tmpdir("tombpart");
+    cask *c = open_partial(dir);
+    char k[16];
+
+    CU_ASSERT_EQUAL(put_s(c, "k", "old"), 0);
+    for (int i = 0; i < 10; i++) {
+        snprintf(k, sizeof k, "live%d", i);
+        CU_ASSERT_EQUAL(put_s(c, k, "x"), 0);
+    }
+    CU_ASSERT_EQUAL(cask_close(c), 0);
+    c = open_partial(dir);
+    CU_ASSERT_EQUAL(cask_del(c, "k", 1), 0);
+    for (int i = 0; i < 100; i++)
+        CU_ASSERT_EQUAL(put_s(c, "junk", "0123456789"), 0);
+    CU_ASSERT_EQUAL(cask_close(c), 0);
+    c = open_partial(dir);
+    CU_ASSERT_EQUAL(cask_merge(c, CASK_MERGE_AUTO), 1);
+    CU_ASSERT_EQUAL(cask_close(c), 0);
+    c = open_partial(dir);
+    expect_val(c, "k", NULL); /* not "old" */
+    expect_val(c, "live3", "x");
+    CU_ASSERT_EQUAL(cask_merge(c, CASK_MERGE_ALL), 2);
+    CU_ASSERT_EQUAL(cask_close(c), 0);
+    c = open_partial(dir);
+    expect_val(c, "k", NULL);
+    CU_ASSERT_EQUAL(cask_close(c), 0);
+    eu_rmdir(dir);
+    free(dir);
+}
+
 /* A partial merge meeting an expired value must leave a tombstone, or the
  * older value in a file outside the merge would come back after reopen. */
 static void
@@ -721,6 +755,7 @@ main(void)
     static const ct_case cases[] = {
         CT_CASE(test_basic_ops),   CT_CASE(test_errors),
         CT_CASE(test_ttl),         CT_CASE(test_ttl_partial_merge),
+        CT_CASE(test_tomb_partial_merge),
         CT_CASE(test_merge),
         CT_CASE(test_merge_policy), CT_CASE(test_stats),
         CT_CASE(test_concurrent),  CT_CASE(test_concurrent_sync_modes),
