@@ -31,5 +31,11 @@ extern const cli_cmd cli_cmd_bench;
 extern const cli_cmd cli_cmd_plot;
 extern const cli_cmd cli_cmd_check;
 extern const cli_cmd cli_cmd_stress;
+extern const cli_cmd cli_cmd_put;
+extern const cli_cmd cli_cmd_get;
+extern const cli_cmd cli_cmd_del;
+extern const cli_cmd cli_cmd_stats;
+extern const cli_cmd cli_cmd_merge;
+extern const cli_cmd cli_cmd_enginebench;
 
 #endif /* CLI_CLI_H */

@@ -13,6 +13,12 @@ static const cli_cmd *const cli_cmds[] = {
     &cli_cmd_plot,
     &cli_cmd_check,
     &cli_cmd_stress,
+    &cli_cmd_put,
+    &cli_cmd_get,
+    &cli_cmd_del,
+    &cli_cmd_stats,
+    &cli_cmd_merge,
+    &cli_cmd_enginebench,
 };
 
 #define CLI_NCMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))

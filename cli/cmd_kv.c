@@ -1,0 +1,300 @@
+/*
+ * cli/cmd_kv.c - `casklab put|get|del|stats|merge --dir D`: the store from
+ * the shell, one operation per process.
+ *
+ * Exit codes: 0 success; 1 the key was not found (get, del); 2 the store
+ * could not be used (locked, corrupt, I/O error: the message names file and
+ * offset); 64 bad command line.
+ */
+#include "cli/cli.h"
+#include "engine/cask.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { KV_EXIT_NOTFOUND = 1, KV_EXIT_STORE = 2 };
+
+typedef struct kv_args {
+    const char *cmd;
+    const char *dir;
+    cask_options opt;
+    uint64_t ttl_ms;
+    int all;
+    int nargs;
+    char **args;
+} kv_args;
+
+static void
+kv_log(void *arg, const char *msg)
+{
+    fprintf(stderr, "casklab %s: %s\n", (const char *)arg, msg);
+}
+
+static void
+kv_usage_common(const char *cmd, const char *operands, const char *what,
+                const char *extra)
+{
+    printf("usage: casklab %s --dir DIR [--keydir NAME] [--sync MODE]%s%s\n\n"
+           "%s\n\n"
+           "  --dir DIR      the store's directory (created if missing)\n"
+           "  --keydir NAME  in-memory index (default striped; see "
+           "`casklab keydirs`)\n"
+           "  --sync MODE    none | always | interval:<ms> (default none)\n"
+           "%s\n"
+           "Exit: 0 ok, 1 key not found, 2 store error (message names file "
+           "and\noffset), 64 usage.\n",
+           cmd, operands[0] ? " " : "", operands, what, extra);
+}
+
+static int
+kv_parse(int argc, char **argv, kv_args *a, int want_args)
+{
+    static const struct option lo[] = {
+        {"dir", required_argument, NULL, 'd'},
+        {"keydir", required_argument, NULL, 'k'},
+        {"sync", required_argument, NULL, 's'},
+        {"ttl", required_argument, NULL, 't'},
+        {"all", no_argument, NULL, 'a'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    memset(a, 0, sizeof *a);
+    a->cmd = argv[0];
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        switch (c) {
+        case 'd': a->dir = optarg; break;
+        case 'k': a->opt.keydir = optarg; break;
+        case 's':
+            if (cask_parse_sync(optarg, &a->opt) != 0) {
+                fprintf(stderr, "casklab %s: %s\n", a->cmd, cask_errdetail());
+                return -1;
+            }
+            break;
+        case 't': {
+            char *end;
+            errno = 0;
+            a->ttl_ms = strtoull(optarg, &end, 10);
+            if (errno || *end || end == optarg || a->ttl_ms == 0) {
+                fprintf(stderr, "casklab %s: --ttl needs milliseconds > 0\n",
+                        a->cmd);
+                return -1;
+            }
+            break;
+        }
+        case 'a': a->all = 1; break;
+        default: return -1;
+        }
+    }
+    a->nargs = argc - optind;
+    a->args = argv + optind;
+    if (a->dir == NULL || a->nargs != want_args) {
+        fprintf(stderr, "casklab %s: needs --dir DIR and %d operand%s "
+                        "(see --help)\n", a->cmd, want_args,
+                want_args == 1 ? "" : "s");
+        return -1;
+    }
+    a->opt.log = kv_log;
+    a->opt.log_arg = (void *)a->cmd;
+    return 0;
+}
+
+static int
+kv_open(kv_args *a, cask **c)
+{
+    int rc = cask_open(a->dir, &a->opt, c);
+
+    if (rc != 0) {
+        fprintf(stderr, "casklab %s: %s: %s\n", a->cmd, cask_strerror(rc),
+                cask_errdetail());
+        return -1;
+    }
+    cask_thread_register(*c);
+    return 0;
+}
+
+/* Closes and maps an operation's code to the exit status. */
+static int
+kv_finish(kv_args *a, cask *c, int rc)
+{
+    if (rc != 0 && rc != CASK_ENOTFOUND)
+        fprintf(stderr, "casklab %s: %s: %s\n", a->cmd, cask_strerror(rc),
+                cask_errdetail());
+    cask_thread_unregister(c);
+    int crc = cask_close(c);
+    if (crc != 0) {
+        fprintf(stderr, "casklab %s: close: %s: %s\n", a->cmd,
+                cask_strerror(crc), cask_errdetail());
+        return KV_EXIT_STORE;
+    }
+    if (rc == CASK_ENOTFOUND) {
+        fprintf(stderr, "casklab %s: key not found\n", a->cmd);
+        return KV_EXIT_NOTFOUND;
+    }
+    return rc == 0 ? CLI_EXIT_OK : KV_EXIT_STORE;
+}
+
+static int
+put_run(int argc, char **argv)
+{
+    kv_args a;
+    cask *c;
+
+    if (kv_parse(argc, argv, &a, 2) != 0)
+        return CLI_EXIT_USAGE;
+    if (kv_open(&a, &c) != 0)
+        return KV_EXIT_STORE;
+    return kv_finish(&a, c, cask_put_ttl(c, a.args[0], strlen(a.args[0]),
+                                         a.args[1], strlen(a.args[1]),
+                                         a.ttl_ms));
+}
+
+static void
+put_usage(void)
+{
+    kv_usage_common("put", "KEY VALUE [--ttl MS]",
+                    "Stores VALUE under KEY (durably when --sync always).",
+                    "  --ttl MS       the key disappears after MS milliseconds\n");
+}
+
+static int
+get_run(int argc, char **argv)
+{
+    kv_args a;
+    cask *c;
+    void *v = NULL;
+    size_t n = 0;
+
+    if (kv_parse(argc, argv, &a, 1) != 0)
+        return CLI_EXIT_USAGE;
+    if (kv_open(&a, &c) != 0)
+        return KV_EXIT_STORE;
+    int rc = cask_get(c, a.args[0], strlen(a.args[0]), &v, &n);
+    if (rc == 0) {
+        fwrite(v, 1, n, stdout);
+        putchar('\n');
+    }
+    free(v);
+    return kv_finish(&a, c, rc);
+}
+
+static void
+get_usage(void)
+{
+    kv_usage_common("get", "KEY", "Prints KEY's value and a newline.", "");
+}
+
+static int
+del_run(int argc, char **argv)
+{
+    kv_args a;
+    cask *c;
+
+    if (kv_parse(argc, argv, &a, 1) != 0)
+        return CLI_EXIT_USAGE;
+    if (kv_open(&a, &c) != 0)
+        return KV_EXIT_STORE;
+    return kv_finish(&a, c, cask_del(c, a.args[0], strlen(a.args[0])));
+}
+
+static void
+del_usage(void)
+{
+    kv_usage_common("del", "KEY", "Deletes KEY (writes a tombstone).", "");
+}
+
+static void
+stats_print(const cask_info *st)
+{
+    printf("keydir            %s\n", st->keydir);
+    printf("keys              %llu\n", (unsigned long long)st->keys);
+    printf("keydir bytes/key  %.1f (%llu bytes)\n", st->keydir_bytes_per_key,
+           (unsigned long long)st->keydir_bytes);
+    printf("files             %llu\n", (unsigned long long)st->files);
+    printf("bytes             %llu (live %llu, reclaimable %llu)\n",
+           (unsigned long long)st->total_bytes,
+           (unsigned long long)st->live_bytes,
+           (unsigned long long)st->reclaimable_bytes);
+    printf("open descriptors  %llu\n", (unsigned long long)st->open_fds);
+    printf("open time         %.3f ms (%llu hint files, %llu files scanned, "
+           "%llu torn bytes truncated)\n", (double)st->open_ns / 1e6,
+           (unsigned long long)st->hints_loaded,
+           (unsigned long long)st->files_scanned,
+           (unsigned long long)st->torn_bytes);
+    printf("merges            %llu (%.3f ms total)\n",
+           (unsigned long long)st->merges, (double)st->merge_ns_total / 1e6);
+    printf("%-12s %12s %12s %5s\n", "file", "bytes", "live", "hint");
+    for (size_t i = 0; i < st->nfile; i++)
+        printf("%010u.data %12llu %12llu %5s\n", st->file[i].id,
+               (unsigned long long)st->file[i].bytes,
+               (unsigned long long)st->file[i].live_bytes,
+               st->file[i].has_hint ? "yes" : "no");
+}
+
+static int
+stats_run(int argc, char **argv)
+{
+    kv_args a;
+    cask *c;
+    cask_info st;
+
+    if (kv_parse(argc, argv, &a, 0) != 0)
+        return CLI_EXIT_USAGE;
+    if (kv_open(&a, &c) != 0)
+        return KV_EXIT_STORE;
+    int rc = cask_stats(c, &st);
+    if (rc == 0)
+        stats_print(&st);
+    cask_info_free(&st);
+    return kv_finish(&a, c, rc);
+}
+
+static void
+stats_usage(void)
+{
+    kv_usage_common("stats", "", "Opens the store (recovering it) and prints "
+                    "keys, bytes per file, reclaimable\nspace, keydir memory "
+                    "and open time.", "");
+}
+
+static int
+merge_run(int argc, char **argv)
+{
+    kv_args a;
+    cask *c;
+
+    if (kv_parse(argc, argv, &a, 0) != 0)
+        return CLI_EXIT_USAGE;
+    if (kv_open(&a, &c) != 0)
+        return KV_EXIT_STORE;
+    int rc = cask_merge(c, a.all ? CASK_MERGE_ALL : CASK_MERGE_AUTO);
+    if (rc >= 0) {
+        printf("merged %d file%s\n", rc, rc == 1 ? "" : "s");
+        rc = 0;
+    }
+    return kv_finish(&a, c, rc);
+}
+
+static void
+merge_usage(void)
+{
+    kv_usage_common("merge", "[--all]", "Merges immutable data files: by "
+                    "default those the policy picks (Basho\nfragmentation "
+                    "and dead-bytes triggers, size tiers); with --all, every "
+                    "one.", "  --all          merge every immutable file\n");
+}
+
+const cli_cmd cli_cmd_put = {"put", "store a value in a store directory",
+                             put_run, put_usage};
+const cli_cmd cli_cmd_get = {"get", "print a key's value from a store",
+                             get_run, get_usage};
+const cli_cmd cli_cmd_del = {"del", "delete a key from a store", del_run,
+                             del_usage};
+const cli_cmd cli_cmd_stats = {"stats", "print a store's statistics",
+                               stats_run, stats_usage};
+const cli_cmd cli_cmd_merge = {"merge", "merge a store's data files",
+                               merge_run, merge_usage};

@@ -1,0 +1,1267 @@
+/*
+ * engine/cask.c - the store's operations: open and close, the append path
+ * with group commit, reads, compare-and-set, fold, stats.
+ *
+ * The write design (argued in engine/DESIGN.md): a writer takes its key's
+ * stripe lock, appends its record under one short append mutex (the seq is
+ * assigned and the pwrite issued inside it, so the log never has holes),
+ * waits for durability in the shared group commit (CASK_SYNC_ALWAYS), then
+ * updates the keydir and releases the stripe. Readers take no lock of ours
+ * beyond a shared file-table rwlock that only rotation and merge write.
+ */
+#include "engine/cask_internal.h"
+#include "sync/atomic.h"
+#include "sync/clock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Thread_local char cask_detail[512];
+
+const char *
+cask_strerror(int code)
+{
+#define CASK_MSG_(name, value, msg)                                           \
+    if (code == (value))                                                      \
+        return msg;
+    CASK_ERRORS(CASK_MSG_)
+#undef CASK_MSG_
+    return "unknown cask error";
+}
+
+const char *
+cask_errdetail(void)
+{
+    return cask_detail;
+}
+
+int
+cask_fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(cask_detail, sizeof cask_detail, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+void
+cask_log(cask *c, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    if (c->opt.log == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->opt.log(c->opt.log_arg, msg);
+}
+
+uint64_t
+cask_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void
+cask_path(const cask *c, char *out, size_t cap, uint32_t id, const char *ext)
+{
+    snprintf(out, cap, "%s/%010u.%s", c->dir, id, ext);
+}
+
+ssize_t
+cask_pread_full(int fd, void *buf, size_t n, uint64_t off)
+{
+    size_t got = 0;
+
+    while (got < n) {
+        ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+int
+cask_write_full(int fd, const void *buf, size_t n, uint64_t off)
+{
+    size_t done = 0;
+
+    while (done < n) {
+        ssize_t r = pwrite(fd, (const char *)buf + done, n - done,
+                           (off_t)(off + done));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        done += (size_t)r;
+    }
+    return 0;
+}
+
+/* ---- files and the file table ------------------------------------------- */
+
+cask_file *
+cask_file_new(cask *c, uint32_t id, int fd, uint64_t size)
+{
+    cask_file *f = calloc(1, sizeof *f);
+
+    if (f == NULL)
+        return NULL;
+    f->c = c;
+    f->id = id;
+    atomic_init(&f->fd, fd);
+    atomic_init(&f->users, 0);
+    atomic_init(&f->last_use, 0);
+    atomic_init(&f->uncached, 0);
+    atomic_init(&f->size, size);
+    atomic_init(&f->live, 0);
+    atomic_init(&f->refs, 1);
+    atomic_init(&f->pending, 0);
+    atomic_init(&f->has_hint, 0);
+    pthread_mutex_init(&f->fd_mu, NULL);
+    sync_faa_rlx(&c->open_fds, 1);
+    return f;
+}
+
+int
+cask_file_fd(cask_file *f)
+{
+    return sync_load_acq(&f->fd);
+}
+
+void
+cask_file_pin(cask_file *f)
+{
+    sync_faa_rlx(&f->refs, 1);
+}
+
+void
+cask_file_unpin(cask_file *f)
+{
+    /* acq_rel: the last unpinner must see every use of fd before closing */
+    if (sync_fas_acqrel(&f->refs, 1) == 1) {
+        int fd = sync_load_acq(&f->fd);
+        if (fd >= 0) {
+            close(fd);
+            sync_fas_rlx(&f->c->open_fds, 1);
+        }
+        pthread_mutex_destroy(&f->fd_mu);
+        free(f);
+    }
+}
+
+/* ---- the descriptor cache ------------------------------------------------ */
+
+/*
+ * Readers enter a file by incrementing users, unless the cache is closing
+ * it (CASK_FD_CLOSING), which takes one close() - the only wait. The cache
+ * closes a file only by moving users from 0 to CASK_FD_CLOSING, so it never
+ * closes a descriptor a reader holds.
+ */
+int
+cask_fd_get(cask_file *f)
+{
+    uint32_t u;
+    int fd;
+
+    for (;;) {
+        u = sync_load_acq(&f->users);
+        if ((u & CASK_FD_CLOSING) == 0 && sync_cas_acqrel(&f->users, &u, u + 1))
+            break;
+        sync_cpu_relax();
+    }
+    sync_store_rlx(&f->last_use, sync_faa_rlx(&f->c->fd_clock, 1));
+    fd = sync_load_acq(&f->fd);
+    if (fd >= 0)
+        return fd;
+    pthread_mutex_lock(&f->fd_mu);
+    fd = sync_load_acq(&f->fd);
+    if (fd < 0) {
+        char path[4096];
+        cask_path(f->c, path, sizeof path, f->id, "data");
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            sync_store_rel(&f->fd, fd);
+            sync_faa_rlx(&f->c->open_fds, 1);
+        }
+    }
+    pthread_mutex_unlock(&f->fd_mu);
+    if (fd < 0) {
+        int e = errno;
+        cask_fd_put(f);
+        return cask_fail(CASK_EIO, "%s/%010u.data: reopen: %s", f->c->dir,
+                         f->id, strerror(e));
+    }
+    cask_fd_trim(f->c);
+    return fd;
+}
+
+int
+cask_fd_hold(cask_file *f)
+{
+    sync_store_rel(&f->uncached, 1);
+    int fd = cask_fd_get(f);
+    if (fd < 0)
+        return fd;
+    cask_fd_put(f);
+    return 0;
+}
+
+void
+cask_fd_put(cask_file *f)
+{
+    sync_fas_acqrel(&f->users, 1);
+}
+
+/* Pins the least recently used idle immutable file with an open fd. */
+static cask_file *
+fd_victim(cask *c)
+{
+    cask_file *best = NULL;
+    uint64_t oldest = UINT64_MAX;
+
+    pthread_rwlock_rdlock(&c->tab_lock);
+    for (uint32_t i = 0; i < c->tab_cap; i++) {
+        cask_file *f = c->tab[i];
+        if (f == NULL || sync_load_acq(&f->uncached) ||
+            sync_load_rlx(&f->fd) < 0 || sync_load_rlx(&f->users) != 0)
+            continue;
+        uint64_t t = sync_load_rlx(&f->last_use);
+        if (t < oldest) {
+            oldest = t;
+            best = f;
+        }
+    }
+    if (best != NULL)
+        cask_file_pin(best);
+    pthread_rwlock_unlock(&c->tab_lock);
+    return best;
+}
+
+void
+cask_fd_trim(cask *c)
+{
+    /* bounded: each round closes one descriptor or stops */
+    while (sync_load_rlx(&c->open_fds) > c->opt.max_open_files) {
+        cask_file *v = fd_victim(c);
+        uint32_t idle = 0;
+        if (v == NULL)
+            return;
+        /* uncached is checked again after winning users: a merge that
+         * retires the file sets it before it last enters the file */
+        if (sync_cas_acqrel(&v->users, &idle, CASK_FD_CLOSING) &&
+            !sync_load_acq(&v->uncached)) {
+            int fd = sync_xchg_acqrel(&v->fd, -1);
+            if (fd >= 0) {
+                close(fd);
+                sync_fas_rlx(&c->open_fds, 1);
+            }
+        }
+        if (idle == 0)
+            sync_store_rel(&v->users, 0);
+        cask_file_unpin(v);
+    }
+}
+
+int
+cask_tab_add(cask *c, cask_file *f)
+{
+    int rc = 0;
+
+    pthread_rwlock_wrlock(&c->tab_lock);
+    if (f->id >= c->tab_cap) {
+        uint32_t cap = c->tab_cap ? c->tab_cap : 64;
+        while (cap <= f->id)
+            cap *= 2;
+        cask_file **nt = realloc(c->tab, cap * sizeof *nt);
+        if (nt == NULL) {
+            rc = CASK_ENOMEM;
+        } else {
+            memset(nt + c->tab_cap, 0, (cap - c->tab_cap) * sizeof *nt);
+            c->tab = nt;
+            c->tab_cap = cap;
+        }
+    }
+    if (rc == 0)
+        c->tab[f->id] = f;
+    pthread_rwlock_unlock(&c->tab_lock);
+    return rc;
+}
+
+cask_file *
+cask_tab_pin(cask *c, uint32_t id)
+{
+    cask_file *f = NULL;
+
+    pthread_rwlock_rdlock(&c->tab_lock);
+    if (id < c->tab_cap && c->tab[id] != NULL) {
+        f = c->tab[id];
+        cask_file_pin(f);
+    }
+    pthread_rwlock_unlock(&c->tab_lock);
+    return f;
+}
+
+void
+cask_tab_remove(cask *c, const uint32_t *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        cask_file *f = NULL;
+        pthread_rwlock_wrlock(&c->tab_lock);
+        if (ids[i] < c->tab_cap) {
+            f = c->tab[ids[i]];
+            c->tab[ids[i]] = NULL;
+        }
+        pthread_rwlock_unlock(&c->tab_lock);
+        if (f != NULL)
+            cask_file_unpin(f);
+    }
+}
+
+void
+cask_account_dead(cask *c, uint32_t file_id, uint64_t bytes)
+{
+    cask_file *f = cask_tab_pin(c, file_id);
+
+    if (f != NULL) {
+        sync_fas_rlx(&f->live, (int64_t)bytes);
+        cask_file_unpin(f);
+    }
+}
+
+int
+cask_create_file(cask *c, uint32_t id, cask_file **out)
+{
+    char path[4096];
+    uint8_t hdr[CASK_FILE_HDR];
+    int fd;
+
+    cask_path(c, path, sizeof path, id, "data");
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return cask_fail(CASK_EIO, "%s: create: %s", path, strerror(errno));
+    cask_file_hdr_encode(hdr, id);
+    if (cask_write_full(fd, hdr, sizeof hdr, 0) != 0 || fdatasync(fd) != 0 ||
+        fsync(c->dirfd) != 0) {
+        int e = errno;
+        close(fd);
+        return cask_fail(CASK_EIO, "%s: write header: %s", path, strerror(e));
+    }
+    *out = cask_file_new(c, id, fd, CASK_FILE_HDR);
+    if (*out == NULL) {
+        close(fd);
+        return cask_fail(CASK_ENOMEM, "%s: out of memory", path);
+    }
+    /* written to until rotated out or merged: never closed by the cache */
+    sync_store_rel(&(*out)->uncached, 1);
+    return 0;
+}
+
+/* ---- the append path ------------------------------------------------------- */
+
+/* The test hook of cask_options.fault: 0 to go ahead, -1 with errno EIO
+ * to fail the operation as the kernel would. */
+static int
+cask_fault(cask *c, const char *op)
+{
+    if (c->opt.fault != NULL && c->opt.fault(c->opt.fault_arg, op) != 0) {
+        errno = EIO;
+        return -1;
+    }
+    return 0;
+}
+
+static void
+cask_poison(cask *c)
+{
+    sync_store_rel(&c->poisoned, 1);
+}
+
+/* Under log_mu: makes the active file durable and starts the next one. */
+static int
+cask_rotate(cask *c)
+{
+    cask_file *nf, *old = c->active;
+    int rc;
+
+    if (cask_fault(c, "sync") != 0 || fdatasync(cask_file_fd(old)) != 0)
+        return cask_fail(CASK_EIO, "%s/%010u.data: fdatasync: %s", c->dir,
+                         old->id, strerror(errno));
+    rc = cask_create_file(c, sync_faa_rlx(&c->next_id, 1), &nf);
+    if (rc == 0)
+        rc = cask_tab_add(c, nf);
+    if (rc != 0)
+        return rc;
+    cask_file_pin(nf); /* the log's reference, besides the table's */
+    c->active = nf;
+    sync_store_rel(&old->uncached, 0);
+    cask_file_unpin(old);
+    cask_fd_trim(c);
+    return 0;
+}
+
+/*
+ * Appends r (r->seq assigned here) and returns the file it went to, pinned,
+ * and its offset. The seq and the pwrite happen under log_mu, so seq order
+ * is file order and the file never has a hole: a crash can only cut the
+ * last record short.
+ */
+static int
+cask_append(cask *c, cask_rec *r, uint8_t *buf, cask_file **fout,
+            uint64_t *pos)
+{
+    uint64_t n = cask_rec_size(r->klen, r->vlen);
+    int rc = 0;
+
+    pthread_mutex_lock(&c->log_mu);
+    if (sync_load_acq(&c->poisoned)) {
+        rc = cask_fail(CASK_EPOISONED, "%s: a write or sync failed earlier; "
+                                       "reopen the store", c->dir);
+        goto out;
+    }
+    if (sync_load_rlx(&c->active->size) + n > c->opt.max_file_size &&
+        sync_load_rlx(&c->active->size) > CASK_FILE_HDR &&
+        (rc = cask_rotate(c)) != 0) {
+        cask_poison(c);
+        goto out;
+    }
+    r->seq = c->last_seq + 1;
+    cask_rec_encode(buf, r);
+    *pos = sync_load_rlx(&c->active->size);
+    if (cask_fault(c, "write") != 0 ||
+        cask_write_full(cask_file_fd(c->active), buf, n, *pos) != 0) {
+        rc = cask_fail(CASK_EIO, "%s/%010u.data offset %llu: write: %s",
+                       c->dir, c->active->id, (unsigned long long)*pos,
+                       strerror(errno));
+        cask_poison(c);
+        goto out;
+    }
+    c->last_seq = r->seq;
+    sync_store_rlx(&c->active->size, *pos + n);
+    *fout = c->active;
+    cask_file_pin(*fout);
+    sync_faa_rlx(&(*fout)->pending, 1);
+out:
+    pthread_mutex_unlock(&c->log_mu);
+    return rc;
+}
+
+uint64_t
+cask_last_seq(cask *c)
+{
+    pthread_mutex_lock(&c->log_mu);
+    uint64_t s = c->last_seq;
+    pthread_mutex_unlock(&c->log_mu);
+    return s;
+}
+
+uint32_t
+cask_active_id(cask *c)
+{
+    pthread_mutex_lock(&c->log_mu);
+    uint32_t id = c->active->id;
+    pthread_mutex_unlock(&c->log_mu);
+    return id;
+}
+
+/* The group-commit leader's work: one fdatasync covers every record
+ * appended so far. Older files were made durable when they were rotated
+ * out, so syncing the active file is enough. */
+static int
+cask_sync_leader(cask *c, uint64_t *target)
+{
+    pthread_mutex_lock(&c->log_mu);
+    cask_file *f = c->active;
+    *target = c->last_seq;
+    cask_file_pin(f);
+    pthread_mutex_unlock(&c->log_mu);
+    /* a rotation meanwhile may have let the cache close f: enter it */
+    int fd = cask_fd_get(f), rc = fd;
+    if (fd >= 0) {
+        rc = cask_fault(c, "sync") == 0 && fdatasync(fd) == 0 ? 0
+                                : cask_fail(CASK_EIO, "%s/%010u.data: "
+                                            "fdatasync: %s", c->dir, f->id,
+                                            strerror(errno));
+        cask_fd_put(f);
+    }
+    cask_file_unpin(f);
+    return rc;
+}
+
+int
+cask_sync_upto(cask *c, uint64_t seq)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&c->sync_mu);
+    while (c->durable_seq < seq || sync_load_acq(&c->poisoned)) {
+        if (sync_load_acq(&c->poisoned)) {
+            rc = cask_fail(CASK_EPOISONED, "%s: a write or sync failed "
+                                           "earlier; reopen the store", c->dir);
+            break;
+        }
+        if (c->syncing) {
+            pthread_cond_wait(&c->sync_cv, &c->sync_mu);
+            continue;
+        }
+        c->syncing = 1;
+        pthread_mutex_unlock(&c->sync_mu);
+        uint64_t target;
+        rc = cask_sync_leader(c, &target);
+        pthread_mutex_lock(&c->sync_mu);
+        c->syncing = 0;
+        if (rc != 0) {
+            /* Never retry and acknowledge: the kernel may have dropped the
+             * dirty pages it failed to write (the fsyncgate lesson). */
+            cask_poison(c);
+        } else if (target > c->durable_seq) {
+            c->durable_seq = target;
+        }
+        pthread_cond_broadcast(&c->sync_cv);
+        if (rc != 0)
+            break;
+    }
+    pthread_mutex_unlock(&c->sync_mu);
+    return rc;
+}
+
+int
+cask_sync(cask *c)
+{
+    return cask_sync_upto(c, cask_last_seq(c));
+}
+
+/* ---- reads ------------------------------------------------------------------ */
+
+static pthread_mutex_t *
+cask_stripe(cask *c, const void *key, size_t klen)
+{
+    return &c->stripe[kd_hash(key, klen, 0x5bd1e995u) % CASK_STRIPES];
+}
+
+/*
+ * Reads and verifies the record entry e points to, from a pinned file.
+ * On success *buf holds the whole record (caller frees) and *r describes
+ * it.
+ */
+static int
+cask_read_rec(cask *c, cask_file *f, const kd_entry *e, const void *key,
+              size_t klen, uint8_t **buf, cask_rec *r)
+{
+    uint64_t n = cask_rec_size((uint32_t)klen, e->value_size), len;
+    uint8_t *b = malloc(n ? n : 1);
+
+    if (b == NULL)
+        return cask_fail(CASK_ENOMEM, "out of memory reading %llu bytes",
+                         (unsigned long long)n);
+    int fd = cask_fd_get(f);
+    if (fd < 0) {
+        free(b);
+        return fd;
+    }
+    ssize_t got = cask_pread_full(fd, b, n, e->value_pos);
+    int err = errno;
+    cask_fd_put(f);
+    if (got < 0 || (uint64_t)got != n) {
+        free(b);
+        return cask_fail(CASK_EIO, "%s/%010u.data offset %llu: read: %s",
+                         c->dir, f->id, (unsigned long long)e->value_pos,
+                         got < 0 ? strerror(err) : "short read");
+    }
+    if (cask_rec_decode(b, n, r, &len) != 0 || len != n || r->seq != e->seq ||
+        r->klen != klen || memcmp(r->key, key, klen) != 0 ||
+        (r->flags & CASK_FLAG_TOMB)) {
+        free(b);
+        return cask_fail(CASK_ECORRUPT, "%s/%010u.data offset %llu: record "
+                         "fails its checksum or does not match the keydir",
+                         c->dir, f->id, (unsigned long long)e->value_pos);
+    }
+    *buf = b;
+    return 0;
+}
+
+/*
+ * The key's visible record: keydir lookup, pin the file, pread. If a merge
+ * retired the file between lookup and pin, the keydir already points at
+ * the record's new home, so look again; the same entry coming back with its
+ * file gone would be a bug, reported rather than looped on.
+ */
+static int
+cask_lookup(cask *c, const void *key, size_t klen, kd_entry *e, uint8_t **buf,
+            cask_rec *r)
+{
+    kd_entry prev = {0, 0, 0, 0};
+    int have_prev = 0;
+
+    for (;;) {
+        int rc = kd_get(c->kd, key, klen, e);
+        if (rc == KD_ENOTFOUND)
+            return CASK_ENOTFOUND;
+        if (rc != KD_OK)
+            return cask_fail(CASK_EINVAL, "keydir: %s", kd_strerror(rc));
+        cask_file *f = cask_tab_pin(c, e->file_id);
+        if (f == NULL) {
+            if (have_prev && kd_entry_eq(&prev, e))
+                return cask_fail(CASK_EIO, "%s/%010u.data: file of a live "
+                                 "key is gone", c->dir, e->file_id);
+            prev = *e;
+            have_prev = 1;
+            continue;
+        }
+        rc = cask_read_rec(c, f, e, key, klen, buf, r);
+        cask_file_unpin(f);
+        if (rc != 0)
+            return rc;
+        if (r->expiry_ms != 0 && r->expiry_ms <= cask_now_ms()) {
+            free(*buf);
+            return CASK_ENOTFOUND;
+        }
+        return 0;
+    }
+}
+
+static int
+cask_check_key(size_t klen)
+{
+    if (klen == 0 || klen > CASK_KEY_MAX)
+        return cask_fail(CASK_EINVAL, "key of %zu bytes (1..%u allowed)",
+                         klen, CASK_KEY_MAX);
+    return 0;
+}
+
+int
+cask_get(cask *c, const void *key, size_t klen, void **val, size_t *vlen)
+{
+    uint8_t *buf;
+    cask_rec r;
+    kd_entry e;
+    int rc = cask_check_key(klen);
+
+    if (rc != 0)
+        return rc;
+    rc = cask_lookup(c, key, klen, &e, &buf, &r);
+    kd_quiescent(c->kd);
+    if (rc != 0)
+        return rc;
+    *vlen = r.vlen;
+    if (r.vlen == 0) {
+        free(buf);
+        *val = NULL;
+        return 0;
+    }
+    memmove(buf, r.val, r.vlen);
+    *val = buf;
+    return 0;
+}
+
+/* ---- writes ----------------------------------------------------------------- */
+
+/*
+ * Under the key's stripe lock: appends (value or tombstone), waits for
+ * durability if asked, then updates the keydir - the linearization point.
+ */
+static int
+cask_write_locked(cask *c, const void *key, size_t klen, const void *val,
+                  size_t vlen, uint64_t ttl_ms, int tomb)
+{
+    cask_rec r = {0};
+    cask_file *f = NULL;
+    uint64_t pos = 0, n = cask_rec_size((uint32_t)klen, (uint32_t)vlen);
+    uint8_t stackbuf[512], *buf = n <= sizeof stackbuf ? stackbuf : malloc(n);
+    kd_entry old;
+    int rc;
+
+    if (buf == NULL)
+        return cask_fail(CASK_ENOMEM, "out of memory for a %llu-byte record",
+                         (unsigned long long)n);
+    r.klen = (uint32_t)klen;
+    r.vlen = (uint32_t)vlen;
+    r.key = key;
+    r.val = val;
+    r.flags = tomb ? CASK_FLAG_TOMB : 0;
+    r.tstamp_ms = cask_now_ms();
+    r.expiry_ms = ttl_ms ? r.tstamp_ms + ttl_ms : 0;
+    rc = cask_append(c, &r, buf, &f, &pos);
+    if (buf != stackbuf)
+        free(buf);
+    if (rc != 0)
+        return rc;
+    if (c->opt.sync == CASK_SYNC_ALWAYS)
+        rc = cask_sync_upto(c, r.seq);
+    if (rc == 0) {
+        kd_entry e = {f->id, (uint32_t)vlen, pos, r.seq};
+        int k = tomb ? kd_del(c->kd, key, klen, &old)
+                     : kd_put(c->kd, key, klen, &e, &old);
+        if (k == KD_ENOMEM) {
+            /* The record is in the log but not in the keydir: the live
+             * store and a recovery would disagree, so refuse further writes */
+            cask_poison(c);
+            rc = cask_fail(CASK_ENOMEM, "keydir out of memory");
+        } else {
+            if (!tomb)
+                sync_faa_rlx(&f->live, (int64_t)n);
+            if (k == KD_REPLACED || (tomb && k == KD_OK))
+                cask_account_dead(c, old.file_id,
+                                  cask_rec_size((uint32_t)klen,
+                                                old.value_size));
+        }
+    }
+    /* release: a merge that sees no pending record sees the keydir update */
+    sync_fas_acqrel(&f->pending, 1);
+    cask_file_unpin(f);
+    return rc;
+}
+
+static int
+cask_check_kv(size_t klen, size_t vlen)
+{
+    if (klen == 0 || klen > CASK_KEY_MAX || vlen > CASK_VALUE_MAX)
+        return cask_fail(klen == 0 ? CASK_EINVAL : CASK_ETOOBIG,
+                         "key of %zu bytes (1..%u) or value of %zu bytes "
+                         "(0..%u)", klen, CASK_KEY_MAX, vlen, CASK_VALUE_MAX);
+    return 0;
+}
+
+int
+cask_put_ttl(cask *c, const void *key, size_t klen, const void *val,
+             size_t vlen, uint64_t ttl_ms)
+{
+    int rc = cask_check_kv(klen, vlen);
+
+    if (rc != 0)
+        return rc;
+    pthread_mutex_t *m = cask_stripe(c, key, klen);
+    pthread_mutex_lock(m);
+    rc = cask_write_locked(c, key, klen, val, vlen, ttl_ms, 0);
+    pthread_mutex_unlock(m);
+    kd_quiescent(c->kd);
+    return rc;
+}
+
+int
+cask_put(cask *c, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    return cask_put_ttl(c, key, klen, val, vlen, 0);
+}
+
+/* Under the stripe lock: is the key visible, and with which value? */
+static int
+cask_current(cask *c, const void *key, size_t klen, uint8_t **buf,
+             cask_rec *r)
+{
+    kd_entry e;
+
+    return cask_lookup(c, key, klen, &e, buf, r);
+}
+
+int
+cask_del(cask *c, const void *key, size_t klen)
+{
+    uint8_t *buf;
+    cask_rec r;
+    int rc = cask_check_key(klen);
+
+    if (rc != 0)
+        return rc;
+    pthread_mutex_t *m = cask_stripe(c, key, klen);
+    pthread_mutex_lock(m);
+    rc = cask_current(c, key, klen, &buf, &r);
+    if (rc == 0) {
+        free(buf);
+        rc = cask_write_locked(c, key, klen, NULL, 0, 0, 1);
+    }
+    pthread_mutex_unlock(m);
+    kd_quiescent(c->kd);
+    return rc;
+}
+
+int
+cask_cas(cask *c, const void *key, size_t klen, const void *expect,
+         size_t elen, const void *val, size_t vlen)
+{
+    uint8_t *buf = NULL;
+    cask_rec r;
+    int rc = cask_check_kv(klen, val ? vlen : 0), match;
+
+    if (rc != 0)
+        return rc;
+    pthread_mutex_t *m = cask_stripe(c, key, klen);
+    pthread_mutex_lock(m);
+    rc = cask_current(c, key, klen, &buf, &r);
+    if (rc == CASK_ENOTFOUND) {
+        match = expect == NULL;
+        rc = 0;
+    } else {
+        match = rc == 0 && expect != NULL && r.vlen == elen &&
+                (elen == 0 || memcmp(r.val, expect, elen) == 0);
+        free(buf);
+    }
+    if (rc == 0 && !match)
+        rc = CASK_ECHANGED;
+    if (rc == 0 && (val != NULL || expect != NULL))
+        rc = cask_write_locked(c, key, klen, val, vlen, 0, val == NULL);
+    pthread_mutex_unlock(m);
+    kd_quiescent(c->kd);
+    return rc;
+}
+
+/* ---- fold ------------------------------------------------------------------- */
+
+typedef struct fold_item {
+    kd_entry e;
+    uint32_t klen;
+    uint8_t *key;
+} fold_item;
+
+typedef struct fold_list {
+    fold_item *v;
+    size_t n, cap;
+    int oom;
+} fold_list;
+
+static int
+fold_collect(const void *key, size_t klen, const kd_entry *e, void *arg)
+{
+    fold_list *l = arg;
+
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 1024;
+        fold_item *nv = realloc(l->v, cap * sizeof *nv);
+        if (nv == NULL)
+            return l->oom = 1;
+        l->v = nv;
+        l->cap = cap;
+    }
+    fold_item *it = &l->v[l->n];
+    it->key = malloc(klen);
+    if (it->key == NULL)
+        return l->oom = 1;
+    memcpy(it->key, key, klen);
+    it->klen = (uint32_t)klen;
+    it->e = *e;
+    l->n++;
+    return 0;
+}
+
+/* Pins every file in the table: the snapshot's records stay readable even
+ * if a merge retires their files while the fold runs. */
+static cask_file **
+fold_pin_all(cask *c, uint32_t *cap)
+{
+    pthread_rwlock_rdlock(&c->tab_lock);
+    *cap = c->tab_cap;
+    cask_file **pins = calloc(*cap ? *cap : 1, sizeof *pins);
+    for (uint32_t i = 0; pins != NULL && i < *cap; i++)
+        if ((pins[i] = c->tab[i]) != NULL)
+            cask_file_pin(pins[i]);
+    pthread_rwlock_unlock(&c->tab_lock);
+    return pins;
+}
+
+/*
+ * The snapshot: with inst_mu (no merge installing) and every stripe lock
+ * held, no keydir entry can change, so the copied entries are the store's
+ * state at that instant, and pinning the files keeps them readable.
+ */
+static int
+fold_snapshot(cask *c, fold_list *l, cask_file ***pins, uint32_t *npins)
+{
+    int rc;
+
+    pthread_mutex_lock(&c->inst_mu);
+    for (uint32_t i = 0; i < CASK_STRIPES; i++)
+        pthread_mutex_lock(&c->stripe[i]);
+    rc = kd_iterate(c->kd, fold_collect, l);
+    *pins = fold_pin_all(c, npins);
+    for (uint32_t i = 0; i < CASK_STRIPES; i++)
+        pthread_mutex_unlock(&c->stripe[CASK_STRIPES - 1 - i]);
+    pthread_mutex_unlock(&c->inst_mu);
+    if (l->oom || rc != 0 || *pins == NULL)
+        return cask_fail(CASK_ENOMEM, "fold: out of memory for the snapshot");
+    return 0;
+}
+
+static int
+fold_visit(cask *c, cask_file **pins, uint32_t npins, const fold_item *it,
+           uint64_t now, cask_fold_fn fn, void *arg)
+{
+    uint8_t *buf;
+    cask_rec r;
+
+    if (it->e.file_id >= npins || pins[it->e.file_id] == NULL)
+        return cask_fail(CASK_EIO, "%s/%010u.data: file of a live key is "
+                         "gone", c->dir, it->e.file_id);
+    int rc = cask_read_rec(c, pins[it->e.file_id], &it->e, it->key, it->klen,
+                           &buf, &r);
+    if (rc != 0)
+        return rc;
+    if (r.expiry_ms == 0 || r.expiry_ms > now)
+        rc = fn(it->key, it->klen, r.val, r.vlen, arg);
+    free(buf);
+    return rc;
+}
+
+int
+cask_fold(cask *c, cask_fold_fn fn, void *arg)
+{
+    fold_list l = {0};
+    cask_file **pins = NULL;
+    uint32_t npins = 0;
+    uint64_t now = cask_now_ms();
+    int rc = fold_snapshot(c, &l, &pins, &npins);
+
+    kd_quiescent(c->kd);
+    for (size_t i = 0; rc == 0 && i < l.n; i++)
+        rc = fold_visit(c, pins, npins, &l.v[i], now, fn, arg);
+    for (size_t i = 0; i < l.n; i++)
+        free(l.v[i].key);
+    free(l.v);
+    for (uint32_t i = 0; pins != NULL && i < npins; i++)
+        if (pins[i] != NULL)
+            cask_file_unpin(pins[i]);
+    free(pins);
+    return rc;
+}
+
+/* ---- stats ------------------------------------------------------------------ */
+
+int
+cask_stats(cask *c, cask_info *st)
+{
+    uint32_t active = cask_active_id(c);
+
+    memset(st, 0, sizeof *st);
+    st->keys = kd_count(c->kd);
+    st->keydir = kd_name(c->kd);
+    st->keydir_bytes = kd_memory(c->kd);
+    st->keydir_bytes_per_key =
+        st->keys ? (double)st->keydir_bytes / (double)st->keys : 0.0;
+    st->merges = sync_load_rlx(&c->merges);
+    st->merge_ns_total = sync_load_rlx(&c->merge_ns_total);
+    st->merge_ns_last = sync_load_rlx(&c->merge_ns_last);
+    st->open_ns = c->open_ns;
+    st->hints_loaded = c->hints_loaded;
+    st->files_scanned = c->files_scanned;
+    st->torn_bytes = c->torn_bytes;
+    pthread_rwlock_rdlock(&c->tab_lock);
+    st->file = calloc(c->tab_cap ? c->tab_cap : 1, sizeof *st->file);
+    for (uint32_t i = 0; st->file != NULL && i < c->tab_cap; i++) {
+        cask_file *f = c->tab[i];
+        if (f == NULL)
+            continue;
+        cask_file_stats *fs = &st->file[st->nfile++];
+        int64_t live = sync_load_rlx(&f->live);
+        fs->id = f->id;
+        fs->bytes = sync_load_rlx(&f->size);
+        fs->live_bytes = live > 0 ? (uint64_t)live : 0;
+        fs->has_hint = sync_load_rlx(&f->has_hint);
+        st->total_bytes += fs->bytes;
+        st->live_bytes += fs->live_bytes;
+        if (f->id != active && fs->bytes > fs->live_bytes)
+            st->reclaimable_bytes += fs->bytes - fs->live_bytes;
+    }
+    pthread_rwlock_unlock(&c->tab_lock);
+    st->files = st->nfile;
+    /* data files, plus the lock file and the directory */
+    st->open_fds = sync_load_rlx(&c->open_fds) + 2;
+    return st->file == NULL ? cask_fail(CASK_ENOMEM, "stats: out of memory")
+                            : 0;
+}
+
+void
+cask_info_free(cask_info *st)
+{
+    free(st->file);
+    st->file = NULL;
+    st->nfile = 0;
+}
+
+/* ---- open and close ----------------------------------------------------------- */
+
+int
+cask_parse_sync(const char *s, cask_options *o)
+{
+    if (strcmp(s, "none") == 0) {
+        o->sync = CASK_SYNC_NONE;
+    } else if (strcmp(s, "always") == 0) {
+        o->sync = CASK_SYNC_ALWAYS;
+    } else if (strncmp(s, "interval:", 9) == 0) {
+        char *end;
+        errno = 0;
+        unsigned long ms = strtoul(s + 9, &end, 10);
+        if (errno != 0 || end == s + 9 || *end != '\0' || ms == 0 ||
+            ms > 3600000)
+            return cask_fail(CASK_EINVAL, "sync mode '%s': interval needs "
+                             "1..3600000 ms", s);
+        o->sync = CASK_SYNC_INTERVAL;
+        o->sync_interval_ms = (uint32_t)ms;
+    } else {
+        return cask_fail(CASK_EINVAL, "sync mode '%s': want none, always or "
+                         "interval:<ms>", s);
+    }
+    return 0;
+}
+
+static void
+cask_defaults(cask_options *o)
+{
+    if (o->keydir == NULL)
+        o->keydir = "striped";
+    if (o->sync_interval_ms == 0)
+        o->sync_interval_ms = 100;
+    if (o->max_file_size == 0)
+        o->max_file_size = 64u << 20;
+    if (o->max_open_files == 0)
+        o->max_open_files = 256;
+    if (o->frag_trigger_pct == 0)
+        o->frag_trigger_pct = 60;
+    if (o->dead_bytes_trigger == 0)
+        o->dead_bytes_trigger = 512u << 20;
+    if (o->frag_threshold_pct == 0)
+        o->frag_threshold_pct = 40;
+    if (o->dead_bytes_threshold == 0)
+        o->dead_bytes_threshold = 128u << 20;
+    if (o->tier_min_files == 0)
+        o->tier_min_files = 4;
+    if (o->tier_base == 0)
+        o->tier_base = o->max_file_size / 16 ? o->max_file_size / 16 : 1;
+}
+
+/* flock is released by the kernel when its holder dies, so a lock file
+ * left behind by a crash never blocks; the pid inside is only for the
+ * message. */
+static int
+cask_lock_dir(cask *c)
+{
+    char path[4096], pid[32] = "";
+
+    snprintf(path, sizeof path, "%s/LOCK", c->dir);
+    c->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (c->lockfd < 0)
+        return cask_fail(CASK_EIO, "%s: %s", path, strerror(errno));
+    if (flock(c->lockfd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        ssize_t n = cask_pread_full(c->lockfd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        return cask_fail(e == EWOULDBLOCK ? CASK_ELOCKED : CASK_EIO,
+                         "%s: held by another open store (pid %s): %s", path,
+                         pid[0] ? pid : "?", strerror(e));
+    }
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(c->lockfd, 0) != 0 ||
+        cask_write_full(c->lockfd, pid, (size_t)n, 0) != 0)
+        return cask_fail(CASK_EIO, "%s: %s", path, strerror(errno));
+    return 0;
+}
+
+static void *
+cask_syncer_main(void *arg)
+{
+    cask *c = arg;
+    struct timespec ts;
+
+    pthread_mutex_lock(&c->stop_mu);
+    while (!c->stopping) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t ns = (uint64_t)ts.tv_nsec +
+                      (uint64_t)c->opt.sync_interval_ms * 1000000u;
+        ts.tv_sec += (time_t)(ns / 1000000000u);
+        ts.tv_nsec = (long)(ns % 1000000000u);
+        pthread_cond_timedwait(&c->stop_cv, &c->stop_mu, &ts);
+        if (c->stopping)
+            break;
+        pthread_mutex_unlock(&c->stop_mu);
+        cask_sync(c); /* a failure poisons the store; writers report it */
+        pthread_mutex_lock(&c->stop_mu);
+    }
+    pthread_mutex_unlock(&c->stop_mu);
+    return NULL;
+}
+
+static int
+cask_init_locks(cask *c)
+{
+    for (uint32_t i = 0; i < CASK_STRIPES; i++)
+        pthread_mutex_init(&c->stripe[i], NULL);
+    pthread_mutex_init(&c->log_mu, NULL);
+    pthread_mutex_init(&c->sync_mu, NULL);
+    pthread_cond_init(&c->sync_cv, NULL);
+    pthread_rwlock_init(&c->tab_lock, NULL);
+    pthread_mutex_init(&c->merge_mu, NULL);
+    pthread_mutex_init(&c->inst_mu, NULL);
+    pthread_mutex_init(&c->stop_mu, NULL);
+    pthread_cond_init(&c->stop_cv, NULL);
+    return 0;
+}
+
+static void
+cask_free(cask *c)
+{
+    if (c->active != NULL)
+        cask_file_unpin(c->active);
+    for (uint32_t i = 0; i < c->tab_cap; i++)
+        if (c->tab[i] != NULL)
+            cask_file_unpin(c->tab[i]);
+    free(c->tab);
+    if (c->kd != NULL)
+        kd_close(c->kd);
+    if (c->lockfd >= 0)
+        close(c->lockfd);
+    if (c->dirfd >= 0)
+        close(c->dirfd);
+    for (uint32_t i = 0; i < CASK_STRIPES; i++)
+        pthread_mutex_destroy(&c->stripe[i]);
+    pthread_mutex_destroy(&c->log_mu);
+    pthread_mutex_destroy(&c->sync_mu);
+    pthread_cond_destroy(&c->sync_cv);
+    pthread_rwlock_destroy(&c->tab_lock);
+    pthread_mutex_destroy(&c->merge_mu);
+    pthread_mutex_destroy(&c->inst_mu);
+    pthread_mutex_destroy(&c->stop_mu);
+    pthread_cond_destroy(&c->stop_cv);
+    free(c->dir);
+    free(c);
+}
+
+static int
+cask_open_dir(cask *c, const char *dir)
+{
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return cask_fail(CASK_EIO, "%s: mkdir: %s", dir, strerror(errno));
+    c->dir = strdup(dir);
+    if (c->dir == NULL)
+        return cask_fail(CASK_ENOMEM, "out of memory");
+    c->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (c->dirfd < 0)
+        return cask_fail(CASK_EIO, "%s: %s", dir, strerror(errno));
+    return cask_lock_dir(c);
+}
+
+static int
+cask_open_keydir(cask *c)
+{
+    int rc = kd_open(c->opt.keydir, c->opt.kd_opt, &c->kd);
+
+    if (rc == KD_ENOKEYDIR)
+        return cask_fail(CASK_ENOKEYDIR, "no keydir named '%s'",
+                         c->opt.keydir);
+    if (rc != KD_OK)
+        return cask_fail(CASK_ENOMEM, "keydir '%s': %s", c->opt.keydir,
+                         kd_strerror(rc));
+    return 0;
+}
+
+/* Recovery, then a fresh active file: an old file's tail is never
+ * appended to, so whatever recovery decided about it stays decided. */
+static int
+cask_open_log(cask *c)
+{
+    int rc;
+
+    kd_thread_register(c->kd);
+    rc = cask_recover(c);
+    kd_thread_unregister(c->kd);
+    if (rc != 0)
+        return rc;
+    c->last_seq = c->durable_seq = c->max_seq_seen;
+    rc = cask_create_file(c, sync_faa_rlx(&c->next_id, 1), &c->active);
+    if (rc != 0)
+        return rc;
+    rc = cask_tab_add(c, c->active);
+    if (rc != 0) {
+        cask_file_unpin(c->active);
+        c->active = NULL;
+        return rc;
+    }
+    cask_file_pin(c->active); /* the log's reference, besides the table's */
+    return 0;
+}
+
+int
+cask_open(const char *dir, const cask_options *opt, cask **out)
+{
+    uint64_t t0 = sync_now_ns();
+    cask *c = calloc(1, sizeof *c);
+    int rc;
+
+    *out = NULL;
+    if (c == NULL)
+        return cask_fail(CASK_ENOMEM, "out of memory");
+    c->dirfd = c->lockfd = -1;
+    if (opt != NULL)
+        c->opt = *opt;
+    cask_defaults(&c->opt);
+    cask_init_locks(c);
+    rc = cask_open_dir(c, dir);
+    if (rc == 0)
+        rc = cask_open_keydir(c);
+    if (rc == 0)
+        rc = cask_open_log(c);
+    if (rc == 0 && c->opt.sync == CASK_SYNC_INTERVAL) {
+        if (pthread_create(&c->syncer, NULL, cask_syncer_main, c) != 0)
+            rc = cask_fail(CASK_ENOMEM, "cannot start the sync thread");
+        else
+            c->syncer_on = 1;
+    }
+    if (rc != 0) {
+        cask_free(c);
+        return rc;
+    }
+    c->open_ns = sync_now_ns() - t0;
+    *out = c;
+    return 0;
+}
+
+int
+cask_close(cask *c)
+{
+    int rc;
+
+    if (c == NULL)
+        return 0;
+    if (c->syncer_on) {
+        pthread_mutex_lock(&c->stop_mu);
+        c->stopping = 1;
+        pthread_cond_signal(&c->stop_cv);
+        pthread_mutex_unlock(&c->stop_mu);
+        pthread_join(c->syncer, NULL);
+    }
+    rc = sync_load_acq(&c->poisoned) ? 0 : cask_sync(c);
+    if (rc == 0 && !sync_load_acq(&c->poisoned))
+        cask_hint_missing(c);
+    cask_free(c);
+    return rc;
+}
+
+void
+cask_thread_register(cask *c)
+{
+    kd_thread_register(c->kd);
+}
+
+void
+cask_thread_unregister(cask *c)
+{
+    kd_thread_unregister(c->kd);
+}

@@ -1,0 +1,234 @@
+/*
+ * engine/cask.h - the Bitcask store: an append-only log of records plus an
+ * in-memory keydir (ds/keydir.h, chosen by name at open) mapping each key to
+ * its latest record. Sheehy & Smith, "Bitcask: A Log-Structured Hash Table
+ * for Fast Key/Value Data" (Basho, 2010). On-disk layout: engine/FORMAT.md;
+ * concurrency, durability and recovery arguments: engine/DESIGN.md.
+ *
+ * Errors: every function returns an int, 0 (or a non-negative count) on
+ * success and a negative code from CASK_ERRORS on failure; cask_strerror
+ * names the code. The failing call also leaves a message naming the file and
+ * offset involved in the calling thread's cask_errdetail() buffer (valid
+ * until that thread's next failing call; cask_open failures included, since
+ * they have no handle to hang a message on).
+ *
+ * Threads: every operation except cask_close may be called by many threads
+ * at once. A thread calls cask_thread_register before its first operation
+ * on a store and cask_thread_unregister after its last (they forward to the
+ * keydir, whose reclamation may need them). Linearizability, blocking and
+ * durability of each operation are stated at its declaration.
+ *
+ * Keys are 1..CASK_KEY_MAX bytes, values 0..CASK_VALUE_MAX bytes, both
+ * binary-safe and copied.
+ *
+ * This header compiles as C and as C++.
+ */
+#ifndef ENGINE_CASK_H
+#define ENGINE_CASK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ds/keydir.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CASK_KEY_MAX   65536u
+#define CASK_VALUE_MAX (64u << 20)
+
+/* X-macro: name, value, message. */
+#define CASK_ERRORS(X)                                                        \
+    X(CASK_OK,         0,   "ok")                                             \
+    X(CASK_ENOTFOUND,  -1,  "key not found")                                  \
+    X(CASK_ECHANGED,   -2,  "current value differs from the expected one")    \
+    X(CASK_EINVAL,     -3,  "invalid argument")                               \
+    X(CASK_ENOMEM,     -4,  "out of memory")                                  \
+    X(CASK_EIO,        -5,  "I/O error")                                      \
+    X(CASK_ECORRUPT,   -6,  "corrupt data file (checksum or format)")         \
+    X(CASK_ELOCKED,    -7,  "store directory is in use by another process")   \
+    X(CASK_EPOISONED,  -8,  "store refuses writes after a failed write or "   \
+                            "sync; reopen it")                                \
+    X(CASK_ENOKEYDIR,  -9,  "no keydir registered under that name")           \
+    X(CASK_ETOOBIG,    -10, "key or value too large")
+
+enum cask_code {
+#define CASK_ENUM_(name, value, msg) name = (value),
+    CASK_ERRORS(CASK_ENUM_)
+#undef CASK_ENUM_
+};
+
+/* A message for any code (never NULL). */
+const char *cask_strerror(int code);
+
+/* The calling thread's message for its last failing call (never NULL). */
+const char *cask_errdetail(void);
+
+typedef enum cask_sync_mode {
+    CASK_SYNC_NONE = 0,   /* the OS writes back when it likes */
+    CASK_SYNC_ALWAYS,     /* a write returns after its bytes are durable */
+    CASK_SYNC_INTERVAL,   /* a background thread syncs every interval */
+} cask_sync_mode;
+
+/* Log callback for recovery and merge notes (torn tails, rejected hints). */
+typedef void (*cask_log_fn)(void *arg, const char *msg);
+
+/* Options for cask_open. Zero-initialise, then set what you need. */
+typedef struct cask_options {
+    const char *keydir;          /* keydir name; NULL = "striped" */
+    const kd_options *kd_opt;    /* NULL = the keydir's defaults */
+    cask_sync_mode sync;
+    uint32_t sync_interval_ms;   /* CASK_SYNC_INTERVAL; 0 = 100 */
+    uint64_t max_file_size;      /* rotate the active file past this; 0 =
+                                    64 MiB */
+    uint32_t max_open_files;     /* descriptors kept open for immutable
+                                    files; 0 = 256 */
+    /* Merge policy (cask_merge with CASK_MERGE_AUTO), Basho's names. */
+    uint32_t frag_trigger_pct;   /* merge if a file is this % dead; 0 = 60 */
+    uint64_t dead_bytes_trigger; /* ... or has this many dead bytes; 0 =
+                                    512 MiB */
+    uint32_t frag_threshold_pct; /* then include files over this; 0 = 40 */
+    uint64_t dead_bytes_threshold; /* ... or with this many; 0 = 128 MiB */
+    uint32_t tier_min_files;     /* size-tiered: merge a tier with this many
+                                    files; 0 = 4 */
+    uint64_t tier_base;          /* smallest tier's upper size; 0 =
+                                    max_file_size / 16 */
+    cask_log_fn log;             /* NULL = silent */
+    void *log_arg;
+    /* Fault injection for tests: called before each append write and each
+     * data-file sync with "write" or "sync"; a non-zero return makes that
+     * call fail with EIO. NULL in normal use. */
+    int (*fault)(void *arg, const char *op);
+    void *fault_arg;
+} cask_options;
+
+/*
+ * Parses "none", "always" or "interval:<ms>" into o->sync and
+ * o->sync_interval_ms. Returns 0 or CASK_EINVAL.
+ */
+int cask_parse_sync(const char *s, cask_options *o);
+
+typedef struct cask cask;
+
+/*
+ * Opens (creating if needed) the store in directory `dir`: takes the
+ * directory's lock (CASK_ELOCKED if another open store holds it, in this
+ * process or another; a lock file left by a crashed process never blocks),
+ * loads hint files, scans data files without one, truncates a torn tail
+ * (logging how many bytes) and fails with CASK_ECORRUPT naming file and
+ * offset on a checksum failure inside a file. Writes go to a new active
+ * file. Not thread-safe with respect to the same directory.
+ */
+int cask_open(const char *dir, const cask_options *opt, cask **out);
+
+/* Syncs and closes. No other thread may be using the store. */
+int cask_close(cask *c);
+
+void cask_thread_register(cask *c);
+void cask_thread_unregister(cask *c);
+
+/*
+ * cask_get: the key's value, in a malloc'd buffer the caller frees with
+ * free() (*val may be NULL for an empty value). Returns 0, CASK_ENOTFOUND
+ * (absent, deleted or expired), or CASK_ECORRUPT / CASK_EIO.
+ * Linearizable at its keydir lookup; never blocks on writers (one keydir
+ * lookup and one pread; it retries the lookup if a merge moved the record).
+ */
+int cask_get(cask *c, const void *key, size_t klen, void **val, size_t *vlen);
+
+/*
+ * cask_put / cask_put_ttl: stores the value (ttl_ms > 0: invisible after
+ * that many milliseconds). cask_del: stores a tombstone; CASK_ENOTFOUND if
+ * the key was absent (nothing is written then).
+ * Linearizable at the keydir update, which happens after the record is in
+ * the file (and durable, with CASK_SYNC_ALWAYS). Blocking: writers of keys
+ * in the same lock stripe wait for each other; all writers share one append
+ * mutex for the pwrite and one fdatasync per group commit.
+ */
+int cask_put(cask *c, const void *key, size_t klen, const void *val,
+             size_t vlen);
+int cask_put_ttl(cask *c, const void *key, size_t klen, const void *val,
+                 size_t vlen, uint64_t ttl_ms);
+int cask_del(cask *c, const void *key, size_t klen);
+
+/*
+ * cask_cas: compare-and-set on the current value. If the key's current
+ * value equals `expect` (expect == NULL: the key is absent), stores `val`
+ * (val == NULL: deletes the key) and returns 0; otherwise changes nothing
+ * and returns CASK_ECHANGED. Linearizable: the comparison and the update
+ * happen under the key's stripe lock, which every writer of the key holds.
+ */
+int cask_cas(cask *c, const void *key, size_t klen, const void *expect,
+             size_t elen, const void *val, size_t vlen);
+
+/* Makes every write that returned before the call durable (group commit:
+ * it may share one fdatasync with concurrent writers). CASK_EPOISONED once
+ * a write or sync has failed. */
+int cask_sync(cask *c);
+
+/*
+ * cask_fold: calls fn for every live key with its value, over a consistent
+ * snapshot (the store's state at one instant between writes: writers are
+ * held off only while the key list is copied). Stops when fn returns
+ * non-zero and returns that value. fn must not call cask_merge or
+ * cask_close; it may call anything else.
+ */
+typedef int (*cask_fold_fn)(const void *key, size_t klen, const void *val,
+                            size_t vlen, void *arg);
+int cask_fold(cask *c, cask_fold_fn fn, void *arg);
+
+enum cask_merge_mode {
+    CASK_MERGE_AUTO = 0, /* Basho triggers + size tiers; may merge nothing */
+    CASK_MERGE_ALL,      /* every immutable file; drops every tombstone */
+};
+
+/*
+ * cask_merge: rewrites immutable files keeping only live records, while
+ * other threads keep reading and writing (they never wait for it, except a
+ * cask_fold snapshot for the length of one output's installation). Returns
+ * the number of files merged (>= 0) or an error; an error leaves the store
+ * as it was (outputs already installed hold the same values). Blocking:
+ * one merge runs at a time, others wait. Crash-safe at every step
+ * (DESIGN.md).
+ */
+int cask_merge(cask *c, int mode);
+
+typedef struct cask_file_stats {
+    uint32_t id;
+    uint64_t bytes;
+    uint64_t live_bytes;
+    int has_hint;
+} cask_file_stats;
+
+typedef struct cask_info {
+    uint64_t keys;
+    uint64_t files;
+    uint64_t total_bytes;
+    uint64_t live_bytes;
+    uint64_t reclaimable_bytes;  /* total - live, over immutable files */
+    uint64_t open_fds;           /* data files + lock file + directory */
+    uint64_t keydir_bytes;
+    double keydir_bytes_per_key;
+    uint64_t merges;
+    uint64_t merge_ns_total;
+    uint64_t merge_ns_last;
+    uint64_t open_ns;            /* open + recovery time */
+    uint64_t hints_loaded;
+    uint64_t files_scanned;
+    uint64_t torn_bytes;         /* truncated at open */
+    const char *keydir;
+    cask_file_stats *file;       /* nfile entries, malloc'd */
+    size_t nfile;
+} cask_info;
+
+/* Fills *st; free st->file with cask_info_free. May run beside every
+ * operation: each counter is read atomically, the set is not one instant. */
+int cask_stats(cask *c, cask_info *st);
+void cask_info_free(cask_info *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ENGINE_CASK_H */

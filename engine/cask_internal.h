@@ -1,0 +1,161 @@
+/*
+ * engine/cask_internal.h - the store's private state, shared by the files
+ * of engine/ (cask.c: operations; recover.c: open-time recovery; merge.c:
+ * merge and its policy). Nothing outside engine/ includes it.
+ *
+ * Lock order (a thread holding one may take those after it, never before):
+ *   merge_mu -> inst_mu -> stripe[i] (ascending) -> log_mu -> tab_lock
+ *   stripe[i] -> sync_mu -> log_mu
+ * sync_mu is never held while log_mu is wanted by its holder for long: the
+ * group-commit leader drops sync_mu before taking log_mu.
+ */
+#ifndef ENGINE_CASK_INTERNAL_H
+#define ENGINE_CASK_INTERNAL_H
+
+#include "engine/cask.h"
+#include "engine/format.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+#include <stdint.h>
+
+/* Writer stripes. cask_fold holds all of them at once, so the count is
+ * kept well under ThreadSanitizer's limit of 64 locks held by one thread
+ * (its deadlock detector aborts past it); 32 stripes already make two
+ * writers of different keys collide rarely at the thread counts we run. */
+#define CASK_STRIPES 32u
+
+/* value_size of a keydir entry that stands for a tombstone: only during
+ * recovery, so that an older put read later cannot resurrect the key. */
+#define CASK_TOMB_MARK UINT32_MAX
+
+/*
+ * One data file. The table holds one reference; a reader or merge pins it
+ * (refs + 1) around its use; the file is closed and freed when refs drops to
+ * zero. A merged-away file is unlinked at once (POSIX keeps an open file's
+ * data until its last descriptor closes), so pinned readers keep reading
+ * and the space returns when the last pin goes.
+ */
+typedef struct cask_file {
+    struct cask *c;
+    uint32_t id;
+    _Atomic int has_hint;
+    _Atomic uint64_t size;   /* bytes in the file (appends only) */
+    _Atomic int64_t live;    /* bytes of records the keydir points to */
+    _Atomic uint32_t refs;
+    /* Records appended whose keydir update has not happened yet. A merge
+     * takes only files with none: it judges a record live or dead by the
+     * keydir, and must not drop a record whose writer is about to point
+     * the keydir at it. */
+    _Atomic uint32_t pending;
+    /* The descriptor cache (cask_fd_get): fd is -1 while closed; users
+     * counts reads in progress, with CASK_FD_CLOSING set while the cache
+     * closes it; uncached files (the active file, a merge output being
+     * written) are never closed by the cache. */
+    _Atomic int fd;
+    _Atomic uint32_t users;
+    _Atomic uint64_t last_use;
+    _Atomic int uncached;
+    pthread_mutex_t fd_mu;   /* serialises reopening */
+} cask_file;
+
+#define CASK_FD_CLOSING 0x80000000u
+
+struct cask {
+    char *dir;
+    int dirfd;
+    int lockfd;
+    kd_keydir *kd;
+    cask_options opt; /* with defaults filled in */
+
+    pthread_mutex_t stripe[CASK_STRIPES];
+
+    pthread_mutex_t log_mu;    /* the append point */
+    cask_file *active;         /* log_mu; holds its own reference */
+    uint64_t last_seq;         /* log_mu: seq of the last appended record */
+    _Atomic int poisoned;
+
+    pthread_mutex_t sync_mu;   /* group commit */
+    pthread_cond_t sync_cv;
+    int syncing;               /* sync_mu: a leader is in fdatasync */
+    uint64_t durable_seq;      /* sync_mu: every seq <= it is durable */
+
+    pthread_rwlock_t tab_lock; /* the file table: readers share it */
+    cask_file **tab;           /* indexed by file id */
+    uint32_t tab_cap;
+    _Atomic uint32_t next_id;
+
+    pthread_mutex_t merge_mu;  /* one merge at a time */
+    pthread_mutex_t inst_mu;   /* merge installs vs fold snapshots */
+
+    pthread_t syncer;          /* CASK_SYNC_INTERVAL */
+    int syncer_on;
+    pthread_mutex_t stop_mu;
+    pthread_cond_t stop_cv;
+    int stopping;
+
+    _Atomic uint64_t open_fds;  /* data file descriptors open */
+    _Atomic uint64_t fd_clock;  /* LRU ticks for the descriptor cache */
+    _Atomic uint64_t merges, merge_ns_total, merge_ns_last;
+    uint64_t open_ns, hints_loaded, files_scanned, torn_bytes;
+    uint64_t max_seq_seen;     /* recovery */
+};
+
+/* Sets the calling thread's detail message; returns code. */
+int cask_fail(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Logs through opt.log when set. */
+void cask_log(cask *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+uint64_t cask_now_ms(void);
+void cask_path(const cask *c, char *out, size_t cap, uint32_t id,
+               const char *ext);
+ssize_t cask_pread_full(int fd, void *buf, size_t n, uint64_t off);
+int cask_write_full(int fd, const void *buf, size_t n, uint64_t off);
+
+cask_file *cask_file_new(cask *c, uint32_t id, int fd, uint64_t size);
+/* The descriptor of a file the cache never closes (active, merge output,
+ * or any file during recovery). */
+int cask_file_fd(cask_file *f);
+/* A pinned file's descriptor for one use, reopened if the cache closed it;
+ * release with cask_fd_put. Returns the fd or CASK_EIO. */
+int cask_fd_get(cask_file *f);
+void cask_fd_put(cask_file *f);
+/* Opens f's descriptor for good (until its last unpin): before a file is
+ * unlinked, so that readers that pinned it can still read it. */
+int cask_fd_hold(cask_file *f);
+/* Closes idle descriptors of immutable files until at most max_open_files
+ * are open. */
+void cask_fd_trim(cask *c);
+void cask_file_pin(cask_file *f);
+void cask_file_unpin(cask_file *f);
+int cask_tab_add(cask *c, cask_file *f);
+/* Pins and returns file id, or NULL if it is not (or no longer) there. */
+cask_file *cask_tab_pin(cask *c, uint32_t id);
+/* Takes files out of the table and drops the table's references. */
+void cask_tab_remove(cask *c, const uint32_t *ids, size_t n);
+/* Subtracts a dead record's bytes from its file's live count. */
+void cask_account_dead(cask *c, uint32_t file_id, uint64_t bytes);
+
+/* Makes every seq <= seq durable (group commit); poisons on failure. */
+int cask_sync_upto(cask *c, uint64_t seq);
+uint64_t cask_last_seq(cask *c);
+uint32_t cask_active_id(cask *c);
+/* Creates data file id with its header, durable, named in the directory. */
+int cask_create_file(cask *c, uint32_t id, cask_file **out);
+
+int cask_recover(cask *c);
+
+/* Finishes hint (n entries, describing data_size bytes of data file id)
+ * and writes it beside as .hint.tmp, synced, then renamed into place: a
+ * hint file exists whole or not at all. */
+int cask_hint_write(cask *c, uint32_t id, cask_buf *hint, uint64_t n,
+                    uint64_t data_size);
+/* Writes hint files for data files that lack one (at close, so the next
+ * open loads hints instead of scanning). Best effort: a file that cannot
+ * be read whole is left to be scanned. */
+void cask_hint_missing(cask *c);
+
+#endif /* ENGINE_CASK_INTERNAL_H */

@@ -1,0 +1,546 @@
+/*
+ * engine/recover.c - open-time recovery: finish or discard an interrupted
+ * merge, then rebuild the keydir from hint files where they are valid and
+ * by scanning data files where they are not.
+ *
+ * Every record carries its seq, and the keydir is rebuilt with
+ * put_if_newer, so the order in which files are read does not matter: the
+ * newest record of each key wins, as it did in the live store. Tombstones
+ * enter the keydir as marker entries (CASK_TOMB_MARK) for the duration, so
+ * an older put read after a newer delete stays dead; the markers are
+ * removed at the end. engine/DESIGN.md argues why the result is a state the
+ * live store was in.
+ */
+#include "engine/cask_internal.h"
+#include "sync/atomic.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct rec_ids {
+    uint32_t *v;
+    size_t n, cap;
+} rec_ids;
+
+static int
+ids_push(rec_ids *l, uint32_t id)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        uint32_t *nv = realloc(l->v, cap * sizeof *nv);
+        if (nv == NULL)
+            return cask_fail(CASK_ENOMEM, "recovery: out of memory");
+        l->v = nv;
+        l->cap = cap;
+    }
+    l->v[l->n++] = id;
+    return 0;
+}
+
+static int
+ids_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Parses "<10 digits>.<ext>"; returns 1 and *id on a match. */
+static int
+name_id(const char *name, const char *ext, uint32_t *id)
+{
+    char tail[16];
+    unsigned long v;
+
+    if (strlen(name) != 11 + strlen(ext) || strspn(name, "0123456789") != 10)
+        return 0;
+    if (sscanf(name, "%10lu.%15s", &v, tail) != 2 || strcmp(tail, ext) != 0 ||
+        v > UINT32_MAX)
+        return 0;
+    *id = (uint32_t)v;
+    return 1;
+}
+
+/* Reads a whole small file (hint, manifest) into a malloc'd buffer. */
+static int
+slurp(const char *path, uint8_t **buf, size_t *len)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+
+    if (fd < 0)
+        return cask_fail(CASK_EIO, "%s: %s", path, strerror(errno));
+    if (fstat(fd, &st) != 0) {
+        rc = cask_fail(CASK_EIO, "%s: %s", path, strerror(errno));
+    } else if ((*buf = malloc(st.st_size ? (size_t)st.st_size : 1)) == NULL) {
+        rc = cask_fail(CASK_ENOMEM, "%s: out of memory", path);
+    } else if (cask_pread_full(fd, *buf, (size_t)st.st_size, 0) !=
+               (ssize_t)st.st_size) {
+        free(*buf);
+        rc = cask_fail(CASK_EIO, "%s: short read", path);
+    }
+    *len = (size_t)st.st_size;
+    close(fd);
+    return rc;
+}
+
+/* ---- interrupted merges --------------------------------------------------------- */
+
+static void
+unlink_file(cask *c, uint32_t id, const char *ext)
+{
+    char path[4096];
+
+    cask_path(c, path, sizeof path, id, ext);
+    unlink(path);
+}
+
+/*
+ * A valid manifest means the merge's outputs were durable before it was
+ * written, so its inputs are finished off; a torn one means the merge did
+ * not commit, its inputs are all still there and hold every tombstone, and
+ * the outputs are duplicates that the seq rule makes harmless.
+ */
+static int
+finish_manifest(cask *c, const char *name)
+{
+    char path[4096];
+    uint8_t *buf;
+    uint32_t *ids;
+    size_t len;
+    int n, rc;
+
+    snprintf(path, sizeof path, "%s/%s", c->dir, name);
+    if ((rc = slurp(path, &buf, &len)) != 0)
+        return rc;
+    n = cask_manifest_decode(buf, len, &ids);
+    free(buf);
+    if (n == CASK_ENOMEM)
+        return cask_fail(CASK_ENOMEM, "%s: out of memory", path);
+    if (n < 0) {
+        cask_log(c, "%s: torn merge manifest ignored; its merge did not "
+                    "commit", path);
+    } else {
+        for (int i = 0; i < n; i++) {
+            unlink_file(c, ids[i], "hint");
+            unlink_file(c, ids[i], "data");
+        }
+        free(ids);
+        cask_log(c, "%s: finished an interrupted merge (%d inputs removed)",
+                 path, n);
+        if (fsync(c->dirfd) != 0)
+            return cask_fail(CASK_EIO, "%s: fsync: %s", c->dir,
+                             strerror(errno));
+    }
+    return unlink(path) == 0 ? 0
+                             : cask_fail(CASK_EIO, "%s: unlink: %s", path,
+                                         strerror(errno));
+}
+
+/* ---- loading records -------------------------------------------------------------- */
+
+typedef struct load_ctx {
+    cask *c;
+    cask_file *f;
+    uint64_t data_size;
+} load_ctx;
+
+static int
+load_one(load_ctx *x, const void *key, uint32_t klen, uint64_t seq,
+         uint64_t pos, uint32_t vlen, int tomb)
+{
+    cask *c = x->c;
+    kd_entry e = {x->f->id, tomb ? CASK_TOMB_MARK : vlen, pos, seq}, old;
+    int rc = kd_put_if_newer(c->kd, key, klen, &e, &old);
+
+    if (seq > c->max_seq_seen)
+        c->max_seq_seen = seq;
+    if (rc == KD_ESTALE)
+        return 0;
+    if (rc < 0)
+        return cask_fail(CASK_ENOMEM, "recovery: keydir: %s",
+                         kd_strerror(rc));
+    if (!tomb)
+        sync_faa_rlx(&x->f->live, (int64_t)cask_rec_size(klen, vlen));
+    if (rc == KD_REPLACED && old.value_size != CASK_TOMB_MARK)
+        cask_account_dead(c, old.file_id, cask_rec_size(klen, old.value_size));
+    return 0;
+}
+
+static int
+load_hint_entry(const cask_hint *h, void *arg)
+{
+    load_ctx *x = arg;
+
+    if (h->pos + cask_rec_size(h->klen, h->vlen) > x->data_size)
+        return CASK_ECORRUPT;
+    return load_one(x, h->key, h->klen, h->seq, h->pos, h->vlen,
+                    (h->flags & CASK_FLAG_TOMB) != 0);
+}
+
+/* Returns 0 when the hint file was loaded, 1 when it must be scanned
+ * instead (reason logged), or an error. */
+static int
+load_hint(cask *c, cask_file *f, uint64_t size)
+{
+    char path[4096];
+    uint8_t *buf;
+    size_t len;
+    uint64_t covered = 0, bad;
+    load_ctx x = {c, f, size};
+
+    cask_path(c, path, sizeof path, f->id, "hint");
+    if (access(path, F_OK) != 0) {
+        cask_log(c, "%s: no hint file; scanning its data file", path);
+        return 1;
+    }
+    if (slurp(path, &buf, &len) != 0) {
+        cask_log(c, "%s: unreadable (%s); scanning its data file", path,
+                 cask_errdetail());
+        return 1;
+    }
+    int rc = cask_hint_parse(buf, len, &covered, &bad, load_hint_entry, &x);
+    free(buf);
+    if (rc == CASK_ECORRUPT || (rc == 0 && covered != size)) {
+        cask_log(c, "%s: %s at offset %llu; scanning its data file", path,
+                 rc ? "bad hint file" : "hint covers a different data size",
+                 (unsigned long long)(rc ? bad : covered));
+        return 1;
+    }
+    if (rc == 0) {
+        sync_store_rlx(&f->has_hint, 1);
+        c->hints_loaded++;
+    }
+    return rc;
+}
+
+static int
+all_zero(const uint8_t *p, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        if (p[i] != 0)
+            return 0;
+    return 1;
+}
+
+static int
+truncate_tail(cask *c, cask_file *f, uint64_t off, uint64_t size)
+{
+    cask_log(c, "%s/%010u.data: torn tail of %llu bytes at offset %llu "
+                "truncated", c->dir, f->id,
+             (unsigned long long)(size - off), (unsigned long long)off);
+    c->torn_bytes += size - off;
+    if (ftruncate(cask_file_fd(f), (off_t)off) != 0 ||
+        fdatasync(cask_file_fd(f)) != 0)
+        return cask_fail(CASK_EIO, "%s/%010u.data: truncate: %s", c->dir,
+                         f->id, strerror(errno));
+    sync_store_rlx(&f->size, off);
+    return 0;
+}
+
+/*
+ * Scans records from the header on. A record cut short by the end of the
+ * file, a bad last record, or zeros to the end (a file extended but not
+ * written before a power loss) is a torn tail: the write was never
+ * acknowledged (DESIGN.md), so it is truncated. A bad record followed by
+ * more data is corruption: an error naming the offset.
+ */
+static int
+scan_records(cask *c, cask_file *f, const uint8_t *p, uint64_t size)
+{
+    load_ctx x = {c, f, size};
+    uint64_t off = CASK_FILE_HDR, len;
+    cask_rec r;
+
+    while (off < size) {
+        int rc = cask_rec_decode(p + off, size - off, &r, &len);
+        if (rc == 0) {
+            rc = load_one(&x, r.key, r.klen, r.seq, off, r.vlen,
+                          (r.flags & CASK_FLAG_TOMB) != 0);
+            if (rc != 0)
+                return rc;
+            off += len;
+            continue;
+        }
+        if (rc == CASK_REC_SHORT || (len != 0 && off + len == size) ||
+            all_zero(p + off, size - off))
+            return truncate_tail(c, f, off, size);
+        return cask_fail(CASK_ECORRUPT, "%s/%010u.data offset %llu: record "
+                         "fails its checksum or format, with %llu bytes "
+                         "after it", c->dir, f->id, (unsigned long long)off,
+                         (unsigned long long)(size - off));
+    }
+    return 0;
+}
+
+static int
+scan_file(cask *c, cask_file *f, uint64_t size)
+{
+    uint8_t *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, cask_file_fd(f), 0);
+
+    if (p == MAP_FAILED)
+        return cask_fail(CASK_EIO, "%s/%010u.data: mmap: %s", c->dir, f->id,
+                         strerror(errno));
+    int rc = cask_file_hdr_check(p, size, f->id);
+    if (rc != 0)
+        rc = cask_fail(CASK_ECORRUPT, "%s/%010u.data offset 0: bad file "
+                       "header", c->dir, f->id);
+    else
+        rc = scan_records(c, f, p, size);
+    munmap(p, size);
+    c->files_scanned++;
+    return rc;
+}
+
+/* A data file shorter than its header was being created when the process
+ * died: nothing in it was ever acknowledged. */
+static int
+drop_stub(cask *c, int fd, uint32_t id, uint64_t size)
+{
+    cask_log(c, "%s/%010u.data: torn tail of %llu bytes (incomplete file "
+                "header); file removed", c->dir, id, (unsigned long long)size);
+    c->torn_bytes += size;
+    close(fd);
+    unlink_file(c, id, "hint");
+    unlink_file(c, id, "data");
+    return fsync(c->dirfd) == 0 ? 0
+                                : cask_fail(CASK_EIO, "%s: fsync: %s", c->dir,
+                                            strerror(errno));
+}
+
+/* An active file that never got a record (each open starts one): nothing
+ * to load, and removing it keeps repeated opens from piling up files. */
+static int
+drop_empty(cask *c, int fd, uint32_t id)
+{
+    uint8_t hdr[CASK_FILE_HDR];
+
+    if (cask_pread_full(fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
+        cask_file_hdr_check(hdr, sizeof hdr, id) != 0) {
+        close(fd);
+        return cask_fail(CASK_ECORRUPT, "%s/%010u.data offset 0: bad file "
+                         "header", c->dir, id);
+    }
+    close(fd);
+    unlink_file(c, id, "hint");
+    unlink_file(c, id, "data");
+    return 0;
+}
+
+static int
+load_file(cask *c, uint32_t id)
+{
+    char path[4096];
+    struct stat st;
+    cask_file *f;
+    int fd, rc;
+
+    cask_path(c, path, sizeof path, id, "data");
+    fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        rc = cask_fail(CASK_EIO, "%s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
+    if ((uint64_t)st.st_size < CASK_FILE_HDR)
+        return drop_stub(c, fd, id, (uint64_t)st.st_size);
+    if ((uint64_t)st.st_size == CASK_FILE_HDR)
+        return drop_empty(c, fd, id);
+    f = cask_file_new(c, id, fd, (uint64_t)st.st_size);
+    if (f == NULL) {
+        close(fd);
+        return cask_fail(CASK_ENOMEM, "%s: out of memory", path);
+    }
+    if ((rc = cask_tab_add(c, f)) != 0) {
+        cask_file_unpin(f);
+        return rc;
+    }
+    rc = load_hint(c, f, (uint64_t)st.st_size);
+    if (rc == 1)
+        rc = scan_file(c, f, (uint64_t)st.st_size);
+    cask_fd_trim(c); /* a store of many files opens within its fd budget */
+    return rc;
+}
+
+/* ---- writing hint files ------------------------------------------------------ */
+
+int
+cask_hint_write(cask *c, uint32_t id, cask_buf *hint, uint64_t n,
+                uint64_t data_size)
+{
+    char tmp[4200], path[4096];
+    int fd, rc = 0;
+
+    if (cask_hint_finish(hint, n, data_size) != 0)
+        return cask_fail(CASK_ENOMEM, "hint: out of memory");
+    cask_path(c, path, sizeof path, id, "hint");
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || cask_write_full(fd, hint->p, hint->len, 0) != 0 ||
+        fdatasync(fd) != 0 || rename(tmp, path) != 0)
+        rc = cask_fail(CASK_EIO, "%s: %s", tmp, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* Builds the hint of a whole, valid data file; returns 0 if written. */
+static int
+hint_for_file(cask *c, cask_file *f)
+{
+    uint64_t size = sync_load_rlx(&f->size), off = CASK_FILE_HDR, len, n = 0;
+    cask_buf b = {0};
+    cask_rec r;
+    int rc = 0, fd = cask_fd_get(f);
+
+    if (fd < 0)
+        return fd;
+    uint8_t *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    cask_fd_put(f);
+    if (p == MAP_FAILED)
+        return CASK_EIO;
+    while (rc == 0 && off < size) {
+        cask_hint h;
+        if (cask_rec_decode(p + off, size - off, &r, &len) != 0) {
+            rc = CASK_ECORRUPT;
+            break;
+        }
+        h.seq = r.seq;
+        h.pos = off;
+        h.expiry_ms = r.expiry_ms;
+        h.klen = r.klen;
+        h.vlen = r.vlen;
+        h.flags = r.flags;
+        h.key = r.key;
+        rc = cask_hint_append(&b, &h);
+        off += len;
+        n++;
+    }
+    munmap(p, size);
+    if (rc == 0)
+        rc = cask_hint_write(c, f->id, &b, n, size);
+    free(b.p);
+    return rc;
+}
+
+void
+cask_hint_missing(cask *c)
+{
+    for (uint32_t id = 0;; id++) {
+        pthread_rwlock_rdlock(&c->tab_lock);
+        uint32_t cap = c->tab_cap;
+        pthread_rwlock_unlock(&c->tab_lock);
+        if (id >= cap)
+            break;
+        cask_file *f = cask_tab_pin(c, id);
+        if (f == NULL)
+            continue;
+        if (!sync_load_rlx(&f->has_hint) &&
+            sync_load_rlx(&f->size) > CASK_FILE_HDR && hint_for_file(c, f) == 0)
+            sync_store_rlx(&f->has_hint, 1);
+        cask_file_unpin(f);
+    }
+    fsync(c->dirfd); /* the renames; a hint lost to a crash costs a scan */
+}
+
+/* ---- the directory ------------------------------------------------------------------ */
+
+static int
+list_dir(cask *c, rec_ids *data, rec_ids *manifests)
+{
+    DIR *d = opendir(c->dir);
+    struct dirent *de;
+    uint32_t id;
+    int rc = 0;
+
+    if (d == NULL)
+        return cask_fail(CASK_EIO, "%s: %s", c->dir, strerror(errno));
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        if (name_id(de->d_name, "data", &id))
+            rc = ids_push(data, id);
+        else if (name_id(de->d_name, "manifest", &id))
+            rc = ids_push(manifests, id);
+        else if (name_id(de->d_name, "hint.tmp", &id))
+            unlinkat(c->dirfd, de->d_name, 0); /* an unfinished hint */
+    }
+    closedir(d);
+    return rc;
+}
+
+typedef struct tomb_list {
+    cask_buf keys; /* klen u32, entry, key bytes; repeated */
+    int oom;
+} tomb_list;
+
+static int
+tomb_collect(const void *key, size_t klen, const kd_entry *e, void *arg)
+{
+    tomb_list *l = arg;
+    uint32_t k = (uint32_t)klen;
+
+    if (e->value_size != CASK_TOMB_MARK)
+        return 0;
+    if (cask_buf_put(&l->keys, &k, sizeof k) != 0 ||
+        cask_buf_put(&l->keys, e, sizeof *e) != 0 ||
+        cask_buf_put(&l->keys, key, klen) != 0)
+        return l->oom = 1;
+    return 0;
+}
+
+/* The keydir's iterate forbids calling back into it, so the markers are
+ * collected first and removed after. */
+static int
+drop_tomb_markers(cask *c)
+{
+    tomb_list l = {{0}, 0};
+    size_t off = 0;
+
+    kd_iterate(c->kd, tomb_collect, &l);
+    while (!l.oom && off < l.keys.len) {
+        uint32_t k;
+        kd_entry e;
+        memcpy(&k, l.keys.p + off, sizeof k);
+        memcpy(&e, l.keys.p + off + sizeof k, sizeof e);
+        kd_del_if(c->kd, l.keys.p + off + sizeof k + sizeof e, k, &e);
+        off += sizeof k + sizeof e + k;
+    }
+    free(l.keys.p);
+    return l.oom ? cask_fail(CASK_ENOMEM, "recovery: out of memory") : 0;
+}
+
+int
+cask_recover(cask *c)
+{
+    rec_ids data = {0}, man = {0};
+    char name[64];
+    int rc = list_dir(c, &data, &man);
+
+    for (size_t i = 0; rc == 0 && i < man.n; i++) {
+        snprintf(name, sizeof name, "%010u.manifest", man.v[i]);
+        rc = finish_manifest(c, name);
+    }
+    if (rc == 0 && man.n > 0) {
+        data.n = 0; /* the manifests removed files: list again */
+        rc = list_dir(c, &data, &man);
+    }
+    if (rc == 0 && data.n > 1)
+        qsort(data.v, data.n, sizeof *data.v, ids_cmp);
+    uint32_t max_id = 0;
+    for (size_t i = 0; rc == 0 && i < data.n; i++) {
+        rc = load_file(c, data.v[i]);
+        max_id = data.v[i] > max_id ? data.v[i] : max_id;
+    }
+    if (rc == 0)
+        rc = drop_tomb_markers(c);
+    atomic_store(&c->next_id, max_id + 1);
+    free(data.v);
+    free(man.v);
+    return rc;
+}

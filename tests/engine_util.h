@@ -1,0 +1,132 @@
+/*
+ * tests/engine_util.h - helpers shared by the engine's suites and its crash
+ * driver: temporary store directories, file copies, keydir iteration.
+ */
+#ifndef TESTS_ENGINE_UTIL_H
+#define TESTS_ENGINE_UTIL_H
+
+#include "ds/keydir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A fresh directory under $TMPDIR (or /tmp); the caller frees the name. */
+static inline char *
+eu_tmpdir(const char *tag)
+{
+    const char *base = getenv("TMPDIR");
+    char *p = malloc(4096);
+
+    if (p == NULL)
+        return NULL;
+    snprintf(p, 4096, "%s/casklab-%s-XXXXXX", base && *base ? base : "/tmp",
+             tag);
+    if (mkdtemp(p) == NULL) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* Removes a store directory (flat: stores have no subdirectories). */
+static inline void
+eu_rmdir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char path[4400];
+
+    if (d == NULL)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+/* Whole-file read into a malloc'd buffer; NULL on failure. */
+static inline unsigned char *
+eu_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf = NULL;
+    long n;
+
+    if (f == NULL)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
+        fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) != NULL &&
+        fread(buf, 1, (size_t)n, f) == (size_t)n) {
+        *len = (size_t)n;
+    } else {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    return buf;
+}
+
+static inline int
+eu_spit(const char *path, const void *buf, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    int ok;
+
+    if (f == NULL)
+        return -1;
+    ok = fwrite(buf, 1, len, f) == len;
+    return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+/* Copies every file of src into dst (created). */
+static inline int
+eu_copydir(const char *src, const char *dst)
+{
+    DIR *d = opendir(src);
+    struct dirent *de;
+    char a[4400], b[4400];
+    int rc = 0;
+
+    if (d == NULL || (mkdir(dst, 0755) != 0 && errno != EEXIST)) {
+        if (d)
+            closedir(d);
+        return -1;
+    }
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        size_t len;
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(a, sizeof a, "%s/%s", src, de->d_name);
+        snprintf(b, sizeof b, "%s/%s", dst, de->d_name);
+        unsigned char *buf = eu_slurp(a, &len);
+        rc = buf ? eu_spit(b, buf, len) : -1;
+        free(buf);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* The i-th keydir the engine suites run with (test-only ones skipped). */
+static inline const char *
+eu_keydir(size_t i)
+{
+    for (size_t j = 0, k = 0; kd_registered(j) != NULL; j++) {
+        if (kd_registered(j)->flags & KD_FLAG_TEST_ONLY)
+            continue;
+        if (k++ == i)
+            return kd_registered(j)->name;
+    }
+    return NULL;
+}
+
+#endif /* TESTS_ENGINE_UTIL_H */

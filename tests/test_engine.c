@@ -1,0 +1,765 @@
+/*
+ * tests/test_engine.c - the engine's functional and concurrency suite.
+ *
+ * Every case runs once per registered keydir (test-only ones excepted), so
+ * keydirs added later are covered without touching this file. The
+ * concurrent cases check final states against what each thread did:
+ * per-key last writes, a counter incremented only through cask_cas, and
+ * snapshots from cask_fold that must be a prefix of a writer's sequence.
+ */
+#include "engine/cask.h"
+#include "tests/cutest.h"
+#include "tests/engine_util.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+static cask *
+open_store(const char *dir, const char *kd, cask_sync_mode sync,
+           uint64_t max_file)
+{
+    cask_options o = {0};
+    cask *c = NULL;
+
+    o.keydir = kd;
+    o.sync = sync;
+    o.sync_interval_ms = 5;
+    o.max_file_size = max_file;
+    o.max_open_files = 4; /* small: every suite exercises the fd cache */
+    int rc = cask_open(dir, &o, &c);
+    if (rc != 0)
+        fprintf(stderr, "cask_open(%s, %s): %s: %s\n", dir, kd,
+                cask_strerror(rc), cask_errdetail());
+    CU_ASSERT_FATAL(rc == 0 && c != NULL);
+    cask_thread_register(c);
+    return c;
+}
+
+static void
+close_store(cask *c)
+{
+    cask_thread_unregister(c);
+    CU_ASSERT_EQUAL(cask_close(c), 0);
+}
+
+/* Asserts key holds exactly the string want (NULL: absent). */
+static void
+expect_val(cask *c, const char *key, const char *want)
+{
+    void *v = NULL;
+    size_t n = 0;
+    int rc = cask_get(c, key, strlen(key), &v, &n);
+
+    if (want == NULL) {
+        CU_ASSERT_EQUAL(rc, CASK_ENOTFOUND);
+    } else {
+        CU_ASSERT_EQUAL(rc, 0);
+        CU_ASSERT(rc == 0 && n == strlen(want) &&
+                  (n == 0 || memcmp(v, want, n) == 0));
+    }
+    free(v);
+}
+
+static int
+put_s(cask *c, const char *k, const char *v)
+{
+    return cask_put(c, k, strlen(k), v, strlen(v));
+}
+
+static void
+basic_ops_one(const char *kd)
+{
+    char *dir = eu_tmpdir("basic");
+    cask *c = open_store(dir, kd, CASK_SYNC_NONE, 0);
+
+    expect_val(c, "a", NULL);
+    CU_ASSERT_EQUAL(put_s(c, "a", "1"), 0);
+    expect_val(c, "a", "1");
+    CU_ASSERT_EQUAL(put_s(c, "a", "22"), 0);
+    expect_val(c, "a", "22");
+    CU_ASSERT_EQUAL(cask_put(c, "e", 1, "", 0), 0);
+    expect_val(c, "e", "");
+    CU_ASSERT_EQUAL(cask_del(c, "a", 1), 0);
+    expect_val(c, "a", NULL);
+    CU_ASSERT_EQUAL(cask_del(c, "a", 1), CASK_ENOTFOUND);
+    /* cas: absent -> value, value -> value, value -> deleted */
+    CU_ASSERT_EQUAL(cask_cas(c, "c", 1, "x", 1, "y", 1), CASK_ECHANGED);
+    CU_ASSERT_EQUAL(cask_cas(c, "c", 1, NULL, 0, "y", 1), 0);
+    CU_ASSERT_EQUAL(cask_cas(c, "c", 1, NULL, 0, "z", 1), CASK_ECHANGED);
+    CU_ASSERT_EQUAL(cask_cas(c, "c", 1, "y", 1, "zz", 2), 0);
+    expect_val(c, "c", "zz");
+    CU_ASSERT_EQUAL(cask_cas(c, "c", 1, "zz", 2, NULL, 0), 0);
+    expect_val(c, "c", NULL);
+    /* bad arguments never crash */
+    CU_ASSERT_EQUAL(cask_put(c, "", 0, "v", 1), CASK_EINVAL);
+    CU_ASSERT_EQUAL(cask_put(c, "k", 1, "v", CASK_VALUE_MAX + 1ull),
+                    CASK_ETOOBIG);
+    CU_ASSERT(strlen(cask_errdetail()) > 0);
+    CU_ASSERT_EQUAL(cask_merge(c, 99), CASK_EINVAL);
+    /* persistence */
+    CU_ASSERT_EQUAL(put_s(c, "p", "persist"), 0);
+    close_store(c);
+    c = open_store(dir, kd, CASK_SYNC_ALWAYS, 0);
+    expect_val(c, "p", "persist");
+    expect_val(c, "e", "");
+    expect_val(c, "a", NULL);
+    expect_val(c, "c", NULL);
+    close_store(c);
+    eu_rmdir(dir);
+    free(dir);
+}
+
+static void
+for_each_keydir(void (*fn)(const char *))
+{
+    size_t n = 0;
+
+    for (const char *kd; (kd = eu_keydir(n)) != NULL; n++)
+        fn(kd);
+    CU_ASSERT(n >= 1);
+}
+
+static void
+test_basic_ops(void)
+{
+    for_each_keydir(basic_ops_one);
+}
+
+static void
+test_errors(void)
+{
+    char *dir = eu_tmpdir("errors");
+    cask_options o = {0};
+    cask *c = NULL, *c2 = NULL;
+
+    o.keydir = "no-such-keydir";
+    CU_ASSERT_EQUAL(cask_open(dir, &o, &c), CASK_ENOKEYDIR);
+    CU_ASSERT(strstr(cask_errdetail(), "no-such-keydir") != NULL);
+    CU_ASSERT_PTR_NULL(c);
+    CU_ASSERT_EQUAL(cask_open(dir, NULL, &c), 0);
+    /* the directory is locked: a second open fails clearly */
+    CU_ASSERT_EQUAL(cask_open(dir, NULL, &c2), CASK_ELOCKED);
+    CU_ASSERT(strstr(cask_errdetail(), "LOCK") != NULL);
+    CU_ASSERT_EQUAL(cask_close(c), 0);
+    /* a lock file left behind (as by a crash) does not block */
+    CU_ASSERT_EQUAL(cask_open(dir, NULL, &c2), 0);
+    CU_ASSERT_EQUAL(cask_close(c2), 0);
+    CU_ASSERT_EQUAL(cask_parse_sync("interval:50", &o), 0);
+    CU_ASSERT_EQUAL(o.sync, CASK_SYNC_INTERVAL);
+    CU_ASSERT_EQUAL(o.sync_interval_ms, 50);
+    CU_ASSERT_EQUAL(cask_parse_sync("interval:", &o), CASK_EINVAL);
+    CU_ASSERT_EQUAL(cask_parse_sync("sometimes", &o), CASK_EINVAL);
+    CU_ASSERT_STRING_EQUAL(cask_strerror(CASK_ECORRUPT),
+                           "corrupt data file (checksum or format)");
+    eu_rmdir(dir);
+    free(dir);
+}
+
+static void
+ttl_one(const char *kd)
+{
+    char *dir = eu_tmpdir("ttl");
+    cask *c = open_store(dir, kd, CASK_SYNC_NONE, 0);
+    cask_info st;
+
+    /* A ttl of 1 ms has passed once the clock moved on by 3 ms; the wait is
+     * for the clock, not for another thread. */
+    CU_ASSERT_EQUAL(cask_put_ttl(c, "t", 1, "v", 1, 1), 0);
+    CU_ASSERT_EQUAL(cask_put_ttl(c, "long", 4, "v", 1, 3600000), 0);
+    struct timespec ts = {0, 3000000};
+    nanosleep(&ts, NULL);
+    expect_val(c, "t", NULL);
+    expect_val(c, "long", "v");
+    CU_ASSERT_EQUAL(cask_del(c, "t", 1), CASK_ENOTFOUND);
+    close_store(c);
+    c = open_store(dir, kd, CASK_SYNC_NONE, 0);
+    expect_val(c, "t", NULL);
+    expect_val(c, "long", "v");
+    CU_ASSERT_EQUAL(cask_merge(c, CASK_MERGE_ALL), 1);
+    CU_ASSERT_EQUAL(cask_stats(c, &st), 0);
+    CU_ASSERT_EQUAL(st.keys, 1); /* the expired key left the keydir */
+    cask_info_free(&st);
+    close_store(c);
+    c = open_store(dir, kd, CASK_SYNC_NONE, 0);
+    expect_val(c, "t", NULL);
+    expect_val(c, "long", "v");
+    close_store(c);
+    eu_rmdir(dir);
+    free(dir);
+}
+
+static void
+test_ttl(void)
+{
+    for_each_keydir(ttl_one);
+}
+
+static cask *
+open_partial(const char *dir)
+{
+    cask_options o = {0};
+    cask *c = NULL;
+
+    /* only files over 90% dead are merged; tiers never fill */
+    o.frag_trigger_pct = 90;
+    o.frag_threshold_pct = 90;
+    o.tier_min_files = 1000;
+    CU_ASSERT_FATAL(cask_open(dir, &o, &c) == 0);
+    return c;
+}
+
+/* A partial merge keeps a tombstone whose older value lives outside it. */
+static void
+test_tomb_partial_merge(void)
+{
+    char *dir = eu_tmpdir("tombpart");
+    cask *c = open_partial(dir);
+    char k[16];
+
+    CU_ASSERT_EQUAL(put_s(c, "k", "old"), 0);
+    for (int i = 0; i < 10; i++) {
+        snprintf(k, sizeof k, "live%d", i);
+        CU_ASSERT_EQUAL(put_s(c, k, "x"), 0);
+    }
+    CU_ASSERT_EQUAL(cask_close(c), 0);
+    c = open_partial(dir);
+    CU_ASSERT_EQUAL(cask_del(c, "k", 1), 0);
+    for (int i = 0; i < 100; i++)
+        CU_ASSERT_EQUAL(put_s(c, "junk", "0123456789"), 0);
+    CU_ASSERT_EQUAL(cask_close(c), 0);
+    c = open_partial(dir);
+    CU_ASSERT_EQUAL(cask_merge(c, CASK_MERGE_AUTO), 1);
+    CU_ASSERT_EQUAL(cask_close(c), 0);
+    c = open_partial(dir);
+    expect_val(c, "k", NULL); /* not "old" */
+    expect_val(c, "live3", "x");
+    CU_ASSERT_EQUAL(cask_merge(c, CASK_MERGE_ALL), 2);
+    CU_ASSERT_EQUAL(cask_close(c), 0);
+    c = open_partial(dir);
+    expect_val(c, "k", NULL);
+    CU_ASSERT_EQUAL(cask_close(c), 0);
+    eu_rmdir(dir);
+    free(dir);
+}
+
+/* A partial merge meeting an expired value must leave a tombstone, or the
+ * older value in a file outside the merge would come back after reopen. */
+static void
+test_ttl_partial_merge(void)
+{
+    char *dir = eu_tmpdir("ttlpart");
+    cask *c = open_partial(dir);
+    char k[16];
+
+    CU_ASSERT_EQUAL(put_s(c, "k", "old"), 0); /* file 1, kept live... */
+    for (int i = 0; i < 10; i++) {           /* ...by these */
+        snprintf(k, sizeof k, "live%d", i);
+        CU_ASSERT_EQUAL(put_s(c, k, "x"), 0);
+    }
+    CU_ASSERT_EQUAL(cask_close(c), 0);
+    c = open_partial(dir);                   /* file 2: mostly dead */
+    CU_ASSERT_EQUAL(cask_put_ttl(c, "k", 1, "new", 3, 1), 0);
+    for (int i = 0; i < 100; i++)
+        CU_ASSERT_EQUAL(put_s(c, "junk", "0123456789"), 0);
+    CU_ASSERT_EQUAL(cask_close(c), 0);
+    struct timespec ts = {0, 3000000};
+    nanosleep(&ts, NULL);
+    c = open_partial(dir);
+    expect_val(c, "k", NULL);
+    CU_ASSERT_EQUAL(cask_merge(c, CASK_MERGE_AUTO), 1); /* file 2 only */
+    expect_val(c, "k", NULL);
+    expect_val(c, "live3", "x");
+    CU_ASSERT_EQUAL(cask_close(c), 0);
+    c = open_partial(dir);
+    expect_val(c, "k", NULL); /* not "old" */
+    expect_val(c, "junk", "0123456789");
+    CU_ASSERT_EQUAL(cask_close(c), 0);
+    eu_rmdir(dir);
+    free(dir);
+}
+
+/* Many versions, deletes, a merge, a reopen with hints: nothing deleted
+ * comes back, every live key has its last value, space is reclaimed. */
+static void
+merge_one(const char *kd)
+{
+    char *dir = eu_tmpdir("merge");
+    cask *c = open_store(dir, kd, CASK_SYNC_NONE, 4096);
+    char k[32], v[64];
+    cask_info st;
+
+    for (int round = 0; round < 5; round++) {
+        for (int i = 0; i < 200; i++) {
+            snprintf(k, sizeof k, "key%d", i);
+            snprintf(v, sizeof v, "val-%d-%d", i, round);
+            CU_ASSERT_EQUAL_FATAL(put_s(c, k, v), 0);
+        }
+    }
+    for (int i = 0; i < 200; i += 3) {
+        snprintf(k, sizeof k, "key%d", i);
+        CU_ASSERT_EQUAL(cask_del(c, k, strlen(k)), 0);
+    }
+    CU_ASSERT_EQUAL(cask_stats(c, &st), 0);
+    uint64_t before = st.total_bytes;
+    CU_ASSERT(st.reclaimable_bytes > before / 2);
+    cask_info_free(&st);
+    CU_ASSERT(cask_merge(c, CASK_MERGE_ALL) > 1);
+    CU_ASSERT_EQUAL(cask_stats(c, &st), 0);
+    CU_ASSERT(st.total_bytes < before / 3);
+    CU_ASSERT_EQUAL(st.merges, 1);
+    CU_ASSERT_EQUAL(st.keys, 133);
+    cask_info_free(&st);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < 200; i++) {
+            snprintf(k, sizeof k, "key%d", i);
+            snprintf(v, sizeof v, "val-%d-4", i);
+            expect_val(c, k, i % 3 == 0 ? NULL : v);
+        }
+        close_store(c);
+        c = open_store(dir, kd, CASK_SYNC_NONE, 4096);
+        CU_ASSERT_EQUAL(cask_stats(c, &st), 0);
+        CU_ASSERT(st.hints_loaded >= 1);
+        CU_ASSERT_EQUAL(st.keys, 133);
+        cask_info_free(&st);
+    }
+    close_store(c);
+    eu_rmdir(dir);
+    free(dir);
+}
+
+static void
+test_merge(void)
+{
+    for_each_keydir(merge_one);
+}
+
+/* A partial (policy) merge keeps the tombstones whose older values live in
+ * files outside it. */
+static void
+test_merge_policy(void)
+{
+    char *dir = eu_tmpdir("policy");
+    cask *c = open_store(dir, "striped", CASK_SYNC_NONE, 2048);
+    char k[32], v[64];
+
+    for (int i = 0; i < 300; i++) {
+        snprintf(k, sizeof k, "k%d", i % 50);
+        snprintf(v, sizeof v, "v%d", i);
+        CU_ASSERT_EQUAL_FATAL(put_s(c, k, v), 0);
+    }
+    CU_ASSERT_EQUAL(cask_del(c, "k7", 2), 0);
+    int n = cask_merge(c, CASK_MERGE_AUTO);
+    CU_ASSERT(n > 0);
+    CU_ASSERT_EQUAL(cask_merge(c, CASK_MERGE_AUTO) >= 0, 1);
+    expect_val(c, "k7", NULL);
+    expect_val(c, "k8", "v258");
+    close_store(c);
+    c = open_store(dir, "striped", CASK_SYNC_NONE, 2048);
+    expect_val(c, "k7", NULL);
+    expect_val(c, "k8", "v258");
+    close_store(c);
+    eu_rmdir(dir);
+    free(dir);
+}
+
+/* ---- concurrency ------------------------------------------------------------ */
+
+#define CC_WRITERS 2
+#define CC_KEYS 64
+#define CC_ROUNDS 150
+#define CC_INCS 100
+
+typedef struct cc_shared {
+    cask *c;
+    atomic_int writers_left;
+    atomic_int bad;
+} cc_shared;
+
+typedef struct cc_arg {
+    cc_shared *sh;
+    int id;
+} cc_arg;
+
+static void
+cc_key(int w, int i, char *k, size_t n)
+{
+    snprintf(k, n, "w%d-k%d", w, i);
+}
+
+/* Each writer owns its keys: round r writes "r" to key i, deleting every
+ * key whose index divides by 7 in the last round; it also adds CC_INCS to a
+ * shared counter through cask_cas. */
+static void *
+cc_writer(void *p)
+{
+    cc_arg *a = p;
+    cask *c = a->sh->c;
+    char k[32], v[32];
+
+    cask_thread_register(c);
+    for (int r = 0; r < CC_ROUNDS; r++) {
+        for (int i = 0; i < CC_KEYS; i++) {
+            cc_key(a->id, i, k, sizeof k);
+            snprintf(v, sizeof v, "%d", r);
+            if (put_s(c, k, v) != 0)
+                atomic_fetch_add(&a->sh->bad, 1);
+        }
+    }
+    for (int i = 0; i < CC_KEYS; i += 7) {
+        cc_key(a->id, i, k, sizeof k);
+        if (cask_del(c, k, strlen(k)) != 0)
+            atomic_fetch_add(&a->sh->bad, 1);
+    }
+    for (int n = 0; n < CC_INCS; n++) {
+        for (;;) {
+            void *cur = NULL;
+            size_t len = 0;
+            char nv[32];
+            int rc = cask_get(c, "counter", 7, &cur, &len);
+            long x = 0;
+            if (rc == 0) {
+                char tmp[32] = {0};
+                memcpy(tmp, cur, len < 31 ? len : 31);
+                x = strtol(tmp, NULL, 10);
+            }
+            snprintf(nv, sizeof nv, "%ld", x + 1);
+            rc = cask_cas(c, "counter", 7, rc == 0 ? cur : NULL, len, nv,
+                          strlen(nv));
+            free(cur);
+            if (rc == 0)
+                break;
+            if (rc != CASK_ECHANGED) {
+                atomic_fetch_add(&a->sh->bad, 1);
+                break;
+            }
+        }
+    }
+    atomic_fetch_sub(&a->sh->writers_left, 1);
+    cask_thread_unregister(c);
+    return NULL;
+}
+
+/* Readers check every value they see is one its writer wrote. */
+static void *
+cc_reader(void *p)
+{
+    cc_arg *a = p;
+    cask *c = a->sh->c;
+    char k[32];
+    unsigned x = (unsigned)a->id * 2654435761u + 1;
+
+    cask_thread_register(c);
+    while (atomic_load(&a->sh->writers_left) > 0) {
+        x = x * 1103515245u + 12345u;
+        cc_key((int)(x >> 8) % CC_WRITERS, (int)(x >> 16) % CC_KEYS, k,
+               sizeof k);
+        void *v = NULL;
+        size_t n = 0;
+        int rc = cask_get(c, k, strlen(k), &v, &n);
+        if (rc == 0) {
+            char tmp[32] = {0};
+            memcpy(tmp, v, n < 31 ? n : 31);
+            long r = strtol(tmp, NULL, 10);
+            if (n == 0 || r < 0 || r >= CC_ROUNDS)
+                atomic_fetch_add(&a->sh->bad, 1);
+        } else if (rc != CASK_ENOTFOUND) {
+            atomic_fetch_add(&a->sh->bad, 1);
+        }
+        free(v);
+    }
+    cask_thread_unregister(c);
+    return NULL;
+}
+
+static void *
+cc_merger(void *p)
+{
+    cc_arg *a = p;
+
+    cask_thread_register(a->sh->c);
+    while (atomic_load(&a->sh->writers_left) > 0) {
+        int rc = cask_merge(a->sh->c, (a->id & 1) ? CASK_MERGE_ALL
+                                                  : CASK_MERGE_AUTO);
+        if (rc < 0) {
+            fprintf(stderr, "merge: %s: %s\n", cask_strerror(rc),
+                    cask_errdetail());
+            atomic_fetch_add(&a->sh->bad, 1);
+        }
+        a->id++;
+    }
+    cask_thread_unregister(a->sh->c);
+    return NULL;
+}
+
+static void
+cc_check(cask *c)
+{
+    char k[32], v[32];
+
+    for (int w = 0; w < CC_WRITERS; w++) {
+        for (int i = 0; i < CC_KEYS; i++) {
+            cc_key(w, i, k, sizeof k);
+            snprintf(v, sizeof v, "%d", CC_ROUNDS - 1);
+            expect_val(c, k, i % 7 == 0 ? NULL : v);
+        }
+    }
+    snprintf(v, sizeof v, "%d", CC_WRITERS * CC_INCS);
+    expect_val(c, "counter", v);
+}
+
+static void
+concurrent_one(const char *kd, cask_sync_mode sync)
+{
+    char *dir = eu_tmpdir("conc");
+    cc_shared sh;
+    pthread_t th[CC_WRITERS + 3];
+    cc_arg args[CC_WRITERS + 3];
+
+    sh.c = open_store(dir, kd, sync, 16384);
+    atomic_init(&sh.writers_left, CC_WRITERS);
+    atomic_init(&sh.bad, 0);
+    for (int i = 0; i < CC_WRITERS + 3; i++) {
+        args[i].sh = &sh;
+        args[i].id = i < CC_WRITERS ? i : i - CC_WRITERS;
+        void *(*fn)(void *) = i < CC_WRITERS       ? cc_writer
+                              : i < CC_WRITERS + 2 ? cc_reader
+                                                   : cc_merger;
+        CU_ASSERT_FATAL(pthread_create(&th[i], NULL, fn, &args[i]) == 0);
+    }
+    for (int i = 0; i < CC_WRITERS + 3; i++)
+        pthread_join(th[i], NULL);
+    CU_ASSERT_EQUAL(atomic_load(&sh.bad), 0);
+    cc_check(sh.c);
+    CU_ASSERT(cask_merge(sh.c, CASK_MERGE_ALL) >= 0);
+    cc_check(sh.c);
+    close_store(sh.c);
+    sh.c = open_store(dir, kd, CASK_SYNC_NONE, 16384);
+    cc_check(sh.c);
+    close_store(sh.c);
+    eu_rmdir(dir);
+    free(dir);
+}
+
+static void
+conc_none(const char *kd)
+{
+    concurrent_one(kd, CASK_SYNC_NONE);
+}
+
+static void
+test_concurrent(void)
+{
+    for_each_keydir(conc_none);
+}
+
+static void
+test_concurrent_sync_modes(void)
+{
+    concurrent_one("striped", CASK_SYNC_ALWAYS);
+    concurrent_one("striped", CASK_SYNC_INTERVAL);
+}
+
+/* ---- fold snapshots ---------------------------------------------------------------- */
+
+#define FS_KEYS 32
+
+typedef struct fs_state {
+    cask *c;
+    atomic_int done;
+    atomic_int bad;
+    int snapshots;
+} fs_state;
+
+/* The writer sets keys 0..FS_KEYS-1 to round r in order, round after
+ * round: any instant's state is "keys before some index hold r, the rest
+ * r-1", so a snapshot must look like that. */
+static void *
+fs_writer(void *p)
+{
+    fs_state *s = p;
+    char k[16], v[16];
+
+    cask_thread_register(s->c);
+    for (int r = 1; r <= 60; r++) {
+        for (int i = 0; i < FS_KEYS; i++) {
+            snprintf(k, sizeof k, "f%02d", i);
+            snprintf(v, sizeof v, "%d", r);
+            if (put_s(s->c, k, v) != 0)
+                atomic_fetch_add(&s->bad, 1);
+        }
+    }
+    atomic_store(&s->done, 1);
+    cask_thread_unregister(s->c);
+    return NULL;
+}
+
+typedef struct fs_snap {
+    int val[FS_KEYS];
+} fs_snap;
+
+static int
+fs_visit(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+    fs_snap *sn = arg;
+    char kb[16] = {0}, vb[16] = {0};
+
+    memcpy(kb, key, klen < 15 ? klen : 15);
+    memcpy(vb, val, vlen < 15 ? vlen : 15);
+    int i = atoi(kb + 1);
+    if (i >= 0 && i < FS_KEYS)
+        sn->val[i] = atoi(vb);
+    return 0;
+}
+
+static int
+fs_consistent(const fs_snap *sn)
+{
+    int drops = 0;
+
+    for (int i = 1; i < FS_KEYS; i++) {
+        if (sn->val[i] == sn->val[i - 1])
+            continue;
+        if (sn->val[i] != sn->val[i - 1] - 1 || ++drops > 1)
+            return 0;
+    }
+    return 1;
+}
+
+static void
+test_fold_snapshot(void)
+{
+    char *dir = eu_tmpdir("fold");
+    fs_state s;
+    pthread_t w;
+    char k[16];
+
+    s.c = open_store(dir, "striped", CASK_SYNC_NONE, 8192);
+    atomic_init(&s.done, 0);
+    atomic_init(&s.bad, 0);
+    s.snapshots = 0;
+    for (int i = 0; i < FS_KEYS; i++) {
+        snprintf(k, sizeof k, "f%02d", i);
+        CU_ASSERT_EQUAL(put_s(s.c, k, "0"), 0);
+    }
+    CU_ASSERT_FATAL(pthread_create(&w, NULL, fs_writer, &s) == 0);
+    while (!atomic_load(&s.done) || s.snapshots == 0) {
+        fs_snap sn;
+        memset(&sn, 0xff, sizeof sn);
+        CU_ASSERT_EQUAL(cask_fold(s.c, fs_visit, &sn), 0);
+        CU_ASSERT(fs_consistent(&sn));
+        s.snapshots++;
+        if (s.snapshots % 4 == 0)
+            CU_ASSERT(cask_merge(s.c, CASK_MERGE_ALL) >= 0);
+    }
+    pthread_join(w, NULL);
+    CU_ASSERT_EQUAL(atomic_load(&s.bad), 0);
+    close_store(s.c);
+    eu_rmdir(dir);
+    free(dir);
+}
+
+/* ---- failed writes and syncs poison the store ---------------------------------- */
+
+static int
+fault_hook(void *arg, const char *op)
+{
+    const char *armed = *(const char **)arg;
+
+    return armed != NULL && strcmp(op, armed) == 0;
+}
+
+static void
+poison_one(const char *op)
+{
+    char *dir = eu_tmpdir("poison");
+    const char *armed = NULL;
+    cask_options o = {0};
+    cask *c = NULL;
+
+    o.sync = CASK_SYNC_ALWAYS;
+    o.fault = fault_hook;
+    o.fault_arg = &armed;
+    CU_ASSERT_FATAL(cask_open(dir, &o, &c) == 0);
+    CU_ASSERT_EQUAL(put_s(c, "a", "1"), 0);
+    armed = op;
+    CU_ASSERT_EQUAL(put_s(c, "b", "2"), CASK_EIO);
+    CU_ASSERT(strstr(cask_errdetail(), ".data") != NULL);
+    armed = NULL;
+    /* the failure is not retried away: every later write is refused */
+    CU_ASSERT_EQUAL(put_s(c, "c", "3"), CASK_EPOISONED);
+    CU_ASSERT_EQUAL(cask_del(c, "a", 1), CASK_EPOISONED);
+    CU_ASSERT_EQUAL(cask_cas(c, "a", 1, "1", 1, "9", 1), CASK_EPOISONED);
+    CU_ASSERT_EQUAL(cask_sync(c), CASK_EPOISONED);
+    expect_val(c, "a", "1"); /* reads still work */
+    expect_val(c, "b", NULL); /* never acknowledged, never visible */
+    CU_ASSERT_EQUAL(cask_close(c), 0);
+    o.fault = NULL;
+    CU_ASSERT_FATAL(cask_open(dir, &o, &c) == 0);
+    expect_val(c, "a", "1");
+    CU_ASSERT_EQUAL(put_s(c, "c", "3"), 0); /* reopened: writable again */
+    expect_val(c, "c", "3");
+    CU_ASSERT_EQUAL(cask_close(c), 0);
+    eu_rmdir(dir);
+    free(dir);
+}
+
+static void
+test_poison(void)
+{
+    poison_one("write");
+    poison_one("sync");
+}
+
+/* Stats name every file and their live bytes add up. */
+static void
+test_stats(void)
+{
+    char *dir = eu_tmpdir("stats");
+    cask *c = open_store(dir, "striped", CASK_SYNC_NONE, 1024);
+    cask_info st;
+    char k[16];
+
+    for (int i = 0; i < 100; i++) {
+        snprintf(k, sizeof k, "s%d", i % 10);
+        CU_ASSERT_EQUAL(put_s(c, k, "0123456789"), 0);
+    }
+    CU_ASSERT_EQUAL(cask_stats(c, &st), 0);
+    CU_ASSERT_EQUAL(st.keys, 10);
+    CU_ASSERT(st.files > 3 && st.nfile == st.files);
+    CU_ASSERT(st.open_fds <= 4 + 2); /* the cache bound, lock file, dir */
+    CU_ASSERT_EQUAL(st.live_bytes, 10 * (40 + 2 + 10));
+    CU_ASSERT(st.keydir_bytes_per_key > 0);
+    CU_ASSERT(st.open_ns > 0);
+    CU_ASSERT_STRING_EQUAL(st.keydir, "striped");
+    uint64_t sum = 0;
+    for (size_t i = 0; i < st.nfile; i++)
+        sum += st.file[i].live_bytes;
+    CU_ASSERT_EQUAL(sum, st.live_bytes);
+    cask_info_free(&st);
+    for (int i = 0; i < 10; i++) { /* reads reopen closed descriptors */
+        snprintf(k, sizeof k, "s%d", i);
+        expect_val(c, k, "0123456789");
+    }
+    CU_ASSERT_EQUAL(cask_stats(c, &st), 0);
+    CU_ASSERT(st.open_fds <= 4 + 2);
+    cask_info_free(&st);
+    close_store(c);
+    eu_rmdir(dir);
+    free(dir);
+}
+
+int
+main(void)
+{
+    static const ct_case cases[] = {
+        CT_CASE(test_basic_ops),   CT_CASE(test_errors),
+        CT_CASE(test_ttl),         CT_CASE(test_ttl_partial_merge),
+        CT_CASE(test_tomb_partial_merge),
+        CT_CASE(test_merge),
+        CT_CASE(test_merge_policy), CT_CASE(test_stats),
+        CT_CASE(test_concurrent),  CT_CASE(test_concurrent_sync_modes),
+        CT_CASE(test_fold_snapshot), CT_CASE(test_poison),
+    };
+    return ct_run("engine", cases, CT_NCASES(cases)) ? 1 : 0;
+}
