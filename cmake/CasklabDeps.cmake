@@ -19,3 +19,8 @@ endfunction()
 
 casklab_require(XXHASH libxxhash libxxhash-dev)
 casklab_require(CUNIT cunit libcunit1-dev)
+# issue 4: peers and the RCU keydir.
+casklab_require(CK ck libck-dev)
+casklab_require(URCU_MEMB liburcu-memb liburcu-dev)
+casklab_require(URCU_QSBR liburcu-qsbr liburcu-dev)
+casklab_require(URCU_CDS liburcu-cds liburcu-dev)

@@ -14,12 +14,18 @@ extern const kd_ops kd_global_ops;
 extern const kd_ops kd_striped_ops;
 extern const kd_ops kd_striped_rw_ops;
 extern const kd_ops kd_lockfree_ops;
+extern const kd_ops kd_ck_ht_ops;
+extern const kd_ops kd_urcu_lfht_ops;
+extern const kd_ops kd_urcu_lfht_grow_ops;
 
 static const kd_ops *const kd_table[] = {
     &kd_global_ops,
     &kd_striped_ops,
     &kd_striped_rw_ops,
     &kd_lockfree_ops,
+    &kd_ck_ht_ops,
+    &kd_urcu_lfht_ops,
+    &kd_urcu_lfht_grow_ops,
 };
 
 #define KD_NTABLE (sizeof(kd_table) / sizeof(kd_table[0]))
