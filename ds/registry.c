@@ -14,6 +14,7 @@ extern const kd_ops kd_global_ops;
 extern const kd_ops kd_striped_ops;
 extern const kd_ops kd_striped_rw_ops;
 extern const kd_ops kd_lockfree_ops;
+extern const kd_ops kd_rcu_ops;
 extern const kd_ops kd_ck_ht_ops;
 extern const kd_ops kd_urcu_lfht_ops;
 extern const kd_ops kd_urcu_lfht_grow_ops;
@@ -23,6 +24,7 @@ static const kd_ops *const kd_table[] = {
     &kd_striped_ops,
     &kd_striped_rw_ops,
     &kd_lockfree_ops,
+    &kd_rcu_ops,
     &kd_ck_ht_ops,
     &kd_urcu_lfht_ops,
     &kd_urcu_lfht_grow_ops,
