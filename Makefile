@@ -48,3 +48,8 @@ clean:
 	rm -rf build build-test build-asan build-tsan
 
 , := ,
+
+# issue 4: the keydir ratio table (Release build, one run, about a minute).
+.PHONY: bench-keydirs
+bench-keydirs: build
+	./build/bench/kdratio

@@ -1,0 +1,379 @@
+/*
+ * bench/kdratio.c - `make bench-keydirs`: the side-by-side keydir table of
+ * issue 4's "Performance to reach", measured in one run.
+ *
+ * For each keydir (ours, the peers, the mutex baseline), on N 8-byte keys
+ * (default 1M) drawn uniformly with bench/workload.h:
+ *   fill     T threads insert N keys from the smallest start (no capacity
+ *            hint, except the pre-sized urcu_lfht); the worst single put
+ *            latency of any thread is printed as the worst resize stall;
+ *   B/key    kd_memory after the fill, divided by N;
+ *   read     100% get hits for a fixed time, at 1 and 2 threads;
+ *   50/50    half gets, half puts replacing existing keys, at 1 and 2.
+ * It then prints an "ideal" row, a plain single-threaded open-addressing
+ * table (8-byte keys inline, same hash), and every target of the issue
+ * with the measured ratio and "met" or "NOT met". Timings on a shared
+ * 2-core machine are noisy: the run records the machine's core count and
+ * the duration per cell, and repeats each cell `reps` times (median).
+ *
+ * Usage: kdratio [--keys N] [--seconds S] [--reps R] [--only NAME]
+ * Exit: 0 (printing the table is the result), 64 usage.
+ */
+#include "bench/workload.h"
+#include "ds/keydir.h"
+#include "sync/clock.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define KR_MAX_THREADS 2u
+#define KR_MAX_KEYDIRS 16u
+
+typedef struct kr_cfg {
+    uint64_t keys;
+    double seconds;
+    unsigned reps;
+    const char *only;
+} kr_cfg;
+
+typedef struct kr_row {
+    const char *name;
+    double fill_s, stall_ms, bytes_per_key;
+    uint64_t errors; /* operations that returned an unexpected code */
+    double read[KR_MAX_THREADS + 1], mixed[KR_MAX_THREADS + 1]; /* Mops */
+} kr_row;
+
+typedef struct kr_job {
+    kd_keydir *kd;
+    uint64_t keys, lo, hi; /* fill: this thread's key range */
+    int mixed;             /* 50/50 instead of 100% reads */
+    unsigned id;
+    _Atomic int *stop;
+    uint64_t ops, worst_ns, errors;
+} kr_job;
+
+static void
+kr_key(uint64_t i, unsigned char k[8])
+{
+    memcpy(k, &i, 8);
+}
+
+static void *
+kr_fill_thread(void *p)
+{
+    kr_job *j = p;
+    unsigned char k[8];
+
+    kd_thread_register(j->kd);
+    for (uint64_t i = j->lo; i < j->hi; i++) {
+        kd_entry e = {1, 100, i * 128, i + 1};
+        kr_key(i, k);
+        uint64_t t0 = sync_now_ns();
+        if (kd_put(j->kd, k, 8, &e, NULL) != KD_INSERTED)
+            j->errors++;
+        uint64_t dt = sync_now_ns() - t0;
+        if (dt > j->worst_ns)
+            j->worst_ns = dt;
+        if ((i & 255) == 0)
+            kd_quiescent(j->kd);
+    }
+    kd_thread_unregister(j->kd);
+    return NULL;
+}
+
+static void *
+kr_run_thread(void *p)
+{
+    kr_job *j = p;
+    wl_gen g;
+    unsigned char k[8];
+    uint64_t n = 0, seq = (uint64_t)j->id << 40;
+
+    wl_init(&g, WL_UNIFORM, j->keys, 0.99, 42 + j->id);
+    kd_thread_register(j->kd);
+    while (!atomic_load_explicit(j->stop, memory_order_relaxed)) {
+        for (int b = 0; b < 256; b++, n++) {
+            uint64_t i = wl_next(&g, 0);
+            kd_entry e;
+            kr_key(i, k);
+            if (j->mixed && (n & 1)) {
+                e = (kd_entry){2, 100, i * 128, ++seq};
+                j->errors += kd_put(j->kd, k, 8, &e, NULL) != KD_REPLACED;
+            } else {
+                j->errors += kd_get(j->kd, k, 8, &e) != KD_OK;
+            }
+        }
+        kd_quiescent(j->kd);
+    }
+    j->ops = n;
+    kd_thread_unregister(j->kd);
+    return NULL;
+}
+
+/* Runs fn on T threads; returns wall seconds (fill) or Mops (timed). */
+static double
+kr_parallel(kr_job *jobs, unsigned t, void *(*fn)(void *), double seconds)
+{
+    pthread_t th[KR_MAX_THREADS];
+    _Atomic int stop = 0;
+    uint64_t t0 = sync_now_ns(), ops = 0;
+
+    for (unsigned i = 0; i < t; i++) {
+        jobs[i].stop = &stop;
+        pthread_create(&th[i], NULL, fn, &jobs[i]);
+    }
+    if (seconds > 0) {
+        usleep((useconds_t)(seconds * 1e6));
+        atomic_store(&stop, 1);
+    }
+    for (unsigned i = 0; i < t; i++) {
+        pthread_join(th[i], NULL);
+        ops += jobs[i].ops;
+    }
+    double wall = (double)(sync_now_ns() - t0) / 1e9;
+    return seconds > 0 ? (double)ops / wall / 1e6 : wall;
+}
+
+static int
+kr_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double
+kr_timed(kd_keydir *kd, const kr_cfg *c, unsigned t, int mixed,
+         uint64_t *errors)
+{
+    double v[16];
+    unsigned reps = c->reps < 16 ? c->reps : 16;
+
+    for (unsigned r = 0; r < reps; r++) {
+        kr_job jobs[KR_MAX_THREADS] = {0};
+        for (unsigned i = 0; i < t; i++)
+            jobs[i] = (kr_job){.kd = kd, .keys = c->keys, .mixed = mixed,
+                               .id = i + r * KR_MAX_THREADS};
+        v[r] = kr_parallel(jobs, t, kr_run_thread, c->seconds);
+        for (unsigned i = 0; i < t; i++)
+            *errors += jobs[i].errors;
+    }
+    qsort(v, reps, sizeof(v[0]), kr_cmp);
+    return v[reps / 2];
+}
+
+static int
+kr_measure(const char *name, const kr_cfg *c, kr_row *row)
+{
+    kd_options opt = {0};
+    kd_keydir *kd;
+    kr_job jobs[KR_MAX_THREADS] = {0};
+
+    if (strcmp(name, "urcu_lfht") == 0)
+        opt.capacity_hint = c->keys; /* the pre-sized peer */
+    if (kd_open(name, &opt, &kd) != KD_OK)
+        return -1;
+    row->name = name;
+    for (unsigned i = 0; i < KR_MAX_THREADS; i++)
+        jobs[i] = (kr_job){.kd = kd, .lo = c->keys * i / KR_MAX_THREADS,
+                           .hi = c->keys * (i + 1) / KR_MAX_THREADS};
+    row->fill_s = kr_parallel(jobs, KR_MAX_THREADS, kr_fill_thread, 0);
+    for (unsigned i = 0; i < KR_MAX_THREADS; i++) {
+        if (jobs[i].worst_ns / 1e6 > row->stall_ms)
+            row->stall_ms = jobs[i].worst_ns / 1e6;
+        row->errors += jobs[i].errors;
+    }
+    row->bytes_per_key = (double)kd_memory(kd) / (double)c->keys;
+    for (unsigned t = 1; t <= KR_MAX_THREADS; t++) {
+        row->read[t] = kr_timed(kd, c, t, 0, &row->errors);
+        row->mixed[t] = kr_timed(kd, c, t, 1, &row->errors);
+    }
+    kd_close(kd);
+    return 0;
+}
+
+/* ---- The "ideal": plain open addressing, one thread, no atomics ------- */
+
+typedef struct kr_slot {
+    uint64_t key; /* the 8-byte key itself; 0 = empty (key 0 stored apart) */
+    kd_entry e;
+} kr_slot;
+
+static double
+kr_ideal(const kr_cfg *c)
+{
+    uint64_t cap = 1, mask, hits = 0;
+    wl_gen g;
+
+    while (cap < c->keys * 2)
+        cap <<= 1;
+    mask = cap - 1;
+    kr_slot *t = calloc(cap, sizeof(*t));
+    if (t == NULL)
+        return 0;
+    for (uint64_t i = 1; i <= c->keys; i++) {
+        uint64_t s = kd_hash(&i, 8, KD_DEFAULT_SEED) & mask;
+        while (t[s].key != 0)
+            s = (s + 1) & mask;
+        t[s].key = i;
+        t[s].e = (kd_entry){1, 100, i * 128, i};
+    }
+    wl_init(&g, WL_UNIFORM, c->keys, 0.99, 42);
+    uint64_t t0 = sync_now_ns(), n = 0, sum = 0;
+    while (sync_now_ns() - t0 < (uint64_t)(c->seconds * 1e9)) {
+        for (int b = 0; b < 256; b++, n++) {
+            uint64_t k = wl_next(&g, 0) + 1;
+            uint64_t s = kd_hash(&k, 8, KD_DEFAULT_SEED) & mask;
+            while (t[s].key != k && t[s].key != 0)
+                s = (s + 1) & mask;
+            hits += t[s].key == k;
+            sum += t[s].e.seq;
+        }
+    }
+    double mops = (double)n / ((double)(sync_now_ns() - t0) / 1e9) / 1e6;
+    free(t);
+    return hits == n && sum != 0 ? mops : 0;
+}
+
+/* ---- Report --------------------------------------------------------- */
+
+static const kr_row *
+kr_find(const kr_row *rows, unsigned n, const char *name)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (strcmp(rows[i].name, name) == 0)
+            return &rows[i];
+    return NULL;
+}
+
+static void
+kr_target(const char *what, double got, double want)
+{
+    printf("  %-58s %7.2f  (target >= %.2f)  %s\n", what, got, want,
+           got >= want ? "met" : "NOT met");
+}
+
+static void
+kr_target_max(const char *what, double got, double limit)
+{
+    printf("  %-58s %7.2f  (target <= %.2f)  %s\n", what, got, limit,
+           got <= limit ? "met" : "NOT met");
+}
+
+static void
+kr_targets(const kr_row *rows, unsigned n, double ideal)
+{
+    const kr_row *lf = kr_find(rows, n, "lockfree"), *ck = kr_find(rows, n, "ck_ht");
+    const kr_row *ug = kr_find(rows, n, "urcu_lfht_grow");
+    const kr_row *rc = kr_find(rows, n, "rcu"), *gl = kr_find(rows, n, "global");
+
+    printf("\ntargets (issue 4, \"Performance to reach\"):\n");
+    if (lf == NULL || ck == NULL || ug == NULL || rc == NULL || gl == NULL) {
+        printf("  (run without --only to see every target)\n");
+        return;
+    }
+    kr_target("lockfree / ck_ht, 100% reads, 1 thread", lf->read[1] / ck->read[1], 1.5);
+    kr_target("lockfree / ck_ht, 100% reads, 2 threads", lf->read[2] / ck->read[2], 1.5);
+    kr_target("lockfree / urcu_lfht_grow, 100% reads, 1 thread",
+              lf->read[1] / ug->read[1], 2.5);
+    kr_target("lockfree / urcu_lfht_grow, 100% reads, 2 threads",
+              lf->read[2] / ug->read[2], 2.5);
+    kr_target("lockfree / ck_ht, 50/50, 2 threads", lf->mixed[2] / ck->mixed[2], 2.0);
+    kr_target("lockfree 50/50 scaling, 2 threads / 1 thread",
+              lf->mixed[2] / lf->mixed[1], 1.7);
+    kr_target("lockfree reads 1 thread / ideal", lf->read[1] / ideal, 0.5);
+    kr_target("rcu reads 1 thread / ideal", rc->read[1] / ideal, 0.5);
+    kr_target("fill 1M: ck_ht time / lockfree time", ck->fill_s / lf->fill_s, 2.0);
+    kr_target_max("lockfree worst resize stall (ms)", lf->stall_ms, 10.0);
+    kr_target_max("lockfree bytes/key / global bytes/key",
+                  lf->bytes_per_key / gl->bytes_per_key, 1.5);
+    kr_target_max("rcu bytes/key / global bytes/key",
+                  rc->bytes_per_key / gl->bytes_per_key, 1.5);
+}
+
+static void
+kr_print(const kr_cfg *c, const kr_row *rows, unsigned n, double ideal)
+{
+    printf("keydirs side by side: %llu 8-byte keys, uniform, %.2f s per cell, "
+           "median of %u, %ld online cores (shared machine: noisy)\n",
+           (unsigned long long)c->keys, c->seconds, c->reps,
+           sysconf(_SC_NPROCESSORS_ONLN));
+    printf("%-16s %8s %10s %7s %9s %9s %9s %9s %7s\n", "keydir", "fill s",
+           "stall ms", "B/key", "read T1", "read T2", "50/50 T1", "50/50 T2",
+           "T2/T1");
+    for (unsigned i = 0; i < n; i++) {
+        const kr_row *r = &rows[i];
+        printf("%-16s %8.3f %10.2f %7.1f %9.2f %9.2f %9.2f %9.2f %7.2f\n",
+               r->name, r->fill_s, r->stall_ms, r->bytes_per_key, r->read[1],
+               r->read[2], r->mixed[1], r->mixed[2], r->mixed[2] / r->mixed[1]);
+        if (r->errors != 0)
+            printf("  ^ %llu operations returned an unexpected code\n",
+                   (unsigned long long)r->errors);
+    }
+    printf("%-16s %8s %10s %7s %9.2f %9s %9s %9s %7s\n", "ideal (1 thr)", "-",
+           "-", "-", ideal, "-", "-", "-", "-");
+    printf("(read and 50/50 columns in million operations per second)\n");
+    kr_targets(rows, n, ideal);
+}
+
+static int
+kr_parse(int argc, char **argv, kr_cfg *c)
+{
+    *c = (kr_cfg){.keys = 1000000, .seconds = 0.5, .reps = 3};
+    for (int i = 1; i < argc; i += 2) {
+        if (i + 1 >= argc)
+            return -1;
+        char *end;
+        if (strcmp(argv[i], "--only") == 0) {
+            c->only = argv[i + 1];
+        } else if (strcmp(argv[i], "--keys") == 0) {
+            c->keys = strtoull(argv[i + 1], &end, 10);
+            if (*end || c->keys < 1000)
+                return -1;
+        } else if (strcmp(argv[i], "--seconds") == 0) {
+            c->seconds = strtod(argv[i + 1], &end);
+            if (*end || c->seconds <= 0 || c->seconds > 60)
+                return -1;
+        } else if (strcmp(argv[i], "--reps") == 0) {
+            c->reps = (unsigned)strtoul(argv[i + 1], &end, 10);
+            if (*end || c->reps < 1 || c->reps > 15)
+                return -1;
+        } else {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    kr_cfg c;
+    kr_row rows[KR_MAX_KEYDIRS] = {0};
+    unsigned n = 0;
+
+    if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+        printf("usage: kdratio [--keys N] [--seconds S] [--reps R] "
+               "[--only NAME]\nPrints issue 4's keydir ratio table.\n");
+        return 0;
+    }
+    if (kr_parse(argc, argv, &c) != 0) {
+        fprintf(stderr, "usage: kdratio [--keys N] [--seconds S] [--reps R] "
+                        "[--only NAME]\n");
+        return 64;
+    }
+    for (size_t i = 0; kd_registered(i) != NULL && n < KR_MAX_KEYDIRS; i++) {
+        const kd_ops *ops = kd_registered(i);
+        if ((ops->flags & KD_FLAG_TEST_ONLY) ||
+            (c.only != NULL && strcmp(c.only, ops->name) != 0))
+            continue;
+        if (kr_measure(ops->name, &c, &rows[n]) == 0)
+            n++;
+        fprintf(stderr, "kdratio: %s done\n", ops->name);
+    }
+    kr_print(&c, rows, n, kr_ideal(&c));
+    return 0;
+}
