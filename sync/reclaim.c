@@ -57,6 +57,7 @@ typedef struct sync_thr {
     _Atomic uint64_t pending_objects;
     _Atomic uint64_t freed;
     unsigned since_scan;
+    unsigned since_announce; /* qsbr: exits since the last announcement */
     sync_bag bags[3];
 } sync_thr;
 
@@ -102,10 +103,10 @@ sync_reclaim_create(const char *scheme, sync_reclaim **out)
     int qsbr;
     sync_reclaim *d;
 
-    if (scheme == NULL || strcmp(scheme, "epoch") == 0)
-        qsbr = 0;
-    else if (strcmp(scheme, "qsbr") == 0)
+    if (scheme == NULL || strcmp(scheme, "qsbr") == 0)
         qsbr = 1;
+    else if (strcmp(scheme, "epoch") == 0)
+        qsbr = 0;
     else
         return SYNC_ESCHEME;
     d = aligned_alloc(64, sizeof(*d));
@@ -254,13 +255,19 @@ sync_reclaim_enter(sync_reclaim *d)
     sync_reclaim_fence();
 }
 
+static void sync_qsbr_announce(sync_reclaim *d, sync_thr *t);
+
 void
 sync_reclaim_exit(sync_reclaim *d)
 {
-    if (d->qsbr)
-        return;
     sync_thr *t = sync_self_must(d);
-    sync_store_rel(&t->state, sync_load_rlx(&t->state) & ~(uint64_t)1);
+
+    if (!d->qsbr) {
+        sync_store_rel(&t->state, sync_load_rlx(&t->state) & ~(uint64_t)1);
+        return;
+    }
+    if (++t->since_announce >= SYNC_QSBR_EVERY)
+        sync_qsbr_announce(d, t);
 }
 
 /* Moves the global epoch on if every active thread has seen it. */
@@ -290,14 +297,25 @@ sync_collect(sync_reclaim *d, sync_thr *t)
             sync_bag_free(t, &t->bags[i]);
 }
 
+/* qsbr: this thread holds no reference now; it has seen the epoch. */
+static void
+sync_qsbr_announce(sync_reclaim *d, sync_thr *t)
+{
+    t->since_announce = 0;
+    sync_store_rel(&t->state, sync_load_acq(&d->epoch) << 1 | 1u);
+    sync_reclaim_fence(); /* announce before the next loads (store-load) */
+    sync_try_advance(d);
+    sync_collect(d, t);
+}
+
 void
 sync_reclaim_quiescent(sync_reclaim *d)
 {
     sync_thr *t = sync_self_must(d);
 
     if (d->qsbr) {
-        sync_store_rel(&t->state, sync_load_acq(&d->epoch) << 1 | 1u);
-        sync_reclaim_fence(); /* announce before the next loads (store-load) */
+        sync_qsbr_announce(d, t);
+        return;
     }
     sync_try_advance(d);
     sync_collect(d, t);

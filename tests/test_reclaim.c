@@ -43,10 +43,10 @@ check_scheme_names(void)
     CU_ASSERT_STRING_EQUAL(sync_reclaim_strerror(SYNC_ESCHEME),
                            "no reclamation scheme of that name");
     CU_ASSERT_EQUAL(sync_reclaim_create(NULL, &d), SYNC_OK);
-    CU_ASSERT_STRING_EQUAL(sync_reclaim_scheme(d), "epoch");
-    sync_reclaim_destroy(d);
-    CU_ASSERT_EQUAL(sync_reclaim_create("qsbr", &d), SYNC_OK);
     CU_ASSERT_STRING_EQUAL(sync_reclaim_scheme(d), "qsbr");
+    sync_reclaim_destroy(d);
+    CU_ASSERT_EQUAL(sync_reclaim_create("epoch", &d), SYNC_OK);
+    CU_ASSERT_STRING_EQUAL(sync_reclaim_scheme(d), "epoch");
     sync_reclaim_destroy(d);
 }
 
