@@ -351,7 +351,16 @@ lf_closed(lf_kd *kd, lf_table *t)
 static int
 lf_key_eq(const lf_rec *r, const void *key, size_t klen)
 {
-    return r->klen == klen && memcmp(r->key, key, klen) == 0;
+    uint64_t a, b;
+
+    if (r->klen != klen)
+        return 0;
+    if (klen != 8)
+        return memcmp(r->key, key, klen) == 0;
+    /* 8-byte keys, the common keydir case: no library call */
+    memcpy(&a, r->key, 8);
+    memcpy(&b, key, 8);
+    return a == b;
 }
 
 /*

@@ -172,7 +172,16 @@ rcu_table_new(rcu_kd *k, uint64_t buckets)
 static int
 rcu_key_eq(const rcu_node *n, const void *key, size_t klen)
 {
-    return n->klen == klen && memcmp(n->key, key, klen) == 0;
+    uint64_t a, b;
+
+    if (n->klen != klen)
+        return 0;
+    if (klen != 8)
+        return memcmp(n->key, key, klen) == 0;
+    /* 8-byte keys, the common keydir case: no library call */
+    memcpy(&a, n->key, 8);
+    memcpy(&b, key, 8);
+    return a == b;
 }
 
 static int
