@@ -110,7 +110,7 @@ typedef struct lf_table {
     _Atomic uint64_t *slots;
     size_t slots_bytes; /* the slot array's mapping, for munmap */
     alignas(64) _Atomic(struct lf_table *) next;
-    alignas(64) _Atomic uint64_t used; /* slots claimed */
+    alignas(64) _Atomic uint64_t used; /* claims reserved (lf_reserve) */
     alignas(64) _Atomic uint64_t copy_idx;
     _Atomic uint64_t copy_done;
     _Atomic(lf_zombie *) zombies;
@@ -342,13 +342,45 @@ lf_next_or_grow(lf_kd *kd, lf_table *t)
     return nt;
 }
 
-/* New keys go to the next table once it exists or t is 3/4 claimed. */
+/*
+ * Claim budget: a thread reserves claims of a table in batches (up to 32,
+ * fewer in small tables), so two inserting threads do not bounce the
+ * `used` counter's cache line on every insert. The cached table pointer is
+ * only compared, never dereferenced; if a freed table's address comes back
+ * for a new one, at most one batch goes uncounted, and `used` only decides
+ * when to resize (a full table still sends claims on by exhaustion).
+ */
+static _Thread_local struct {
+    const lf_table *t;
+    uint64_t left;
+} lf_budget;
+
+/* Takes one claim of t's budget; 0 once t is 3/4 claimed. */
+static int
+lf_reserve(lf_table *t)
+{
+    uint64_t batch = (t->mask + 1) >> 8;
+
+    if (lf_budget.t == t && lf_budget.left > 0) {
+        lf_budget.left--;
+        return 1;
+    }
+    batch = batch < 1 ? 1 : batch > 32 ? 32 : batch;
+    if (sync_faa_rlx(&t->used, batch) >= t->limit)
+        return 0;
+    lf_budget.t = t;
+    lf_budget.left = batch - 1;
+    return 1;
+}
+
+/* New keys go to the next table once it exists or t is 3/4 claimed; a
+ * claim of t is reserved otherwise. */
 static int
 lf_closed(lf_kd *kd, lf_table *t)
 {
     if (sync_load_acq(&t->next) != NULL)
         return 1;
-    if (sync_load_rlx(&t->used) < t->limit)
+    if (lf_reserve(t))
         return 0;
     lf_start_resize(kd, t);
     return sync_load_acq(&t->next) != NULL;
@@ -393,7 +425,6 @@ lf_probe(lf_kd *kd, lf_table *t, const void *key, size_t klen, uint64_t hash,
                 if (sync_cas_acqrel(s, &w, LF_FROZEN) || w == LF_FROZEN)
                     return LF_NEXT;
             } else if (sync_cas_acqrel(s, &w, lf_word(claim, hash) | flags)) {
-                sync_faa_rlx(&t->used, 1);
                 *slotp = s;
                 return LF_CLAIMED;
             }
