@@ -215,9 +215,10 @@ register_all()
         const kd_ops *ops = kd_registered(i);
         if (ops->flags & KD_FLAG_TEST_ONLY)
             continue;
-        for (Op op : {Op::GetHit, Op::GetMiss, Op::PutReplace, Op::PutInsert,
-                      Op::Cas, Op::Del}) {
-            for (size_t klen : {8, 16}) {
+        /* keydir, then key size outermost: one prefill per pair */
+        for (size_t klen : {8, 16}) {
+            for (Op op : {Op::GetHit, Op::GetMiss, Op::PutReplace,
+                          Op::PutInsert, Op::Cas, Op::Del}) {
                 for (wl_dist d : {WL_UNIFORM, WL_ZIPFIAN}) {
                     std::string bname = std::string(op_name(op)) + "/" +
                                         ops->name + "/k" +
