@@ -84,6 +84,7 @@
 
 #define LF_MIN_SLOTS 64u
 #define LF_CHUNK 1024u
+#define LF_PREFETCH 8u /* migration: slots ahead whose record is fetched */
 #define LF_TOMB ((uint64_t)1)
 #define LF_FROZEN ((uint64_t)2)
 #define LF_COPIED ((uint64_t)4)
@@ -512,8 +513,14 @@ lf_help(lf_kd *kd, lf_table *t)
         return 1;
     uint64_t i = sync_faa_acqrel(&t->copy_idx, t->chunk);
     if (i < slots) {
-        for (uint64_t j = i; j < i + t->chunk; j++)
+        for (uint64_t j = i; j < i + t->chunk; j++) {
+            /* Copying reads each record's key (to rehash it): fetch a few
+             * slots ahead so those cache misses overlap. */
+            if (j + LF_PREFETCH < i + t->chunk)
+                __builtin_prefetch(
+                    lf_ptr(sync_load_rlx(&t->slots[j + LF_PREFETCH])));
             lf_migrate_slot(kd, t, nt, &t->slots[j]);
+        }
         if (sync_faa_acqrel(&t->copy_done, t->chunk) + t->chunk != slots)
             return 1;
     } else if (sync_load_acq(&t->copy_done) != slots) {
