@@ -16,7 +16,8 @@
  *   50/50    half gets, half puts replacing existing keys, at 1 and 2.
  * It then prints an "ideal" row, a plain single-threaded open-addressing
  * table (8-byte keys inline, same hash), and every target of the issue
- * with the measured ratio and "met" or "NOT met". Timings on a shared
+ * with the measured ratio and "met" or "NOT met", and ends with the
+ * stalled-reader measurement (kr_stalled_reader). Timings on a shared
  * 2-core machine are noisy: see kr_measure_all for how the run copes.
  *
  * Usage: kdratio [--keys N] [--seconds S] [--reps R] [--only NAME]
@@ -295,6 +296,80 @@ kr_ideal(const kr_cfg *c)
     return hits == n && sum != 0 ? mops : 0;
 }
 
+/* ---- A stalled reader ------------------------------------------------ */
+
+typedef struct kr_stall {
+    kd_keydir *kd;
+    _Atomic int phase; /* 1: registered and stalled; 2: may leave */
+} kr_stall;
+
+static void *
+kr_stalled_thread(void *p)
+{
+    kr_stall *st = p;
+    kd_entry e;
+
+    kd_thread_register(st->kd);
+    kd_get(st->kd, "k", 1, &e);
+    atomic_store(&st->phase, 1);
+    while (atomic_load(&st->phase) != 2)
+        usleep(1000);
+    kd_thread_unregister(st->kd);
+    return NULL;
+}
+
+static void
+kr_replace_keys(kd_keydir *kd, uint64_t keys, uint64_t rounds)
+{
+    unsigned char k[8];
+
+    kd_thread_register(kd);
+    for (uint64_t r = 0; r < rounds; r++) {
+        for (uint64_t i = 0; i < keys; i++) {
+            kd_entry e = {1, 100, i * 128, r * keys + i + 1};
+            kr_key(i, k);
+            kd_put(kd, k, 8, &e, NULL);
+            if ((i & 255) == 0)
+                kd_quiescent(kd);
+        }
+    }
+    kd_thread_unregister(kd);
+}
+
+/*
+ * The issue asks that a stalled reader not make memory grow silently: a
+ * thread registers with `lockfree`, reads once and then sleeps without
+ * announcing quiescence, while another replaces 100k keys 5 times over.
+ * kd_memory (which counts bytes waiting to be freed) shows the growth; once
+ * the reader unregisters, the next writes drain it.
+ */
+static void
+kr_stalled_reader(void)
+{
+    kr_stall st = {0};
+    pthread_t th;
+    uint64_t m0, m1, m2;
+
+    if (kd_open("lockfree", NULL, &st.kd) != KD_OK)
+        return;
+    kr_replace_keys(st.kd, 100000, 1);
+    m0 = kd_memory(st.kd);
+    pthread_create(&th, NULL, kr_stalled_thread, &st);
+    while (atomic_load(&st.phase) != 1)
+        usleep(1000);
+    kr_replace_keys(st.kd, 100000, 5);
+    m1 = kd_memory(st.kd);
+    atomic_store(&st.phase, 2);
+    pthread_join(th, NULL);
+    kr_replace_keys(st.kd, 100000, 1);
+    m2 = kd_memory(st.kd);
+    printf("\nstalled reader (lockfree, 100k keys, 500k replaces while one "
+           "registered thread sleeps):\n  kd_memory %.1f MB before, %.1f MB "
+           "while stalled, %.1f MB after it left\n",
+           m0 / 1e6, m1 / 1e6, m2 / 1e6);
+    kd_close(st.kd);
+}
+
 /* ---- Report --------------------------------------------------------- */
 
 static const kr_row *
@@ -440,5 +515,7 @@ main(int argc, char **argv)
     for (unsigned i = 0; i < n; i++)
         kd_close(kds[i]);
     kr_print(&c, rows, n, kr_ideal(&c));
+    if (c.only == NULL || strcmp(c.only, "lockfree") == 0)
+        kr_stalled_reader();
     return 0;
 }
