@@ -54,3 +54,7 @@ clean:
 .PHONY: bench-check
 bench-check: build
 	scripts/bench-check build/casklab
+# issue 4: the keydir ratio table (Release build, one run, about a minute).
+.PHONY: bench-keydirs
+bench-keydirs: build
+	./build/bench/kdratio

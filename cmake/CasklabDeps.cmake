@@ -41,3 +41,8 @@ casklab_require(LMDB lmdb liblmdb-dev)
 casklab_require(ROCKSDB rocksdb librocksdb-dev)
 casklab_require(KYOTO kyotocabinet libkyotocabinet-dev)
 casklab_require_lib(LEVELDB leveldb/c.h leveldb libleveldb-dev)
+# issue 4: peers and the RCU keydir.
+casklab_require(CK ck libck-dev)
+casklab_require(URCU_MEMB liburcu-memb liburcu-dev)
+casklab_require(URCU_QSBR liburcu-qsbr liburcu-dev)
+casklab_require(URCU_CDS liburcu-cds liburcu-dev)

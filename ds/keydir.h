@@ -43,8 +43,54 @@
  *               may or may not be visited. Nodes are freed at once under
  *               the stripe lock.
  *
- * Later keydirs (lockfree, rcu, peers) document theirs in their own files and
- * add a paragraph here.
+ *   lockfree    Ours (ds/lockfree.c): open addressing, eight 64-bit slots
+ *               per cache line, each a 16-bit hash tag plus a pointer to an
+ *               immutable record {entry, key}. put, put_if_newer, cas, del,
+ *               del_if are each one CAS on the key's slot (claiming an
+ *               empty slot for a new key), linearizable at that CAS, and
+ *               lock-free. get never writes and is wait-free (bounded by
+ *               the table size times the tables chained during it),
+ *               linearizable at the load of the slot that decided it.
+ *               Resizing is cooperative and non-blocking: every writer
+ *               migrates one 1024-slot chunk (freeze, copy) before its own
+ *               operation; no thread waits for another. Records and old
+ *               tables are freed through sync/reclaim.h (kd_options.reclaim
+ *               "qsbr", the default, or "epoch"): threads must call
+ *               kd_quiescent or unregister when they pause, or reclamation
+ *               waits for them (visible in kd_memory). kd_count sums
+ *               per-thread counters (exact when quiescent); kd_iterate is
+ *               blocking (it finishes a migration first) and visits a key
+ *               present and unchanged throughout exactly once.
+ *
+ *   rcu         Ours (ds/rcu.c), on liburcu (kd_options.flavor "memb", the
+ *               default, or "qsbr", where kd_quiescent announces quiescent
+ *               states). Chained buckets of immutable nodes; readers run
+ *               in a read-side section, never block and never write shared
+ *               memory: get is wait-free, linearizable at the load of the
+ *               link that yields the node. Writers lock the key's stripe
+ *               (32 stripes), copy-on-write the node and publish with one
+ *               release store (their linearization point); blocking.
+ *               Resizing copies the table under every stripe lock while
+ *               readers continue on the old one; unlinked nodes and tables
+ *               are freed by call_rcu. count: per-stripe sums; iterate:
+ *               one read-side section over one table.
+ *
+ *   ck_ht       PEER (ds/peer_ck_ht.c): ConcurrencyKit's ck_ht, which
+ *               admits one writer: every update takes one mutex, so
+ *               updates are blocking, linearizable under it; get is
+ *               lock-free and linearizable at ck_ht's slot read. Records
+ *               and ck_ht's deferred maps are freed through sync/reclaim.h.
+ *               Keys of exactly 64 KiB (over ck_ht's uint16_t length) live
+ *               in a private `global` keydir on the side.
+ *
+ *   urcu_lfht, urcu_lfht_grow
+ *               PEERS (ds/peer_lfht.c): liburcu's cds_lfht, pre-sized
+ *               (max(capacity_hint, 4096) buckets, no resize) and growing
+ *               (auto-resize in liburcu's worker thread). Lock-free
+ *               updates (add_replace, replace, del, retried on -ENOENT),
+ *               wait-free lookups inside read-side sections, linearizable
+ *               at cds_lfht's CAS; call_rcu frees; kd_options.flavor as
+ *               for `rcu`.
  *
  * kd_iterate's callback must not call into the same keydir (the mutex
  * designs hold a lock while calling it).

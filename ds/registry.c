@@ -15,6 +15,11 @@ extern const kd_ops kd_striped_ops;
 extern const kd_ops kd_striped_rw_ops;
 extern const kd_ops kd_racy_ops;
 extern const kd_ops kd_stale_ops;
+extern const kd_ops kd_lockfree_ops;
+extern const kd_ops kd_rcu_ops;
+extern const kd_ops kd_ck_ht_ops;
+extern const kd_ops kd_urcu_lfht_ops;
+extern const kd_ops kd_urcu_lfht_grow_ops;
 
 static const kd_ops *const kd_table[] = {
     &kd_global_ops,
@@ -22,6 +27,11 @@ static const kd_ops *const kd_table[] = {
     &kd_striped_rw_ops,
     &kd_racy_ops,
     &kd_stale_ops,
+    &kd_lockfree_ops,
+    &kd_rcu_ops,
+    &kd_ck_ht_ops,
+    &kd_urcu_lfht_ops,
+    &kd_urcu_lfht_grow_ops,
 };
 
 #define KD_NTABLE (sizeof(kd_table) / sizeof(kd_table[0]))

@@ -1,0 +1,521 @@
+/*
+ * bench/kdratio.c - `make bench-keydirs`: the side-by-side keydir table of
+ * issue 4's "Performance to reach", measured in one run.
+ *
+ * For each keydir (ours, the peers, the mutex baseline), on N 8-byte keys
+ * (default 1M) drawn uniformly with bench/workload.h:
+ *   fill     T threads insert N keys from the smallest start (no capacity
+ *            hint, except the pre-sized urcu_lfht); best of `reps` runs;
+ *   stall    one more fill run times every put: the worst wall-clock
+ *            latency of any thread (which on a shared machine includes
+ *            being descheduled) and the worst thread-CPU time of one put
+ *            (the work a resize makes that put do; a put blocked on a lock
+ *            shows as wall time only);
+ *   B/key    kd_memory after the fill, divided by N;
+ *   read     100% get hits for a fixed time, at 1 and 2 threads;
+ *   50/50    half gets, half puts replacing existing keys, at 1 and 2.
+ * It then prints an "ideal" row, a plain single-threaded open-addressing
+ * table (8-byte keys inline, same hash), and every target of the issue
+ * with the measured ratio and "met" or "NOT met", and ends with the
+ * stalled-reader measurement (kr_stalled_reader). Timings on a shared
+ * 2-core machine are noisy: see kr_measure_all for how the run copes.
+ *
+ * Usage: kdratio [--keys N] [--seconds S] [--reps R] [--only NAME]
+ * Exit: 0 (printing the table is the result), 64 usage.
+ */
+#include "bench/workload.h"
+#include "ds/keydir.h"
+#include "sync/clock.h"
+
+#include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define KR_MAX_THREADS 2u
+#define KR_MAX_KEYDIRS 16u
+
+typedef struct kr_cfg {
+    uint64_t keys;
+    double seconds;
+    unsigned reps;
+    const char *only;
+} kr_cfg;
+
+typedef struct kr_row {
+    const char *name;
+    double fill_s, stall_wall_ms, stall_cpu_ms, bytes_per_key;
+    uint64_t errors; /* operations that returned an unexpected code */
+    double read[KR_MAX_THREADS + 1], mixed[KR_MAX_THREADS + 1]; /* Mops */
+} kr_row;
+
+typedef struct kr_job {
+    kd_keydir *kd;
+    uint64_t keys, lo, hi; /* fill: this thread's key range */
+    int mixed;             /* 50/50 instead of 100% reads */
+    int timed;             /* fill: time every put (wall and CPU) */
+    unsigned id;
+    _Atomic int *stop;
+    uint64_t ops, worst_ns, worst_cpu_ns, errors;
+} kr_job;
+
+static void
+kr_key(uint64_t i, unsigned char k[8])
+{
+    memcpy(k, &i, 8);
+}
+
+static uint64_t
+kr_cpu_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void
+kr_fill_one(kr_job *j, uint64_t i)
+{
+    unsigned char k[8];
+    kd_entry e = {1, 100, i * 128, i + 1};
+
+    kr_key(i, k);
+    if (kd_put(j->kd, k, 8, &e, NULL) != KD_INSERTED)
+        j->errors++;
+}
+
+static void *
+kr_fill_thread(void *p)
+{
+    kr_job *j = p;
+
+    kd_thread_register(j->kd);
+    for (uint64_t i = j->lo; i < j->hi; i++) {
+        if (j->timed) {
+            uint64_t t0 = sync_now_ns(), c0 = kr_cpu_ns();
+            kr_fill_one(j, i);
+            uint64_t dc = kr_cpu_ns() - c0, dt = sync_now_ns() - t0;
+            j->worst_ns = dt > j->worst_ns ? dt : j->worst_ns;
+            j->worst_cpu_ns = dc > j->worst_cpu_ns ? dc : j->worst_cpu_ns;
+        } else {
+            kr_fill_one(j, i);
+        }
+        if ((i & 255) == 0)
+            kd_quiescent(j->kd);
+    }
+    kd_thread_unregister(j->kd);
+    return NULL;
+}
+
+static void *
+kr_run_thread(void *p)
+{
+    kr_job *j = p;
+    wl_gen g;
+    unsigned char k[8];
+    uint64_t n = 0, seq = (uint64_t)j->id << 40;
+
+    wl_init(&g, WL_UNIFORM, j->keys, 0.99, 42 + j->id);
+    kd_thread_register(j->kd);
+    while (!atomic_load_explicit(j->stop, memory_order_relaxed)) {
+        for (int b = 0; b < 256; b++, n++) {
+            uint64_t i = wl_next(&g, 0);
+            kd_entry e;
+            kr_key(i, k);
+            if (j->mixed && (n & 1)) {
+                e = (kd_entry){2, 100, i * 128, ++seq};
+                j->errors += kd_put(j->kd, k, 8, &e, NULL) != KD_REPLACED;
+            } else {
+                j->errors += kd_get(j->kd, k, 8, &e) != KD_OK;
+            }
+        }
+        kd_quiescent(j->kd);
+    }
+    j->ops = n;
+    kd_thread_unregister(j->kd);
+    return NULL;
+}
+
+/* Runs fn on T threads; returns wall seconds (fill) or Mops (timed). */
+static double
+kr_parallel(kr_job *jobs, unsigned t, void *(*fn)(void *), double seconds)
+{
+    pthread_t th[KR_MAX_THREADS];
+    _Atomic int stop = 0;
+    uint64_t t0 = sync_now_ns(), ops = 0;
+
+    for (unsigned i = 0; i < t; i++) {
+        jobs[i].stop = &stop;
+        pthread_create(&th[i], NULL, fn, &jobs[i]);
+    }
+    if (seconds > 0) {
+        usleep((useconds_t)(seconds * 1e6));
+        atomic_store(&stop, 1);
+    }
+    for (unsigned i = 0; i < t; i++) {
+        pthread_join(th[i], NULL);
+        ops += jobs[i].ops;
+    }
+    double wall = (double)(sync_now_ns() - t0) / 1e9;
+    return seconds > 0 ? (double)ops / wall / 1e6 : wall;
+}
+
+/* One timed cell: 100% reads or 50/50 at t threads; returns Mops. */
+static double
+kr_cell(kd_keydir *kd, const kr_cfg *c, unsigned t, int mixed, unsigned rep,
+        uint64_t *errors)
+{
+    kr_job jobs[KR_MAX_THREADS] = {0};
+
+    for (unsigned i = 0; i < t; i++)
+        jobs[i] = (kr_job){.kd = kd, .keys = c->keys, .mixed = mixed,
+                           .id = i + rep * KR_MAX_THREADS};
+    double mops = kr_parallel(jobs, t, kr_run_thread, c->seconds);
+    for (unsigned i = 0; i < t; i++)
+        *errors += jobs[i].errors;
+    return mops;
+}
+
+/* Opens `name` and fills it from the smallest start with KR_MAX_THREADS
+ * threads. Untimed runs give the fill time; a timed run the stalls. */
+static kd_keydir *
+kr_fill(const char *name, const kr_cfg *c, kr_row *row, int timed)
+{
+    kd_options opt = {0};
+    kd_keydir *kd;
+    kr_job jobs[KR_MAX_THREADS] = {0};
+
+    if (strcmp(name, "urcu_lfht") == 0)
+        opt.capacity_hint = c->keys; /* the pre-sized peer */
+    if (kd_open(name, &opt, &kd) != KD_OK)
+        return NULL;
+    for (unsigned i = 0; i < KR_MAX_THREADS; i++)
+        jobs[i] = (kr_job){.kd = kd, .lo = c->keys * i / KR_MAX_THREADS,
+                           .hi = c->keys * (i + 1) / KR_MAX_THREADS,
+                           .timed = timed};
+    double s = kr_parallel(jobs, KR_MAX_THREADS, kr_fill_thread, 0);
+    if (!timed && (row->fill_s == 0 || s < row->fill_s))
+        row->fill_s = s;
+    for (unsigned i = 0; i < KR_MAX_THREADS; i++) {
+        if (jobs[i].worst_ns / 1e6 > row->stall_wall_ms)
+            row->stall_wall_ms = jobs[i].worst_ns / 1e6;
+        if (jobs[i].worst_cpu_ns / 1e6 > row->stall_cpu_ms)
+            row->stall_cpu_ms = jobs[i].worst_cpu_ns / 1e6;
+        row->errors += jobs[i].errors;
+    }
+    row->bytes_per_key = (double)kd_memory(kd) / (double)c->keys;
+    return kd;
+}
+
+/*
+ * Every keydir is filled `reps` times untimed (best fill time) and once with
+ * every put timed (the stalls); that last fill stays open. Then the timed
+ * cells run round-robin over keydirs, `reps` rounds, keeping each cell's
+ * best: other load on the machine only ever slows a cell down, and
+ * interleaving spreads it over all keydirs instead of penalising whichever
+ * ran during it.
+ */
+static void
+kr_measure_all(const kr_cfg *c, kr_row *rows, kd_keydir **kds, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        for (unsigned r = 0; r <= c->reps; r++) {
+            if (kds[i] != NULL) {
+                kd_close(kds[i]);
+                /* Consolidate the million freed records now: left in
+                 * glibc's fast bins, the next fill's first larger malloc
+                 * would do it and show as a 40 ms "stall" of that put. */
+                malloc_trim(0);
+            }
+            kds[i] = kr_fill(rows[i].name, c, &rows[i], r == c->reps);
+            if (kds[i] == NULL)
+                break;
+        }
+        fprintf(stderr, "kdratio: %s filled\n", rows[i].name);
+    }
+    for (unsigned r = 0; r < c->reps; r++) {
+        for (unsigned i = 0; i < n; i++) {
+            kr_row *row = &rows[i];
+            for (unsigned t = 1; kds[i] != NULL && t <= KR_MAX_THREADS; t++) {
+                double v = kr_cell(kds[i], c, t, 0, r, &row->errors);
+                if (v > row->read[t])
+                    row->read[t] = v;
+                v = kr_cell(kds[i], c, t, 1, r, &row->errors);
+                if (v > row->mixed[t])
+                    row->mixed[t] = v;
+            }
+        }
+        fprintf(stderr, "kdratio: round %u of %u done\n", r + 1, c->reps);
+    }
+}
+
+/* ---- The "ideal": plain open addressing, one thread, no atomics ------- */
+
+typedef struct kr_slot {
+    uint64_t key; /* the 8-byte key itself; 0 = empty (key 0 stored apart) */
+    kd_entry e;
+} kr_slot;
+
+static double
+kr_ideal(const kr_cfg *c)
+{
+    uint64_t cap = 1, mask, hits = 0;
+    wl_gen g;
+
+    while (cap < c->keys * 2)
+        cap <<= 1;
+    mask = cap - 1;
+    kr_slot *t = calloc(cap, sizeof(*t));
+    if (t == NULL)
+        return 0;
+    for (uint64_t i = 1; i <= c->keys; i++) {
+        uint64_t s = kd_hash(&i, 8, KD_DEFAULT_SEED) & mask;
+        while (t[s].key != 0)
+            s = (s + 1) & mask;
+        t[s].key = i;
+        t[s].e = (kd_entry){1, 100, i * 128, i};
+    }
+    wl_init(&g, WL_UNIFORM, c->keys, 0.99, 42);
+    uint64_t t0 = sync_now_ns(), n = 0, sum = 0;
+    while (sync_now_ns() - t0 < (uint64_t)(c->seconds * 1e9)) {
+        for (int b = 0; b < 256; b++, n++) {
+            uint64_t k = wl_next(&g, 0) + 1;
+            uint64_t s = kd_hash(&k, 8, KD_DEFAULT_SEED) & mask;
+            while (t[s].key != k && t[s].key != 0)
+                s = (s + 1) & mask;
+            hits += t[s].key == k;
+            sum += t[s].e.seq;
+        }
+    }
+    double mops = (double)n / ((double)(sync_now_ns() - t0) / 1e9) / 1e6;
+    free(t);
+    return hits == n && sum != 0 ? mops : 0;
+}
+
+/* ---- A stalled reader ------------------------------------------------ */
+
+typedef struct kr_stall {
+    kd_keydir *kd;
+    _Atomic int phase; /* 1: registered and stalled; 2: may leave */
+} kr_stall;
+
+static void *
+kr_stalled_thread(void *p)
+{
+    kr_stall *st = p;
+    kd_entry e;
+
+    kd_thread_register(st->kd);
+    kd_get(st->kd, "k", 1, &e);
+    atomic_store(&st->phase, 1);
+    while (atomic_load(&st->phase) != 2)
+        usleep(1000);
+    kd_thread_unregister(st->kd);
+    return NULL;
+}
+
+static void
+kr_replace_keys(kd_keydir *kd, uint64_t keys, uint64_t rounds)
+{
+    unsigned char k[8];
+
+    kd_thread_register(kd);
+    for (uint64_t r = 0; r < rounds; r++) {
+        for (uint64_t i = 0; i < keys; i++) {
+            kd_entry e = {1, 100, i * 128, r * keys + i + 1};
+            kr_key(i, k);
+            kd_put(kd, k, 8, &e, NULL);
+            if ((i & 255) == 0)
+                kd_quiescent(kd);
+        }
+    }
+    kd_thread_unregister(kd);
+}
+
+/*
+ * The issue asks that a stalled reader not make memory grow silently: a
+ * thread registers with `lockfree`, reads once and then sleeps without
+ * announcing quiescence, while another replaces 100k keys 5 times over.
+ * kd_memory (which counts bytes waiting to be freed) shows the growth; once
+ * the reader unregisters, the next writes drain it.
+ */
+static void
+kr_stalled_reader(void)
+{
+    kr_stall st = {0};
+    pthread_t th;
+    uint64_t m0, m1, m2;
+
+    if (kd_open("lockfree", NULL, &st.kd) != KD_OK)
+        return;
+    kr_replace_keys(st.kd, 100000, 1);
+    m0 = kd_memory(st.kd);
+    pthread_create(&th, NULL, kr_stalled_thread, &st);
+    while (atomic_load(&st.phase) != 1)
+        usleep(1000);
+    kr_replace_keys(st.kd, 100000, 5);
+    m1 = kd_memory(st.kd);
+    atomic_store(&st.phase, 2);
+    pthread_join(th, NULL);
+    kr_replace_keys(st.kd, 100000, 1);
+    m2 = kd_memory(st.kd);
+    printf("\nstalled reader (lockfree, 100k keys, 500k replaces while one "
+           "registered thread sleeps):\n  kd_memory %.1f MB before, %.1f MB "
+           "while stalled, %.1f MB after it left\n",
+           m0 / 1e6, m1 / 1e6, m2 / 1e6);
+    kd_close(st.kd);
+}
+
+/* ---- Report --------------------------------------------------------- */
+
+static const kr_row *
+kr_find(const kr_row *rows, unsigned n, const char *name)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (strcmp(rows[i].name, name) == 0)
+            return &rows[i];
+    return NULL;
+}
+
+static void
+kr_target(const char *what, double got, double want)
+{
+    printf("  %-58s %7.2f  (target >= %.2f)  %s\n", what, got, want,
+           got >= want ? "met" : "NOT met");
+}
+
+static void
+kr_target_max(const char *what, double got, double limit)
+{
+    printf("  %-58s %7.2f  (target <= %.2f)  %s\n", what, got, limit,
+           got <= limit ? "met" : "NOT met");
+}
+
+static void
+kr_targets(const kr_row *rows, unsigned n, double ideal)
+{
+    const kr_row *lf = kr_find(rows, n, "lockfree"), *ck = kr_find(rows, n, "ck_ht");
+    const kr_row *ug = kr_find(rows, n, "urcu_lfht_grow");
+    const kr_row *rc = kr_find(rows, n, "rcu"), *gl = kr_find(rows, n, "global");
+
+    printf("\ntargets (issue 4, \"Performance to reach\"):\n");
+    if (lf == NULL || ck == NULL || ug == NULL || rc == NULL || gl == NULL) {
+        printf("  (run without --only to see every target)\n");
+        return;
+    }
+    kr_target("lockfree / ck_ht, 100% reads, 1 thread", lf->read[1] / ck->read[1], 1.5);
+    kr_target("lockfree / ck_ht, 100% reads, 2 threads", lf->read[2] / ck->read[2], 1.5);
+    kr_target("lockfree / urcu_lfht_grow, 100% reads, 1 thread",
+              lf->read[1] / ug->read[1], 2.5);
+    kr_target("lockfree / urcu_lfht_grow, 100% reads, 2 threads",
+              lf->read[2] / ug->read[2], 2.5);
+    kr_target("lockfree / ck_ht, 50/50, 2 threads", lf->mixed[2] / ck->mixed[2], 2.0);
+    kr_target("lockfree 50/50 scaling, 2 threads / 1 thread",
+              lf->mixed[2] / lf->mixed[1], 1.7);
+    kr_target("lockfree reads 1 thread / ideal", lf->read[1] / ideal, 0.5);
+    kr_target("rcu reads 1 thread / ideal", rc->read[1] / ideal, 0.5);
+    kr_target("fill 1M: ck_ht time / lockfree time", ck->fill_s / lf->fill_s, 2.0);
+    kr_target_max("lockfree worst put during fill, thread CPU ms",
+                  lf->stall_cpu_ms, 10.0);
+    kr_target_max("lockfree worst put during fill, wall ms (incl. preemption)",
+                  lf->stall_wall_ms, 10.0);
+    kr_target_max("lockfree bytes/key / global bytes/key",
+                  lf->bytes_per_key / gl->bytes_per_key, 1.5);
+    kr_target_max("rcu bytes/key / global bytes/key",
+                  rc->bytes_per_key / gl->bytes_per_key, 1.5);
+}
+
+static void
+kr_print(const kr_cfg *c, const kr_row *rows, unsigned n, double ideal)
+{
+    printf("keydirs side by side: %llu 8-byte keys, uniform, %.2f s per cell, "
+           "%ld online cores, default reclamation and flavor "
+           "(shared machine: noisy)\n",
+           (unsigned long long)c->keys, c->seconds,
+           sysconf(_SC_NPROCESSORS_ONLN));
+    printf("%-16s %7s %15s %6s %8s %8s %8s %8s %6s\n", "keydir", "fill s",
+           "stall ms cpu/wall", "B/key", "read T1", "read T2", "50/50 T1",
+           "50/50 T2", "T2/T1");
+    for (unsigned i = 0; i < n; i++) {
+        const kr_row *r = &rows[i];
+        printf("%-16s %7.3f %7.2f/%7.2f %6.1f %8.2f %8.2f %8.2f %8.2f %6.2f\n",
+               r->name, r->fill_s, r->stall_cpu_ms, r->stall_wall_ms,
+               r->bytes_per_key, r->read[1], r->read[2], r->mixed[1],
+               r->mixed[2], r->mixed[2] / r->mixed[1]);
+        if (r->errors != 0)
+            printf("  ^ %llu operations returned an unexpected code\n",
+                   (unsigned long long)r->errors);
+    }
+    printf("%-16s %7s %15s %6s %8.2f %8s %8s %8s %6s\n", "ideal (1 thr)", "-",
+           "-", "-", ideal, "-", "-", "-", "-");
+    printf("(fill: best of %u, 2 threads; stall: worst single put of a timed "
+           "fill, thread CPU time / wall time; read and 50/50: Mops, best of "
+           "%u interleaved rounds)\n", c->reps, c->reps);
+    kr_targets(rows, n, ideal);
+}
+
+static int
+kr_parse(int argc, char **argv, kr_cfg *c)
+{
+    *c = (kr_cfg){.keys = 1000000, .seconds = 0.5, .reps = 3};
+    for (int i = 1; i < argc; i += 2) {
+        if (i + 1 >= argc)
+            return -1;
+        char *end;
+        if (strcmp(argv[i], "--only") == 0) {
+            c->only = argv[i + 1];
+        } else if (strcmp(argv[i], "--keys") == 0) {
+            c->keys = strtoull(argv[i + 1], &end, 10);
+            if (*end || c->keys < 1000)
+                return -1;
+        } else if (strcmp(argv[i], "--seconds") == 0) {
+            c->seconds = strtod(argv[i + 1], &end);
+            if (*end || c->seconds <= 0 || c->seconds > 60)
+                return -1;
+        } else if (strcmp(argv[i], "--reps") == 0) {
+            c->reps = (unsigned)strtoul(argv[i + 1], &end, 10);
+            if (*end || c->reps < 1 || c->reps > 15)
+                return -1;
+        } else {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    kr_cfg c;
+    kr_row rows[KR_MAX_KEYDIRS] = {0};
+    unsigned n = 0;
+
+    if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+        printf("usage: kdratio [--keys N] [--seconds S] [--reps R] "
+               "[--only NAME]\nPrints issue 4's keydir ratio table.\n");
+        return 0;
+    }
+    if (kr_parse(argc, argv, &c) != 0) {
+        fprintf(stderr, "usage: kdratio [--keys N] [--seconds S] [--reps R] "
+                        "[--only NAME]\n");
+        return 64;
+    }
+    kd_keydir *kds[KR_MAX_KEYDIRS] = {0};
+    for (size_t i = 0; kd_registered(i) != NULL && n < KR_MAX_KEYDIRS; i++) {
+        const kd_ops *ops = kd_registered(i);
+        if (!(ops->flags & KD_FLAG_TEST_ONLY) &&
+            (c.only == NULL || strcmp(c.only, ops->name) == 0))
+            rows[n++].name = ops->name;
+    }
+    kr_measure_all(&c, rows, kds, n);
+    for (unsigned i = 0; i < n; i++)
+        kd_close(kds[i]);
+    kr_print(&c, rows, n, kr_ideal(&c));
+    if (c.only == NULL || strcmp(c.only, "lockfree") == 0)
+        kr_stalled_reader();
+    return 0;
+}

@@ -1,0 +1,70 @@
+/*
+ * ds/urcu_internal.h - the liburcu flavor a keydir runs on, chosen by name.
+ *
+ * liburcu's flavors are separate libraries (liburcu-memb, liburcu-qsbr),
+ * each exporting a struct rcu_flavor_struct of function pointers; we call
+ * through that table so that one binary offers both and a keydir picks at
+ * kd_open time (kd_options.flavor: "memb", the default, or "qsbr").
+ *
+ * Thread registration is per flavor and per thread in liburcu, but per
+ * keydir in ds/keydir.h: kdu_register/kdu_unregister keep a per-thread
+ * count per flavor and register with liburcu on the first, unregister on
+ * the last. Private to ds/.
+ */
+#ifndef DS_URCU_INTERNAL_H
+#define DS_URCU_INTERNAL_H
+
+#include <urcu/urcu-memb.h>
+
+typedef struct kdu_flavor {
+    const struct rcu_flavor_struct *fl;
+    int qsbr; /* readers announce quiescent states (kd_quiescent) */
+    int idx;  /* index of the per-thread registration count */
+} kdu_flavor;
+
+/*
+ * ThreadSanitizer cannot see liburcu's grace periods (membarrier, futexes
+ * in uninstrumented libraries). We tell it what they guarantee: every
+ * read-side section ends with a release on one token, and a call_rcu
+ * callback starts with an acquire of it (every section that could see the
+ * object ended before the callback runs); callbacks end with a release that
+ * kdu_barrier's caller acquires. No-ops outside TSan builds.
+ */
+#if defined(__SANITIZE_THREAD__)
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+extern char kdu_tsan_grace;
+#define KDU_TSAN_RELEASE() __tsan_release(&kdu_tsan_grace)
+#define KDU_TSAN_ACQUIRE() __tsan_acquire(&kdu_tsan_grace)
+#else
+#define KDU_TSAN_RELEASE() ((void)0)
+#define KDU_TSAN_ACQUIRE() ((void)0)
+#endif
+
+static inline void
+kdu_read_lock(const kdu_flavor *f)
+{
+    f->fl->read_lock();
+}
+
+static inline void
+kdu_read_unlock(const kdu_flavor *f)
+{
+    KDU_TSAN_RELEASE();
+    f->fl->read_unlock();
+}
+
+/* Picks the flavor named `name` (NULL = "memb"). Returns 0 or -1. */
+int kdu_pick(const char *name, kdu_flavor *out);
+
+void kdu_register(const kdu_flavor *f);
+void kdu_unregister(const kdu_flavor *f);
+
+/* 1 if the calling thread is registered with f's flavor. */
+int kdu_registered(const kdu_flavor *f);
+
+/* Waits for every callback queued with call_rcu so far; the caller must be
+ * outside any read-side section (qsbr: it goes offline meanwhile). */
+void kdu_barrier(const kdu_flavor *f);
+
+#endif /* DS_URCU_INTERNAL_H */
