@@ -26,6 +26,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #define CR_THREADS 2
@@ -292,10 +293,48 @@ cr_read_msgs(int fd, cr_state *s, int ack_target, pid_t pid)
         kill(pid, SIGKILL);
 }
 
+/*
+ * Reopens the store and checks every key against what the parent saw
+ * acknowledged. Runs in a child process of its own: keydirs such as rcu
+ * start helper threads (call_rcu) that outlive cask_close, and the parent
+ * must stay single-threaded to fork the next writer (ThreadSanitizer does
+ * not support fork from a multi-threaded process).
+ */
+static int
+cr_verify(const char *dir, cr_state *s, uint32_t point, const char *check_kd)
+{
+    int status, bad = 0;
+    pid_t pid = fork();
+
+    if (pid < 0)
+        return 0;
+    if (pid == 0) {
+        cask_options o = {0};
+        cask *c;
+        o.keydir = check_kd;
+        int rc = cask_open(dir, &o, &c);
+        if (rc != 0) {
+            fprintf(stderr, "crash: reopen after point %u: %s: %s\n", point,
+                    cask_strerror(rc), cask_errdetail());
+            _exit(1);
+        }
+        cask_thread_register(c);
+        for (int t = 0; t < CR_THREADS; t++)
+            for (int k = 0; k < CR_KEYS; k++)
+                bad += !cr_check_key(c, s, t, k);
+        cask_thread_unregister(c);
+        cask_close(c);
+        _exit(bad == 0 ? 0 : 1);
+    }
+    if (waitpid(pid, &status, 0) != pid)
+        return 0;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 static int
 cr_point(const char *dir, cr_state *s, uint32_t point, uint64_t *rnd)
 {
-    int fds[2], status, bad = 0;
+    int fds[2], status;
     pid_t pid;
 
     if (pipe(fds) != 0)
@@ -326,22 +365,7 @@ cr_point(const char *dir, cr_state *s, uint32_t point, uint64_t *rnd)
                 point, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
         return 0;
     }
-    cask_options o = {0};
-    cask *c;
-    o.keydir = check_kd;
-    int rc = cask_open(dir, &o, &c);
-    if (rc != 0) {
-        fprintf(stderr, "crash: reopen after point %u: %s: %s\n", point,
-                cask_strerror(rc), cask_errdetail());
-        return 0;
-    }
-    cask_thread_register(c);
-    for (int t = 0; t < CR_THREADS; t++)
-        for (int k = 0; k < CR_KEYS; k++)
-            bad += !cr_check_key(c, s, t, k);
-    cask_thread_unregister(c);
-    cask_close(c);
-    return bad == 0;
+    return cr_verify(dir, s, point, check_kd);
 }
 
 static void
@@ -384,10 +408,18 @@ main(int argc, char **argv)
     }
     if (dir == NULL)
         dir = eu_tmpdir("crash");
-    static cr_state s;
+    /* Shared with the verifier children, which adopt the outcome of an
+     * in-flight write they find on disk (see cr_check_key). */
+    cr_state *s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (s == MAP_FAILED) {
+        perror("crash: mmap");
+        return 1;
+    }
+    memset(s, 0, sizeof(*s));
     long passed = 0;
     for (long p = 0; p < crashes; p++) {
-        if (!cr_point(dir, &s, (uint32_t)p, &rnd)) {
+        if (!cr_point(dir, s, (uint32_t)p, &rnd)) {
             fprintf(stderr, "crash: point %ld failed (dir %s kept)\n", p,
                     dir);
             free(dir);
