@@ -17,6 +17,9 @@ enum { POOL_DEFAULT_CAPACITY = 4096, POOL_MAX_THREADS = 1024 };
 struct sync_pool {
     sync_queue *queue;
     sync_queue_kind kind;
+    void (*thread_start)(void *);
+    void (*thread_stop)(void *);
+    void *hook_arg;
     pthread_t *workers;
     unsigned nworkers;
     int shut; /* touched only by the owner (shutdown is single-threaded) */
@@ -29,10 +32,14 @@ pool_worker(void *arg)
     sync_pool *p = arg;
     sync_task t;
 
+    if (p->thread_start != NULL)
+        p->thread_start(p->hook_arg);
     while (sync_queue_pop(p->queue, &t) == 0) {
         t.fn(t.arg);
         sync_faa_rlx(&p->completed, 1);
     }
+    if (p->thread_stop != NULL)
+        p->thread_stop(p->hook_arg);
     return NULL;
 }
 
@@ -72,6 +79,9 @@ sync_pool_create(const sync_pool_opts *opts, sync_pool **out)
     if (p == NULL)
         return SYNC_ENOMEM;
     p->kind = opts->queue;
+    p->thread_start = opts->thread_start;
+    p->thread_stop = opts->thread_stop;
+    p->hook_arg = opts->hook_arg;
     p->workers = calloc(n, sizeof(*p->workers));
     rc = p->workers ? sync_queue_create(opts->queue, cap, &p->queue)
                     : SYNC_ENOMEM;

@@ -34,6 +34,12 @@ typedef struct sync_pool_opts {
     unsigned threads;      /* workers; 0 = online cores */
     size_t queue_capacity; /* tasks queued at most; 0 = 4096 */
     sync_queue_kind queue; /* SYNC_QUEUE_MUTEX or SYNC_QUEUE_RING */
+    /* Optional: each worker calls thread_start(hook_arg) before its first
+     * task and thread_stop(hook_arg) after its last, e.g. to register with
+     * a keydir that tracks its threads (kd_thread_register). */
+    void (*thread_start)(void *hook_arg);
+    void (*thread_stop)(void *hook_arg);
+    void *hook_arg;
 } sync_pool_opts;
 
 typedef struct sync_pool_stats {

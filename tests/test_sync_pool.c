@@ -218,10 +218,26 @@ submit_all(void *arg)
     return NULL;
 }
 
+static _Atomic int hooks_started, hooks_stopped;
+
+static void
+hook_start(void *arg)
+{
+    (void)arg;
+    sync_faa_rlx(&hooks_started, 1);
+}
+
+static void
+hook_stop(void *arg)
+{
+    (void)arg;
+    sync_faa_rlx(&hooks_stopped, 1);
+}
+
 static void
 test_pool_runs_each_task_once(void)
 {
-    sync_pool_opts o = {4, SMALL_CAP, kind};
+    sync_pool_opts o = {4, SMALL_CAP, kind, hook_start, hook_stop, NULL};
     sync_pool *p;
     sync_pool_stats st;
     pthread_t th[SUBMITTERS];
@@ -248,6 +264,8 @@ test_pool_runs_each_task_once(void)
     CU_ASSERT_EQUAL(st.submitted, SUBMITTERS * PER_SUBMITTER);
     CU_ASSERT_EQUAL(st.completed, SUBMITTERS * PER_SUBMITTER);
     CU_ASSERT_EQUAL(sync_pool_submit(p, noop, NULL), SYNC_ECLOSED);
+    CU_ASSERT_EQUAL(sync_load_rlx(&hooks_started), 4);
+    CU_ASSERT_EQUAL(sync_load_rlx(&hooks_stopped), 4);
     sync_pool_destroy(p);
 }
 
@@ -301,7 +319,7 @@ gate_open(gate *g)
 static void
 test_pool_full_and_drain(void)
 {
-    sync_pool_opts o = {1, 2, kind};
+    sync_pool_opts o = {1, 2, kind, NULL, NULL, NULL};
     gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
     sync_pool *p;
 
@@ -320,7 +338,7 @@ test_pool_full_and_drain(void)
 static void
 test_pool_bad_options(void)
 {
-    sync_pool_opts o = {100000, 0, kind};
+    sync_pool_opts o = {100000, 0, kind, NULL, NULL, NULL};
     sync_pool *p = NULL;
 
     CU_ASSERT_EQUAL(sync_pool_create(&o, &p), SYNC_EINVAL);
