@@ -19,3 +19,5 @@ endfunction()
 
 casklab_require(XXHASH libxxhash libxxhash-dev)
 casklab_require(CUNIT cunit libcunit1-dev)
+casklab_require(LIBUV libuv libuv1-dev)
+casklab_require(HIREDIS hiredis libhiredis-dev)

@@ -126,6 +126,19 @@ cmd_add_arg(resp_cmd *c, size_t len)
     return arg;
 }
 
+void
+resp_limits_defaults(resp_limits *lim)
+{
+    if (lim->max_bulk == 0)
+        lim->max_bulk = RESP_DEF_BULK;
+    if (lim->max_args == 0)
+        lim->max_args = RESP_DEF_ARGS;
+    if (lim->max_inline == 0)
+        lim->max_inline = RESP_DEF_INLINE;
+    if (lim->max_request == 0)
+        lim->max_request = RESP_DEF_REQUEST;
+}
+
 int
 resp_parser_create(const resp_limits *lim, resp_parser **out)
 {
@@ -135,14 +148,7 @@ resp_parser_create(const resp_limits *lim, resp_parser **out)
         return RESP_ENOMEM;
     if (lim != NULL)
         p->lim = *lim;
-    if (p->lim.max_bulk == 0)
-        p->lim.max_bulk = RESP_DEF_BULK;
-    if (p->lim.max_args == 0)
-        p->lim.max_args = RESP_DEF_ARGS;
-    if (p->lim.max_inline == 0)
-        p->lim.max_inline = RESP_DEF_INLINE;
-    if (p->lim.max_request == 0)
-        p->lim.max_request = RESP_DEF_REQUEST;
+    resp_limits_defaults(&p->lim);
     *out = p;
     return 0;
 }

@@ -69,6 +69,9 @@ typedef struct resp_cmd {
 
 void resp_cmd_free(resp_cmd *cmd);
 
+/* Replaces each zero field of *lim with its default. */
+void resp_limits_defaults(resp_limits *lim);
+
 typedef struct resp_parser resp_parser;
 
 /* lim may be NULL for the defaults. Returns 0 or RESP_ENOMEM. */
