@@ -131,10 +131,12 @@ batch_run(void *arg)
 
 /* ---- connections --------------------------------------------------------- */
 
+/* Reply bytes not yet in the kernel: queued here plus what libuv still
+ * holds of the write in progress. */
 static size_t
 conn_unsent(const srv_conn *c)
 {
-    return c->out.len + c->wbuf.len;
+    return c->out.len + c->tcp.write_queue_size;
 }
 
 static void
@@ -422,6 +424,7 @@ static void
 srv_complete(srv_server *s, srv_batch *b)
 {
     srv_conn *c = b->conn;
+    int shutdown = b->shutdown;
 
     c->inflight = NULL;
     if (b->quit || b->shutdown) {
@@ -429,22 +432,23 @@ srv_complete(srv_server *s, srv_batch *b)
         batch_free(c->pending); /* requests after QUIT are not run */
         c->pending = NULL;
     }
-    if (b->shutdown)
-        srv_begin_shutdown(s);
     if (c->closing) {
         batch_free(b);
         conn_maybe_free(c);
-        return;
+    } else {
+        if (c->out.len == 0) { /* take the replies without copying */
+            resp_buf t = c->out;
+            c->out = b->out;
+            b->out = t;
+        } else if (resp_add_raw(&c->out, b->out.data, b->out.len) != 0) {
+            conn_close(c);
+        }
+        batch_free(b);
+        conn_pump(c);
     }
-    if (c->out.len == 0) { /* take the replies without copying */
-        resp_buf t = c->out;
-        c->out = b->out;
-        b->out = t;
-    } else if (resp_add_raw(&c->out, b->out.data, b->out.len) != 0) {
-        conn_close(c);
-    }
-    batch_free(b);
-    conn_pump(c);
+    /* After the replies are queued, so that shutdown flushes them. */
+    if (shutdown)
+        srv_begin_shutdown(s);
 }
 
 static void

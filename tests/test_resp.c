@@ -293,7 +293,14 @@ test_limits(void)
     EXPECT_ERR(&lim, "a b c d\n", RESP_EPROTO,
                "Protocol error: invalid multibulk length");
     /* Right at each limit is fine. */
-    expect_parse("*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n", 28, "a|b|c;");
+    {
+        static const char three[] = "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n";
+        int err;
+        char *got = parse_all(&lim, three, sizeof(three) - 1, 1, &err);
+        CU_ASSERT_EQUAL(err, 0);
+        CU_ASSERT_STRING_EQUAL(got, "a|b|c;");
+        free(got);
+    }
     {
         int err;
         char *got = parse_all(&lim, "aaaaaaaaaaaaaaa\r\n", 17, 1, &err);
