@@ -34,6 +34,8 @@ serve_usage(void)
            "  --requirepass PASS clients must AUTH first\n"
            "  --max-clients N    connections at most (default 10000)\n"
            "  --timeout S        close clients idle S seconds (default 0: never)\n"
+           "  --shutdown-ms N    on stop, wait at most N ms for clients to take\n"
+           "                     their replies (default 10000)\n"
            "  --max-bulk N       bytes of one argument (default 536870912)\n"
            "  --max-args N       arguments of one request (default 1048576)\n"
            "  --max-inline N     bytes of an inline request (default 65536)\n"
@@ -66,7 +68,7 @@ serve_num(const char *opt, const char *s, unsigned long long max,
 enum {
     OPT_HOST = 256, OPT_PORT, OPT_THREADS, OPT_QUEUE, OPT_QCAP, OPT_PASS,
     OPT_CLIENTS, OPT_TIMEOUT, OPT_BULK, OPT_ARGS, OPT_INLINE, OPT_REQUEST,
-    OPT_BACKPRESSURE, OPT_OUTPUT
+    OPT_BACKPRESSURE, OPT_OUTPUT, OPT_SHUTDOWN
 };
 
 /* Stores a numeric option; returns -1 on a bad value. */
@@ -83,6 +85,7 @@ serve_set_num(int c, const char *arg, srv_opts *o)
         {OPT_REQUEST, "--max-request", big},
         {OPT_BACKPRESSURE, "--backpressure", big},
         {OPT_OUTPUT, "--max-output", big},
+        {OPT_SHUTDOWN, "--shutdown-ms", 1u << 30},
     };
     size_t i = 0;
 
@@ -101,6 +104,7 @@ serve_set_num(int c, const char *arg, srv_opts *o)
     case OPT_INLINE: o->limits.max_inline = (size_t)v; break;
     case OPT_REQUEST: o->limits.max_request = (size_t)v; break;
     case OPT_BACKPRESSURE: o->backpressure = (size_t)v; break;
+    case OPT_SHUTDOWN: o->shutdown_ms = (unsigned)v; break;
     default: o->max_output = (size_t)v; break;
     }
     return 0;
@@ -124,6 +128,7 @@ serve_parse(int argc, char **argv, srv_opts *o)
         {"max-request", required_argument, NULL, OPT_REQUEST},
         {"backpressure", required_argument, NULL, OPT_BACKPRESSURE},
         {"max-output", required_argument, NULL, OPT_OUTPUT},
+        {"shutdown-ms", required_argument, NULL, OPT_SHUTDOWN},
         {NULL, 0, NULL, 0},
     };
     int c;

@@ -30,7 +30,8 @@ enum {
     SRV_READ_BUF = 64 * 1024,
     SRV_DEF_CLIENTS = 10000,
     SRV_DEF_BATCH = 1024,
-    SRV_SWEEP_MS = 250
+    SRV_SWEEP_MS = 250,
+    SRV_DEF_SHUTDOWN_MS = 10000
 };
 #define SRV_DEF_BACKPRESSURE ((size_t)1 << 20)
 #define SRV_DEF_MAX_OUTPUT ((size_t)256 << 20)
@@ -57,6 +58,7 @@ struct srv_server {
     uv_tcp_t listener;
     uv_async_t wake;
     uv_timer_t sweep;
+    uv_timer_t grace; /* ends the graceful shutdown's wait for clients */
     uv_signal_t sigint, sigterm;
     srv_shared sh;
     pthread_mutex_t done_lock;
@@ -516,10 +518,22 @@ srv_close_handles(srv_server *s)
         uv_close((uv_handle_t *)&s->listener, NULL);
     uv_close((uv_handle_t *)&s->wake, NULL);
     uv_close((uv_handle_t *)&s->sweep, NULL);
+    uv_close((uv_handle_t *)&s->grace, NULL);
     if (s->sh.opts.handle_signals) {
         uv_close((uv_handle_t *)&s->sigint, NULL);
         uv_close((uv_handle_t *)&s->sigterm, NULL);
     }
+}
+
+/* The grace period is over: close whoever is left (a connection with a
+ * batch on the pool is freed when the batch comes back). */
+static void
+on_grace(uv_timer_t *t)
+{
+    srv_server *s = t->data;
+
+    for (srv_conn *c = s->conns; c != NULL; c = c->next)
+        conn_close(c);
 }
 
 static void
@@ -528,6 +542,7 @@ srv_begin_shutdown(srv_server *s)
     if (!s->stopping) {
         s->stopping = 1;
         uv_close((uv_handle_t *)&s->listener, NULL); /* stop accepting */
+        uv_timer_start(&s->grace, on_grace, s->sh.opts.shutdown_ms, 0);
         for (srv_conn *c = s->conns, *n; c != NULL; c = n) {
             n = c->next;
             c->input_done = 1;
@@ -556,6 +571,8 @@ srv_defaults(srv_opts *o)
         o->max_output = SRV_DEF_MAX_OUTPUT;
     if (o->max_batch == 0)
         o->max_batch = SRV_DEF_BATCH;
+    if (o->shutdown_ms == 0)
+        o->shutdown_ms = SRV_DEF_SHUTDOWN_MS;
     resp_limits_defaults(&o->limits);
 }
 
@@ -596,7 +613,8 @@ srv_init_handles(srv_server *s)
 
     uv_tcp_init(&s->loop, &s->listener);
     uv_timer_init(&s->loop, &s->sweep);
-    s->wake.data = s->listener.data = s->sweep.data = s;
+    uv_timer_init(&s->loop, &s->grace);
+    s->wake.data = s->listener.data = s->sweep.data = s->grace.data = s;
     if (s->sh.opts.handle_signals) {
         uv_signal_init(&s->loop, &s->sigint);
         uv_signal_init(&s->loop, &s->sigterm);

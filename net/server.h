@@ -27,7 +27,9 @@
  * Shutdown: srv_stop (any thread), SIGINT/SIGTERM when handle_signals, or
  * the SHUTDOWN command start a graceful shutdown: stop accepting and
  * reading, finish every request already received, flush the replies,
- * sync the store, close. A second signal stops at once (srv_run returns
+ * sync the store, close. Clients that do not take their replies within
+ * shutdown_ms are closed anyway, so a stalled client cannot hold the
+ * server up. A second signal stops at once (srv_run returns
  * SRV_EFORCED and the caller must exit without srv_destroy, since workers
  * may still be running).
  */
@@ -54,6 +56,8 @@ typedef struct srv_opts {
     size_t max_output;       /* unsent bytes that close; 0 = 256 MiB */
     size_t max_batch;        /* requests per batch; 0 = 1024 */
     resp_limits limits;      /* parser limits; zeros = Redis defaults */
+    unsigned shutdown_ms;    /* graceful shutdown waits this long for
+                                clients to take their replies; 0 = 10 s */
     const char *requirepass; /* NULL or "" = no AUTH required */
     int handle_signals;      /* catch SIGINT and SIGTERM (the CLI does) */
 } srv_opts;

@@ -786,6 +786,36 @@ test_graceful_stop(void)
     free(resp);
 }
 
+/* A client that never reads its replies cannot hold up a graceful stop:
+ * after shutdown_ms it is closed and srv_run returns. */
+static void
+test_stop_with_stalled_client(void)
+{
+    enum { N = 2000, VAL = 16384 };
+    srv_opts o = {.shutdown_ms = 200};
+    static const char get[] = "GET big\r\n";
+    fixture f;
+    redisContext *c;
+    char *val = malloc(VAL), *req = malloc(N * (sizeof(get) - 1));
+    int fd;
+
+    CU_ASSERT_FATAL(val && req);
+    memset(val, 'v', VAL);
+    for (int i = 0; i < N; i++)
+        memcpy(req + i * (sizeof(get) - 1), get, sizeof(get) - 1);
+    fx_start(&f, &o);
+    c = fx_client(&f);
+    expect(c, ST, "OK", "SET big %b", val, (size_t)VAL);
+    redisFree(c);
+    fd = raw_connect_rcvbuf(f.port, 64 * 1024);
+    CU_ASSERT_EQUAL(raw_send(fd, req, N * (sizeof(get) - 1)), 0);
+    /* Not reading: its replies stay unsent while the server stops. */
+    fx_stop(&f);
+    close(fd);
+    free(val);
+    free(req);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -797,7 +827,7 @@ main(int argc, char **argv)
         CT_CASE(test_junk_input),       CT_CASE(test_max_clients),
         CT_CASE(test_idle_timeout),     CT_CASE(test_backpressure),
         CT_CASE(test_output_limit),     CT_CASE(test_shutdown_command),
-        CT_CASE(test_graceful_stop),
+        CT_CASE(test_graceful_stop),    CT_CASE(test_stop_with_stalled_client),
     };
 
     if (argc != 2 || sync_queue_kind_parse(argv[1], &kind) != 0) {
