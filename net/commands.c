@@ -146,6 +146,62 @@ cmd_auth(srv_ctx *x)
     REPLY(resp_add_simple(x->out, "OK"));
 }
 
+/* HELLO [2 [AUTH user pass]]: we speak RESP2 only, so HELLO 3 gets
+ * NOPROTO and clients fall back, as with a Redis 5 server. */
+static void
+cmd_hello(srv_ctx *x)
+{
+    long long ver = 2;
+
+    if (x->c->argc >= 2 && resp_parse_int(x->c->argv[1], x->c->lens[1], &ver) != 0) {
+        REPLY(resp_add_error(x->out, "ERR Protocol version is not an integer or out of range"));
+        return;
+    }
+    if (ver != 2) {
+        REPLY(resp_add_error(x->out, "NOPROTO unsupported protocol version"));
+        return;
+    }
+    if (x->c->argc == 3 || x->c->argc == 4 || x->c->argc > 5) {
+        REPLY(resp_add_error(x->out, "%s", ERR_SYNTAX));
+        return;
+    }
+    if (x->c->argc == 5) {
+        resp_buf *out = x->out;
+        size_t before = out->len;
+        if (!arg_is(x, 2, "auth")) {
+            REPLY(resp_add_error(out, "%s", ERR_SYNTAX));
+            return;
+        }
+        resp_cmd auth = {3, x->c->argv + 2, x->c->lens + 2, 3};
+        resp_cmd *saved = x->c;
+        x->c = &auth;
+        cmd_auth(x); /* AUTH user pass, replying +OK or an error */
+        x->c = saved;
+        if (out->len > before && out->data[before] == '-')
+            return; /* the error is the reply */
+        out->len = before; /* drop AUTH's +OK: HELLO replies instead */
+    }
+    if (!x->b->sess->authed) {
+        REPLY(resp_add_error(x->out, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
+        return;
+    }
+    REPLY(resp_add_array(x->out, 14));
+    REPLY(resp_add_bulk_str(x->out, "server"));
+    REPLY(resp_add_bulk_str(x->out, "casklab"));
+    REPLY(resp_add_bulk_str(x->out, "version"));
+    REPLY(resp_add_bulk_str(x->out, SRV_VERSION));
+    REPLY(resp_add_bulk_str(x->out, "proto"));
+    REPLY(resp_add_int(x->out, 2));
+    REPLY(resp_add_bulk_str(x->out, "id"));
+    REPLY(resp_add_int(x->out, 0));
+    REPLY(resp_add_bulk_str(x->out, "mode"));
+    REPLY(resp_add_bulk_str(x->out, "standalone"));
+    REPLY(resp_add_bulk_str(x->out, "role"));
+    REPLY(resp_add_bulk_str(x->out, "master"));
+    REPLY(resp_add_bulk_str(x->out, "modules"));
+    REPLY(resp_add_array(x->out, 0));
+}
+
 static void
 cmd_shutdown(srv_ctx *x)
 {
@@ -640,6 +696,7 @@ static const srv_cmd_def srv_cmds[] = {
     {"ping", -1, 0, cmd_ping},       {"echo", 2, 0, cmd_echo},
     {"quit", -1, 1, cmd_quit},       {"select", 2, 0, cmd_select},
     {"auth", -2, 1, cmd_auth},       {"shutdown", -1, 0, cmd_shutdown},
+    {"hello", -1, 1, cmd_hello},
     {"get", 2, 0, cmd_get},          {"set", -3, 0, cmd_set},
     {"del", -2, 0, cmd_del},         {"exists", -2, 0, cmd_exists},
     {"mget", -2, 0, cmd_mget},       {"mset", -3, 0, cmd_mset},

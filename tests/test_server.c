@@ -391,7 +391,9 @@ test_server_commands(void)
     CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
     freeReplyObject(r);
     expect(c, ER, NULL, "CONFIG SET save x");
-    CU_ASSERT(expect_int(c, "COMMAND COUNT") >= 24);
+    CU_ASSERT(expect_int(c, "COMMAND COUNT") >= 25);
+    expect(c, ER, "NOPROTO unsupported protocol version", "HELLO 3");
+    expect(c, ER, "ERR syntax error", "HELLO 2 AUTH x");
     r = redisCommand(c, "COMMAND");
     CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 24);
     freeReplyObject(r);
@@ -431,12 +433,21 @@ test_auth(void)
            "AUTH s3cre");
     expect(c, ER, "WRONGPASS invalid username-password pair or user is disabled.",
            "AUTH admin s3cret");
+    expect(c, ER, "NOPROTO unsupported protocol version", "HELLO 3");
+    expect(c, ER, NULL, "HELLO 2");
+    expect(c, ER, "WRONGPASS invalid username-password pair or user is disabled.",
+           "HELLO 2 AUTH default nope");
     expect(c, ST, "OK", "AUTH default s3cret");
     expect(c, ST, "OK", "SET k v");
     redisFree(c);
     c = fx_client(&f); /* a new connection starts unauthenticated */
     expect(c, ER, "NOAUTH Authentication required.", "GET k");
-    expect(c, ST, "OK", "AUTH s3cret");
+    {
+        redisReply *r = redisCommand(c, "HELLO 2 AUTH default s3cret");
+        CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 14);
+        CU_ASSERT_STRING_EQUAL(r->element[1]->str, "casklab");
+        freeReplyObject(r);
+    }
     expect(c, STR, "v", "GET k");
     redisFree(c);
     fx_stop(&f);
