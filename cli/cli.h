@@ -28,5 +28,6 @@ int cli_wants_help(int argc, char **argv);
 extern const cli_cmd cli_cmd_demo;
 extern const cli_cmd cli_cmd_keydirs;
 extern const cli_cmd cli_cmd_serve;
+extern const cli_cmd cli_cmd_poolbench;
 
 #endif /* CLI_CLI_H */

@@ -10,6 +10,7 @@ static const cli_cmd *const cli_cmds[] = {
     &cli_cmd_demo,
     &cli_cmd_keydirs,
     &cli_cmd_serve,
+    &cli_cmd_poolbench,
 };
 
 #define CLI_NCMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))

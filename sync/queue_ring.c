@@ -27,9 +27,18 @@
  * the producer reads a non-zero count and signals. Since the consumer holds
  * the lock from its increment until cond_wait releases it, a signal sent
  * under the lock cannot fall between the retry and the wait. Full producers
- * park the same way on push_waiters. (A pair of seq_cst fences would avoid
- * the RMW on the fast path, but GCC's ThreadSanitizer rejects
- * atomic_thread_fence, and the RMW is what lets TSan check this code.)
+ * park the same way on push_waiters.
+ *
+ * That RMW on a shared counter after every operation makes the counter's
+ * cache line bounce between all cores. Outside ThreadSanitizer builds the
+ * ring therefore uses the other classic form: a seq_cst fence, then a
+ * relaxed load, on the publishing side, and a seq_cst fence after the
+ * waiter's increment. The two fences forbid the store-buffering outcome
+ * in which the producer reads zero waiters while the consumer misses the
+ * cell; the load only shares the line, which stays put while no thread
+ * parks. GCC's TSan rejects atomic_thread_fence (and could not check it),
+ * so TSan builds compile the RMW form, which it does check; both forms
+ * run the same tests (tests/test_sync_pool.c).
  */
 #include "sync/atomic.h"
 #include "sync/queue_internal.h"
@@ -113,13 +122,44 @@ rq_try_pop_raw(rq_queue *r, sync_task *task)
     }
 }
 
+#if defined(__SANITIZE_THREAD__)
+#define RQ_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RQ_TSAN 1
+#endif
+#endif
+
+/* Reads a waiter count so that it is ordered with the waiter's
+ * increment (see the file comment for both forms). */
+static unsigned
+rq_waiters(_Atomic unsigned *waiters)
+{
+#ifdef RQ_TSAN
+    return sync_faa_acqrel(waiters, 0);
+#else
+    /* Orders our publication of the cell before the read of waiters. */
+    sync_fence_sc();
+    return sync_load_rlx(waiters);
+#endif
+}
+
+/* Announces a parking thread (park lock held); pairs with rq_waiters. */
+static void
+rq_announce(_Atomic unsigned *waiters)
+{
+    sync_faa_acqrel(waiters, 1);
+#ifndef RQ_TSAN
+    /* Orders the increment before the retry's loads of the cells. */
+    sync_fence_sc();
+#endif
+}
+
 /* After a successful operation: wake one parked peer of the other side. */
 static void
 rq_wake(rq_queue *r, _Atomic unsigned *waiters, pthread_cond_t *cond)
 {
-    /* An RMW, not a load: it is ordered with the waiter's increment (see
-     * the file comment). */
-    if (sync_faa_acqrel(waiters, 0) == 0)
+    if (rq_waiters(waiters) == 0)
         return;
     pthread_mutex_lock(&r->park);
     pthread_cond_signal(cond);
@@ -160,7 +200,7 @@ rq_push_slow(rq_queue *r, const sync_task *task)
     int rc;
 
     pthread_mutex_lock(&r->park);
-    sync_faa_acqrel(&r->push_waiters, 1);
+    rq_announce(&r->push_waiters);
     for (;;) {
         if (sync_load_acq(&r->closed)) {
             rc = SYNC_ECLOSED;
@@ -202,7 +242,7 @@ rq_pop_slow(rq_queue *r, sync_task *task)
     int rc;
 
     pthread_mutex_lock(&r->park);
-    sync_faa_acqrel(&r->pop_waiters, 1);
+    rq_announce(&r->pop_waiters);
     for (;;) {
         rc = rq_try_pop_raw(r, task);
         if (rc == 0)
