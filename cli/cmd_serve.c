@@ -31,7 +31,12 @@ serve_usage(void)
            "  --threads T        pool workers (default: online cores)\n"
            "  --queue KIND       pool queue: mutex or ring (default ring)\n"
            "  --queue-capacity N batches queued at most (default 4096)\n"
-           "  --requirepass PASS clients must AUTH first\n"
+           "  --http-port N      also serve the HTTP API on port N (0 = any\n"
+           "                     free port; default: off): GET/PUT/DELETE\n"
+           "                     /v1/kv/KEY, GET /v1/status, POST\n"
+           "                     /v1/admin/merge, GET /metrics\n"
+           "  --requirepass PASS clients must AUTH first (HTTP: header\n"
+           "                     'Authorization: Bearer PASS')\n"
            "  --max-clients N    connections at most (default 10000)\n"
            "  --timeout S        close clients idle S seconds (default 0: never)\n"
            "  --shutdown-ms N    on stop, wait at most N ms for clients to take\n"
@@ -68,7 +73,7 @@ serve_num(const char *opt, const char *s, unsigned long long max,
 enum {
     OPT_HOST = 256, OPT_PORT, OPT_THREADS, OPT_QUEUE, OPT_QCAP, OPT_PASS,
     OPT_CLIENTS, OPT_TIMEOUT, OPT_BULK, OPT_ARGS, OPT_INLINE, OPT_REQUEST,
-    OPT_BACKPRESSURE, OPT_OUTPUT, OPT_SHUTDOWN
+    OPT_BACKPRESSURE, OPT_OUTPUT, OPT_SHUTDOWN, OPT_HTTP
 };
 
 /* Stores a numeric option; returns -1 on a bad value. */
@@ -86,6 +91,7 @@ serve_set_num(int c, const char *arg, srv_opts *o)
         {OPT_BACKPRESSURE, "--backpressure", big},
         {OPT_OUTPUT, "--max-output", big},
         {OPT_SHUTDOWN, "--shutdown-ms", 1u << 30},
+        {OPT_HTTP, "--http-port", 65535},
     };
     size_t i = 0;
 
@@ -105,6 +111,7 @@ serve_set_num(int c, const char *arg, srv_opts *o)
     case OPT_REQUEST: o->limits.max_request = (size_t)v; break;
     case OPT_BACKPRESSURE: o->backpressure = (size_t)v; break;
     case OPT_SHUTDOWN: o->shutdown_ms = (unsigned)v; break;
+    case OPT_HTTP: o->http = 1; o->http_port = (int)v; break;
     default: o->max_output = (size_t)v; break;
     }
     return 0;
@@ -129,6 +136,7 @@ serve_parse(int argc, char **argv, srv_opts *o)
         {"backpressure", required_argument, NULL, OPT_BACKPRESSURE},
         {"max-output", required_argument, NULL, OPT_OUTPUT},
         {"shutdown-ms", required_argument, NULL, OPT_SHUTDOWN},
+        {"http-port", required_argument, NULL, OPT_HTTP},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -182,6 +190,9 @@ serve_run(int argc, char **argv)
     printf("casklab serve: listening on %s:%d (store: memory stand-in, "
            "pool: %s queue)\n", o.host ? o.host : "127.0.0.1", srv_port(srv),
            sync_queue_kind_name(o.queue));
+    if (o.http)
+        printf("casklab serve: HTTP API on %s:%d\n", o.host ? o.host : "127.0.0.1",
+               srv_http_port(srv));
     fflush(stdout);
     rc = srv_run(srv);
     if (rc == SRV_EFORCED) {

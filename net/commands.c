@@ -836,6 +836,22 @@ srv_exec_batch(srv_batch *b)
 {
     srv_ctx x = {b, NULL, &b->out, b->sh, b->sh->store};
 
+    if (b->http) {
+        for (size_t i = 0; i < b->n; i++) {
+            sync_faa_rlx(&b->sh->commands, 1);
+            srv_http_exec(b, b->reqs[i]);
+            http_request_free(b->reqs[i]);
+            b->reqs[i] = NULL;
+        }
+        b->n = 0;
+        if (b->http_error != 0) {
+            const char *why = http_reason(b->http_error);
+            srv_http_respond(&b->out, b->http_error, "text/plain", why,
+                             strlen(why), 0);
+        }
+        return;
+    }
+
     for (size_t i = 0; i < b->n; i++) {
         /* After QUIT or SHUTDOWN the rest of the batch is not executed. */
         if (!b->quit && !b->shutdown) {

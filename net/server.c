@@ -41,6 +41,7 @@ typedef struct srv_conn {
     srv_server *srv;
     struct srv_conn *prev, *next;
     resp_parser *parser;
+    http_parser *hparser; /* instead of parser on an HTTP connection */
     srv_session sess;
     srv_batch *inflight; /* on the pool (at most one) */
     srv_batch *pending;  /* requests parsed, waiting for inflight */
@@ -56,6 +57,7 @@ typedef struct srv_conn {
 struct srv_server {
     uv_loop_t loop;
     uv_tcp_t listener;
+    uv_tcp_t http_listener;
     uv_async_t wake;
     uv_timer_t sweep;
     uv_timer_t grace; /* ends the graceful shutdown's wait for clients */
@@ -83,6 +85,7 @@ batch_new(srv_conn *c)
     if (b == NULL)
         return NULL;
     b->sh = &c->srv->sh;
+    b->http = c->hparser != NULL;
     b->conn = c;
     b->sess = &c->sess;
     return b;
@@ -93,26 +96,39 @@ batch_free(srv_batch *b)
 {
     if (b == NULL)
         return;
-    for (size_t i = 0; i < b->n; i++)
-        resp_cmd_free(b->cmds[i]);
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->http)
+            http_request_free(b->reqs[i]);
+        else
+            resp_cmd_free(b->cmds[i]);
+    }
     free(b->cmds);
+    free(b->reqs);
     free(b->proto_error);
     resp_buf_free(&b->out);
     free(b);
 }
 
+/* Adds a RESP command (or, in an HTTP batch, an http_request). */
 static int
-batch_add(srv_batch *b, resp_cmd *cmd)
+batch_add(srv_batch *b, void *item)
 {
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 16;
-        resp_cmd **v = realloc(b->cmds, cap * sizeof(*v));
+        void **v = realloc(b->http ? (void *)b->reqs : (void *)b->cmds,
+                           cap * sizeof(*v));
         if (v == NULL)
             return SRV_ENOMEM;
-        b->cmds = v;
+        if (b->http)
+            b->reqs = (http_request **)v;
+        else
+            b->cmds = (resp_cmd **)v;
         b->cap = cap;
     }
-    b->cmds[b->n++] = cmd;
+    if (b->http)
+        b->reqs[b->n++] = item;
+    else
+        b->cmds[b->n++] = item;
     return 0;
 }
 
@@ -153,6 +169,7 @@ conn_free(srv_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     resp_parser_destroy(c->parser);
+    http_parser_destroy(c->hparser);
     srv_session_clear(&c->sess);
     batch_free(c->pending);
     resp_buf_free(&c->out);
@@ -348,6 +365,39 @@ conn_parse(srv_conn *c, const char *data, size_t len)
     }
 }
 
+/* An HTTP connection's input: requests into the batch; a request without
+ * keep-alive is the last one read. */
+static void
+conn_parse_http(srv_conn *c, const char *data, size_t len)
+{
+    size_t off = 0;
+
+    while (off < len && !c->input_done) {
+        http_request *r;
+        size_t used;
+        int rc = http_parse(c->hparser, data + off, len - off, &used, &r);
+
+        off += used;
+        if (rc != 0) {
+            c->input_done = 1;
+            if (conn_pending(c) == NULL)
+                conn_close(c);
+            else
+                c->pending->http_error = rc < 0 ? 500 : rc;
+            return;
+        }
+        if (r == NULL)
+            continue;
+        if (conn_pending(c) == NULL || batch_add(c->pending, r) != 0) {
+            http_request_free(r);
+            conn_close(c);
+            return;
+        }
+        if (!r->keep_alive)
+            c->input_done = 1;
+    }
+}
+
 static void
 on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
@@ -363,7 +413,10 @@ on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     c->last_active = uv_now(&c->srv->loop);
     /* A batch may exceed max_batch by one read's worth of requests: the
      * read is already in our buffer, and reading stops right after. */
-    conn_parse(c, buf->base, (size_t)nread);
+    if (c->hparser != NULL)
+        conn_parse_http(c, buf->base, (size_t)nread);
+    else
+        conn_parse(c, buf->base, (size_t)nread);
     conn_pump(c);
 }
 
@@ -379,8 +432,27 @@ srv_refuse(srv_server *s, uv_tcp_t *tcp)
     uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
 }
 
+enum { SRV_HTTP_MAX_HEAD = 16 * 1024 };
+
+/* A new connection's parser: RESP, or HTTP on the HTTP listener. */
+static int
+conn_new_parser(srv_server *s, srv_conn *c, int http)
+{
+    if (http)
+        return http_parser_create(SRV_HTTP_MAX_HEAD, s->sh.opts.limits.max_bulk,
+                                  &c->hparser);
+    return resp_parser_create(&s->sh.opts.limits, &c->parser);
+}
+
 static void
-on_connection(uv_stream_t *ls, int status)
+conn_drop_parsers(srv_conn *c)
+{
+    resp_parser_destroy(c->parser);
+    http_parser_destroy(c->hparser);
+}
+
+static void
+srv_accept(uv_stream_t *ls, int status, int http)
 {
     srv_server *s = ls->data;
     srv_conn *c;
@@ -388,18 +460,18 @@ on_connection(uv_stream_t *ls, int status)
     if (status < 0 || s->stopping)
         return;
     c = calloc(1, sizeof(*c));
-    if (c == NULL || resp_parser_create(&s->sh.opts.limits, &c->parser) != 0) {
+    if (c == NULL || conn_new_parser(s, c, http) != 0) {
         free(c);
         return; /* the connection stays in the backlog until memory returns */
     }
     uv_tcp_init(&s->loop, &c->tcp);
     if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
-        resp_parser_destroy(c->parser);
+        conn_drop_parsers(c);
         uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
         return;
     }
     if (sync_load_rlx(&s->sh.clients) >= s->sh.opts.max_clients) {
-        resp_parser_destroy(c->parser);
+        conn_drop_parsers(c);
         srv_refuse(s, &c->tcp);
         return;
     }
@@ -417,6 +489,18 @@ on_connection(uv_stream_t *ls, int status)
     sync_faa_rlx(&s->sh.clients, 1);
     sync_faa_rlx(&s->sh.connections, 1);
     conn_update_reading(c);
+}
+
+static void
+on_connection(uv_stream_t *ls, int status)
+{
+    srv_accept(ls, status, 0);
+}
+
+static void
+on_http_connection(uv_stream_t *ls, int status)
+{
+    srv_accept(ls, status, 1);
 }
 
 /* ---- completions, timers, signals ---------------------------------------- */
@@ -516,6 +600,8 @@ srv_close_handles(srv_server *s)
     s->handles_closed = 1;
     if (!uv_is_closing((uv_handle_t *)&s->listener))
         uv_close((uv_handle_t *)&s->listener, NULL);
+    if (!uv_is_closing((uv_handle_t *)&s->http_listener))
+        uv_close((uv_handle_t *)&s->http_listener, NULL);
     uv_close((uv_handle_t *)&s->wake, NULL);
     uv_close((uv_handle_t *)&s->sweep, NULL);
     uv_close((uv_handle_t *)&s->grace, NULL);
@@ -542,6 +628,7 @@ srv_begin_shutdown(srv_server *s)
     if (!s->stopping) {
         s->stopping = 1;
         uv_close((uv_handle_t *)&s->listener, NULL); /* stop accepting */
+        uv_close((uv_handle_t *)&s->http_listener, NULL);
         uv_timer_start(&s->grace, on_grace, s->sh.opts.shutdown_ms, 0);
         for (srv_conn *c = s->conns, *n; c != NULL; c = n) {
             n = c->next;
@@ -576,32 +663,49 @@ srv_defaults(srv_opts *o)
     resp_limits_defaults(&o->limits);
 }
 
+/* Binds and listens on host:port; *bound receives the port. */
 static int
-srv_listen(srv_server *s, char *errbuf, size_t errlen)
+srv_listen_on(srv_server *s, uv_tcp_t *tcp, int port, uv_connection_cb cb,
+              int *bound, char *errbuf, size_t errlen)
 {
-    const srv_opts *o = &s->sh.opts;
+    const char *host = s->sh.opts.host;
     struct sockaddr_storage ss;
     struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
     int namelen = sizeof(ss), rc;
 
-    if (uv_ip4_addr(o->host, o->port, sin) != 0 &&
-        uv_ip6_addr(o->host, o->port, (struct sockaddr_in6 *)&ss) != 0) {
-        snprintf(errbuf, errlen, "'%s' is not an IPv4 or IPv6 address", o->host);
+    if (uv_ip4_addr(host, port, sin) != 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0) {
+        snprintf(errbuf, errlen, "'%s' is not an IPv4 or IPv6 address", host);
         return SRV_EINVAL;
     }
-    rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0);
+    rc = uv_tcp_bind(tcp, (struct sockaddr *)&ss, 0);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
+        rc = uv_listen((uv_stream_t *)tcp, 511, cb);
     if (rc != 0) {
-        snprintf(errbuf, errlen, "cannot listen on %s:%d: %s", o->host,
-                 o->port, uv_strerror(rc));
+        snprintf(errbuf, errlen, "cannot listen on %s:%d: %s", host, port,
+                 uv_strerror(rc));
         return SRV_EADDR;
     }
-    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &namelen);
-    s->sh.port = ntohs(ss.ss_family == AF_INET
-                           ? sin->sin_port
-                           : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    uv_tcp_getsockname(tcp, (struct sockaddr *)&ss, &namelen);
+    *bound = ntohs(ss.ss_family == AF_INET
+                       ? sin->sin_port
+                       : ((struct sockaddr_in6 *)&ss)->sin6_port);
     return 0;
+}
+
+static int
+srv_listen(srv_server *s, char *errbuf, size_t errlen)
+{
+    const srv_opts *o = &s->sh.opts;
+    int rc = srv_listen_on(s, &s->listener, o->port, on_connection,
+                           &s->sh.port, errbuf, errlen);
+
+    s->sh.http_port = -1;
+    if (rc == 0 && o->http)
+        rc = srv_listen_on(s, &s->http_listener, o->http_port,
+                           on_http_connection, &s->sh.http_port, errbuf,
+                           errlen);
+    return rc;
 }
 
 /* Initialises every handle of the loop (none started), so that one path
@@ -612,6 +716,8 @@ srv_init_handles(srv_server *s)
     int rc = uv_async_init(&s->loop, &s->wake, on_wake);
 
     uv_tcp_init(&s->loop, &s->listener);
+    uv_tcp_init(&s->loop, &s->http_listener);
+    s->http_listener.data = s;
     uv_timer_init(&s->loop, &s->sweep);
     uv_timer_init(&s->loop, &s->grace);
     s->wake.data = s->listener.data = s->sweep.data = s->grace.data = s;
@@ -707,6 +813,12 @@ int
 srv_port(const srv_server *s)
 {
     return s->sh.port;
+}
+
+int
+srv_http_port(const srv_server *s)
+{
+    return s->sh.http_port;
 }
 
 int

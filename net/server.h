@@ -24,6 +24,12 @@
  * max_clients+1-th client gets "-ERR max number of clients reached" and is
  * closed; idle clients are closed after timeout seconds.
  *
+ * HTTP API (opts.http): a second listener on the same loop speaks HTTP/1.1
+ * (net/http.h, net/http_api.c): GET/PUT/DELETE /v1/kv/{key} with raw bodies,
+ * GET /v1/status (JSON), POST /v1/admin/merge, GET /metrics (Prometheus
+ * text). Its requests take the same path as RESP requests: batches on the
+ * pool, answered in order per connection, with keep-alive and pipelining.
+ *
  * Shutdown: srv_stop (any thread), SIGINT/SIGTERM when handle_signals, or
  * the SHUTDOWN command start a graceful shutdown: stop accepting and
  * reading, finish every request already received, flush the replies,
@@ -60,6 +66,8 @@ typedef struct srv_opts {
                                 clients to take their replies; 0 = 10 s */
     const char *requirepass; /* NULL or "" = no AUTH required */
     int handle_signals;      /* catch SIGINT and SIGTERM (the CLI does) */
+    int http;                /* also serve the HTTP API ... */
+    int http_port;           /* ... on this port (0 = ephemeral) */
 } srv_opts;
 
 typedef struct srv_server srv_server;
@@ -74,6 +82,9 @@ int srv_create(const srv_opts *opts, srv_store *store, srv_server **out,
 
 /* The TCP port listened on (useful after port 0). */
 int srv_port(const srv_server *s);
+
+/* The HTTP API's port, or -1 if it is off. */
+int srv_http_port(const srv_server *s);
 
 /* Runs the loop on the calling thread until shutdown completes. Returns 0,
  * or SRV_EFORCED after a second signal. */

@@ -11,6 +11,7 @@
 #ifndef NET_SERVER_INTERNAL_H
 #define NET_SERVER_INTERNAL_H
 
+#include "net/http.h"
 #include "net/resp.h"
 #include "net/server.h"
 #include "net/store.h"
@@ -30,7 +31,7 @@ typedef struct srv_shared {
     srv_store *store;
     sync_pool *pool;
     srv_opts opts;
-    int port;
+    int port, http_port;
     int64_t started_ms;
     _Atomic uint64_t commands;    /* processed */
     _Atomic uint64_t connections; /* accepted, ever */
@@ -46,12 +47,22 @@ typedef struct srv_batch {
     resp_cmd **cmds;
     size_t n, cap;
     char *proto_error;      /* a protocol error to answer after cmds */
+    int http;               /* an HTTP connection's batch: reqs, not cmds */
+    http_request **reqs;
+    int http_error;         /* an HTTP status to answer after reqs */
     resp_buf out;           /* the replies */
     int quit, shutdown;     /* QUIT or SHUTDOWN was executed */
 } srv_batch;
 
 /* Runs the batch's commands in order into b->out (worker side). */
 void srv_exec_batch(srv_batch *b);
+
+/* The HTTP API (net/http_api.c): answers one request into b->out. */
+void srv_http_exec(srv_batch *b, const http_request *r);
+
+/* Appends a whole HTTP/1.1 response. */
+void srv_http_respond(resp_buf *out, int status, const char *ctype,
+                      const char *body, size_t len, int keep_alive);
 
 /* Frees what the session holds. */
 void srv_session_clear(srv_session *s);
