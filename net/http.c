@@ -102,6 +102,23 @@ http_parse_len(const char *s, size_t n, size_t *out)
     return 0;
 }
 
+/* True if s[0..n) are all tokens chars (RFC 9110 tchar) or, for a
+ * target, visible ASCII: no NUL, space or control byte gets through. */
+static int
+http_all(const char *s, size_t n, int target)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int ok = target ? (c > 32 && c < 127)
+                        : ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                           (c >= '0' && c <= '9') ||
+                           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL));
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
 /* Parses "METHOD SP target SP HTTP/1.x" (line without CRLF). */
 static int
 http_request_line(const char *s, size_t n, http_request *r, int *minor)
@@ -118,6 +135,9 @@ http_request_line(const char *s, size_t n, http_request *r, int *minor)
                memcmp(sp2 + 1, "HTTP/", 5) == 0 ? 505 : 400;
     if (sp2[8] != '0' && sp2[8] != '1')
         return 505;
+    if (!http_all(s, (size_t)(sp1 - s), 0) ||
+        !http_all(sp1 + 1, (size_t)(sp2 - sp1 - 1), 1))
+        return 400;
     *minor = sp2[8] - '0';
     memcpy(r->method, s, (size_t)(sp1 - s));
     r->method[sp1 - s] = '\0';
