@@ -1,6 +1,7 @@
 #!/bin/bash
 # tests/server_redis_cli.sh - `casklab serve` driven by the real redis-cli
-# and redis-benchmark (Debian package redis-tools), over 127.0.0.1 only.
+# and redis-benchmark (Debian package redis-tools) and curl (its HTTP API),
+# over 127.0.0.1 only.
 #
 # usage: tests/server_redis_cli.sh PATH/TO/casklab
 # Checks: replies of a redis-cli session (arguments and stdin forms),
@@ -13,8 +14,8 @@ fail=0
 tmp=$(mktemp -d)
 trap 'kill -KILL $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 
-for tool in redis-cli redis-benchmark; do
-    command -v $tool >/dev/null || { echo "FAIL: $tool not found (Debian package redis-tools; run scripts/deps)"; exit 1; }
+for tool in redis-cli redis-benchmark curl; do
+    command -v $tool >/dev/null || { echo "FAIL: $tool not found (Debian packages redis-tools, curl; run scripts/deps)"; exit 1; }
 done
 
 # start_server ARGS...: starts it on a free port, sets pid and port.
@@ -52,7 +53,9 @@ check() { # check NAME WANT GOT
 
 cli() { timeout 10 redis-cli -p "$port" "$@" 2>&1; }
 
-start_server
+start_server --http-port 0
+hport=$(sed -n 's/.*HTTP API on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log")
+curl_() { timeout 10 curl -sS -m 10 "$@" 2>&1; }
 check "PING" "PONG" "$(cli PING)"
 check "SET" "OK" "$(cli SET greeting 'hello world')"
 check "GET" "hello world" "$(cli GET greeting)"
@@ -70,6 +73,15 @@ check "stdin session" "$(printf 'OK\nv\n1\n2')" \
 check "binary via -x" "OK" "$(printf 'a\0b' | cli -x SET bin)"
 check "binary value back" "610062" "$(cli GET bin | head -c 3 | od -An -tx1 | tr -d ' \n')"
 check "CONFIG GET save" "$(printf 'save\n')" "$(cli CONFIG GET save)"
+url="http://127.0.0.1:$hport"
+check "curl PUT" "204" "$(printf 'x\0y' | curl_ -X PUT --data-binary @- -o /dev/null -w '%{http_code}' "$url/v1/kv/web%2Fkey")"
+check "curl GET (binary)" "780079" "$(curl_ "$url/v1/kv/web%2Fkey" | od -An -tx1 | tr -d ' \n')"
+check "curl GET via redis-cli" "web/key" "$(cli KEYS 'web*')"
+check "curl GET missing" "404" "$(curl_ -o /dev/null -w '%{http_code}' "$url/v1/kv/nope")"
+check "curl DELETE" "204" "$(curl_ -X DELETE -o /dev/null -w '%{http_code}' "$url/v1/kv/web%2Fkey")"
+check "curl status" "1" "$(curl_ "$url/v1/status" | grep -c '"pool":{"threads":')"
+check "curl merge" '{"merged":true,"error":""}' "$(curl_ -X POST "$url/v1/admin/merge")"
+check "curl metrics" "1" "$(curl_ "$url/metrics" | grep -c '^casklab_keys ')"
 bench=$(timeout 60 redis-benchmark -p "$port" -t set,get -n 2000 -c 4 -q 2>&1 | tr '\r' '\n' | grep -c 'requests per second')
 check "redis-benchmark runs set and get" "2" "$bench"
 check "redis-benchmark's key present" "1" "$(cli EXISTS key:__rand_int__)"

@@ -827,6 +827,109 @@ test_stop_with_stalled_client(void)
     free(req);
 }
 
+/* ---- HTTP API ------------------------------------------------------------ */
+
+/* Sends s to the HTTP port and reads to the close (our requests end with
+ * "Connection: close" or a refusal). */
+static long
+http_roundtrip(int port, const char *s, size_t len, char *buf, size_t cap)
+{
+    int fd = raw_connect(port);
+    long n;
+
+    CU_ASSERT_EQUAL(raw_send(fd, s, len), 0);
+    n = raw_read_to_eof(fd, buf, cap - 1);
+    CU_ASSERT_FATAL(n >= 0);
+    buf[n] = '\0';
+    close(fd);
+    return n;
+}
+
+#define HTTP(port, s, buf) http_roundtrip(port, s, sizeof(s) - 1, buf, sizeof(buf))
+
+static void
+test_http_api(void)
+{
+    srv_opts o = {.http = 1};
+    fixture f;
+    char buf[4096];
+    int hp;
+    redisContext *c;
+
+    fx_start(&f, &o);
+    hp = srv_http_port(f.srv);
+    CU_ASSERT_FATAL(hp > 0);
+    /* PUT a binary value under a %-encoded key, pipelined with its GET. */
+    HTTP(hp, "PUT /v1/kv/a%00b HTTP/1.1\r\nContent-Length: 4\r\n\r\nx\0\r\n"
+             "GET /v1/kv/a%00b HTTP/1.1\r\nConnection: close\r\n\r\n", buf);
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "HTTP/1.1 204 No Content\r\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "HTTP/1.1 200 OK\r\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "Content-Length: 4\r\n"));
+    CU_ASSERT(strstr(buf, "HTTP/1.1 204") < strstr(buf, "HTTP/1.1 200"));
+    /* The same key through RESP: one store behind both protocols. */
+    c = fx_client(&f);
+    {
+        redisReply *r = redisCommand(c, "GET %b", "a\0b", (size_t)3);
+        CU_ASSERT_FATAL(r != NULL && r->type == STR && r->len == 4);
+        CU_ASSERT(memcmp(r->str, "x\0\r\n", 4) == 0);
+        freeReplyObject(r);
+    }
+    redisFree(c);
+    HTTP(hp, "DELETE /v1/kv/a%00b HTTP/1.0\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 204 ", 13) == 0);
+    HTTP(hp, "GET /v1/kv/a%00b HTTP/1.0\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 404 ", 13) == 0);
+    HTTP(hp, "GET /v1/kv/ HTTP/1.0\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 400 ", 13) == 0);
+    HTTP(hp, "GET /v1/kv/%zz HTTP/1.0\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 400 ", 13) == 0);
+    HTTP(hp, "PATCH /v1/kv/a HTTP/1.0\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 405 ", 13) == 0);
+    HTTP(hp, "POST /v1/status HTTP/1.0\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 405 ", 13) == 0);
+    HTTP(hp, "GET /nothing HTTP/1.0\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 404 ", 13) == 0);
+    HTTP(hp, "GET /v1/status HTTP/1.0\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 200 ", 13) == 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "application/json"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"queue\":\""));
+    HTTP(hp, "POST /v1/admin/merge HTTP/1.0\r\n\r\n", buf);
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "{\"merged\":true"));
+    HTTP(hp, "GET /metrics HTTP/1.0\r\n\r\n", buf);
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\ncasklab_keys 0\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "# TYPE casklab_commands_total counter"));
+    /* Refusals: answered, then closed. */
+    HTTP(hp, "GET / HTTP/2.0\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 505 ", 13) == 0);
+    HTTP(hp, "PUT /v1/kv/a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 501 ", 13) == 0);
+    HTTP(hp, "garbage\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 400 ", 13) == 0);
+    /* A RESP request on the HTTP port is just a bad request. */
+    HTTP(hp, "*1\r\n$4\r\nPING\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 400 ", 13) == 0);
+    fx_stop(&f);
+}
+
+static void
+test_http_auth(void)
+{
+    srv_opts o = {.http = 1, .requirepass = "pw"};
+    fixture f;
+    char buf[1024];
+    int hp;
+
+    fx_start(&f, &o);
+    hp = srv_http_port(f.srv);
+    HTTP(hp, "GET /v1/status HTTP/1.0\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 401 ", 13) == 0);
+    HTTP(hp, "GET /v1/status HTTP/1.0\r\nAuthorization: Bearer pwx\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 401 ", 13) == 0);
+    HTTP(hp, "GET /v1/status HTTP/1.0\r\nAuthorization: Bearer pw\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 200 ", 13) == 0);
+    fx_stop(&f);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -839,6 +942,7 @@ main(int argc, char **argv)
         CT_CASE(test_idle_timeout),     CT_CASE(test_backpressure),
         CT_CASE(test_output_limit),     CT_CASE(test_shutdown_command),
         CT_CASE(test_graceful_stop),    CT_CASE(test_stop_with_stalled_client),
+        CT_CASE(test_http_api),         CT_CASE(test_http_auth),
     };
 
     if (argc != 2 || sync_queue_kind_parse(argv[1], &kind) != 0) {
