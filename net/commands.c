@@ -34,7 +34,8 @@ typedef struct srv_ctx {
 typedef struct srv_cmd_def {
     const char *name;
     int arity;
-    int noauth; /* allowed before AUTH */
+    int noauth;            /* allowed before AUTH */
+    int first, last, step; /* key positions, as COMMAND reports them */
     void (*fn)(srv_ctx *x);
 } srv_cmd_def;
 
@@ -693,19 +694,31 @@ cmd_config(srv_ctx *x)
 static void cmd_command(srv_ctx *x);
 
 static const srv_cmd_def srv_cmds[] = {
-    {"ping", -1, 0, cmd_ping},       {"echo", 2, 0, cmd_echo},
-    {"quit", -1, 1, cmd_quit},       {"select", 2, 0, cmd_select},
-    {"auth", -2, 1, cmd_auth},       {"shutdown", -1, 0, cmd_shutdown},
-    {"hello", -1, 1, cmd_hello},
-    {"get", 2, 0, cmd_get},          {"set", -3, 0, cmd_set},
-    {"del", -2, 0, cmd_del},         {"exists", -2, 0, cmd_exists},
-    {"mget", -2, 0, cmd_mget},       {"mset", -3, 0, cmd_mset},
-    {"incr", 2, 0, cmd_incr},        {"cas", 4, 0, cmd_cas},
-    {"dbsize", 1, 0, cmd_dbsize},    {"flushall", -1, 0, cmd_flushall},
-    {"flushdb", -1, 0, cmd_flushall}, {"keys", 2, 0, cmd_keys},
-    {"scan", -2, 0, cmd_scan},       {"expire", -3, 0, cmd_expire},
-    {"ttl", 2, 0, cmd_ttl},          {"info", -1, 0, cmd_info},
-    {"config", -2, 0, cmd_config},   {"command", -1, 0, cmd_command},
+    {"ping", -1, 0, 0, 0, 0, cmd_ping},
+    {"echo", 2, 0, 0, 0, 0, cmd_echo},
+    {"quit", -1, 1, 0, 0, 0, cmd_quit},
+    {"select", 2, 0, 0, 0, 0, cmd_select},
+    {"auth", -2, 1, 0, 0, 0, cmd_auth},
+    {"hello", -1, 1, 0, 0, 0, cmd_hello},
+    {"shutdown", -1, 0, 0, 0, 0, cmd_shutdown},
+    {"get", 2, 0, 1, 1, 1, cmd_get},
+    {"set", -3, 0, 1, 1, 1, cmd_set},
+    {"del", -2, 0, 1, -1, 1, cmd_del},
+    {"exists", -2, 0, 1, -1, 1, cmd_exists},
+    {"mget", -2, 0, 1, -1, 1, cmd_mget},
+    {"mset", -3, 0, 1, -1, 2, cmd_mset},
+    {"incr", 2, 0, 1, 1, 1, cmd_incr},
+    {"cas", 4, 0, 1, 1, 1, cmd_cas},
+    {"dbsize", 1, 0, 0, 0, 0, cmd_dbsize},
+    {"flushall", -1, 0, 0, 0, 0, cmd_flushall},
+    {"flushdb", -1, 0, 0, 0, 0, cmd_flushall},
+    {"keys", 2, 0, 0, 0, 0, cmd_keys},
+    {"scan", -2, 0, 0, 0, 0, cmd_scan},
+    {"expire", -3, 0, 1, 1, 1, cmd_expire},
+    {"ttl", 2, 0, 1, 1, 1, cmd_ttl},
+    {"info", -1, 0, 0, 0, 0, cmd_info},
+    {"config", -2, 0, 0, 0, 0, cmd_config},
+    {"command", -1, 0, 0, 0, 0, cmd_command},
 };
 
 #define SRV_NCMDS (sizeof(srv_cmds) / sizeof(srv_cmds[0]))
@@ -713,18 +726,13 @@ static const srv_cmd_def srv_cmds[] = {
 static void
 command_entry(resp_buf *out, const srv_cmd_def *d)
 {
-    int keyed = d->fn == cmd_get || d->fn == cmd_set || d->fn == cmd_del ||
-                d->fn == cmd_exists || d->fn == cmd_mget || d->fn == cmd_incr ||
-                d->fn == cmd_cas || d->fn == cmd_expire || d->fn == cmd_ttl ||
-                d->fn == cmd_mset;
-
     REPLY(resp_add_array(out, 6));
     REPLY(resp_add_bulk_str(out, d->name));
     REPLY(resp_add_int(out, d->arity));
     REPLY(resp_add_array(out, 0));
-    REPLY(resp_add_int(out, keyed));
-    REPLY(resp_add_int(out, !keyed ? 0 : d->arity < 0 ? -1 : 1));
-    REPLY(resp_add_int(out, !keyed ? 0 : d->fn == cmd_mset ? 2 : 1));
+    REPLY(resp_add_int(out, d->first));
+    REPLY(resp_add_int(out, d->last));
+    REPLY(resp_add_int(out, d->step));
 }
 
 static const srv_cmd_def *
@@ -786,13 +794,23 @@ reply_unknown(srv_ctx *x)
                          "beginning with: %s", x->c->argv[0], args));
 }
 
-/* Arity and key checks; 0 if the command may run. */
+/* Keys must fit a keydir (1 byte to 64 KiB): checks every key position. */
+static int
+keys_valid(const srv_ctx *x, const srv_cmd_def *d)
+{
+    size_t last = d->last < 0 ? x->c->argc - 1 : (size_t)d->last;
+
+    for (size_t i = (size_t)d->first; d->first > 0 && i <= last; i += (size_t)d->step)
+        if (x->c->lens[i] == 0 || x->c->lens[i] > SRV_KEY_MAX)
+            return 0;
+    return 1;
+}
+
+/* Arity, authentication and key checks; 0 if the command may run. */
 static int
 cmd_check(srv_ctx *x, const srv_cmd_def *d)
 {
     size_t argc = x->c->argc;
-    int keyed = d->fn == cmd_get || d->fn == cmd_set || d->fn == cmd_incr ||
-                d->fn == cmd_cas || d->fn == cmd_expire || d->fn == cmd_ttl;
 
     if ((d->arity > 0 && argc != (size_t)d->arity) ||
         (d->arity < 0 && argc < (size_t)-d->arity)) {
@@ -804,9 +822,7 @@ cmd_check(srv_ctx *x, const srv_cmd_def *d)
         REPLY(resp_add_error(x->out, "NOAUTH Authentication required."));
         return -1;
     }
-    /* Keys must fit a keydir (1 byte to 64 KiB); multi-key commands are
-     * checked per key by the store, which refuses an empty key. */
-    if (keyed && (x->c->lens[1] == 0 || x->c->lens[1] > SRV_KEY_MAX)) {
+    if (!keys_valid(x, d)) {
         REPLY(resp_add_error(x->out, "ERR invalid key: keys are 1 to %u "
                              "bytes", SRV_KEY_MAX));
         return -1;

@@ -254,6 +254,8 @@ test_strings(void)
     expect(c, ER, "ERR wrong number of arguments for 'get' command", "GET");
     expect(c, ER, "ERR wrong number of arguments for 'mset' command", "MSET a");
     expect(c, ER, "ERR invalid key: keys are 1 to 65536 bytes", "GET %b", "", (size_t)0);
+    expect(c, ER, "ERR invalid key: keys are 1 to 65536 bytes", "MSET a 1 %b 2", "", (size_t)0);
+    expect(c, ER, "ERR invalid key: keys are 1 to 65536 bytes", "DEL a %b", "", (size_t)0);
     expect(c, ST, "OK", "MSET a 1 b 2");
     {
         redisReply *r = redisCommand(c, "MGET a nope b");
