@@ -37,5 +37,7 @@ extern const cli_cmd cli_cmd_del;
 extern const cli_cmd cli_cmd_stats;
 extern const cli_cmd cli_cmd_merge;
 extern const cli_cmd cli_cmd_enginebench;
+extern const cli_cmd cli_cmd_serve;
+extern const cli_cmd cli_cmd_poolbench;
 
 #endif /* CLI_CLI_H */

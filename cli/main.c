@@ -19,6 +19,8 @@ static const cli_cmd *const cli_cmds[] = {
     &cli_cmd_stats,
     &cli_cmd_merge,
     &cli_cmd_enginebench,
+    &cli_cmd_serve,
+    &cli_cmd_poolbench,
 };
 
 #define CLI_NCMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))

@@ -1,0 +1,969 @@
+/*
+ * net/commands.c - the Redis commands, executed by pool workers against the
+ * store (net/store.h), one batch at a time per connection.
+ *
+ * One table maps each command name to its arity (Redis convention: n means
+ * exactly n words with the name, -n at least n) and its function. Replies
+ * and error texts follow Redis 7 so that redis-cli and redis-benchmark see
+ * what they expect. Multi-key commands (DEL, EXISTS, MGET, MSET) are not
+ * atomic across keys: each key is its own linearizable store operation.
+ * INCR is a compare-and-swap loop over get/cas, so it is atomic with
+ * respect to every other writer; each failed round means another writer
+ * succeeded.
+ */
+#include "net/server_internal.h"
+
+#include "sync/atomic.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define SRV_VERSION "0.1.0"
+#define SRV_KEY_MAX 65536u
+
+typedef struct srv_ctx {
+    srv_batch *b;
+    resp_cmd *c;
+    resp_buf *out;
+    srv_shared *sh;
+    srv_store *st;
+} srv_ctx;
+
+typedef struct srv_cmd_def {
+    const char *name;
+    int arity;
+    int noauth;            /* allowed before AUTH */
+    int first, last, step; /* key positions, as COMMAND reports them */
+    void (*fn)(srv_ctx *x);
+} srv_cmd_def;
+
+/* Replies whose allocation fails leave the buffer as it was; the client
+ * then sees fewer replies and times out, which is all one can do without
+ * memory. The loop closes connections whose output is over its limit. */
+#define REPLY(call) ((void)(call))
+
+static const char *const ERR_SYNTAX = "ERR syntax error";
+static const char *const ERR_NOTINT = "ERR value is not an integer or out of range";
+
+static void
+reply_store_error(srv_ctx *x, int rc)
+{
+    if (rc == SRV_EIO)
+        REPLY(resp_add_error(x->out, "IOERR %s", srv_strerror(rc)));
+    else
+        REPLY(resp_add_error(x->out, "ERR %s", srv_strerror(rc)));
+}
+
+static int
+arg_is(const srv_ctx *x, size_t i, const char *word)
+{
+    return x->c->lens[i] == strlen(word) && strcasecmp(x->c->argv[i], word) == 0;
+}
+
+static int
+arg_int(srv_ctx *x, size_t i, long long *v)
+{
+    if (resp_parse_int(x->c->argv[i], x->c->lens[i], v) == 0)
+        return 0;
+    REPLY(resp_add_error(x->out, "%s", ERR_NOTINT));
+    return -1;
+}
+
+/* ---- connection ---------------------------------------------------------- */
+
+static void
+cmd_ping(srv_ctx *x)
+{
+    if (x->c->argc > 2)
+        REPLY(resp_add_error(x->out, "ERR wrong number of arguments for 'ping' command"));
+    else if (x->c->argc == 2)
+        REPLY(resp_add_bulk(x->out, x->c->argv[1], x->c->lens[1]));
+    else
+        REPLY(resp_add_simple(x->out, "PONG"));
+}
+
+static void
+cmd_echo(srv_ctx *x)
+{
+    REPLY(resp_add_bulk(x->out, x->c->argv[1], x->c->lens[1]));
+}
+
+static void
+cmd_quit(srv_ctx *x)
+{
+    REPLY(resp_add_simple(x->out, "OK"));
+    x->b->quit = 1;
+}
+
+static void
+cmd_select(srv_ctx *x)
+{
+    long long db;
+
+    if (arg_int(x, 1, &db) != 0)
+        return;
+    if (db != 0)
+        REPLY(resp_add_error(x->out, "ERR DB index is out of range"));
+    else
+        REPLY(resp_add_simple(x->out, "OK"));
+}
+
+/* Compares without an early exit, so timing does not leak the password. */
+static int
+secret_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+    unsigned char diff = alen != blen;
+
+    for (size_t i = 0; i < alen; i++)
+        diff |= (unsigned char)(a[i] ^ b[i % (blen ? blen : 1)]);
+    return diff == 0;
+}
+
+static void
+cmd_auth(srv_ctx *x)
+{
+    const char *pass = x->sh->opts.requirepass;
+    size_t i = x->c->argc - 1;
+
+    if (x->c->argc > 3) {
+        REPLY(resp_add_error(x->out, "%s", ERR_SYNTAX));
+        return;
+    }
+    if (pass == NULL || pass[0] == '\0') {
+        REPLY(resp_add_error(x->out, "ERR AUTH <password> called without any "
+                             "password configured for the default user. Are "
+                             "you sure your configuration is correct?"));
+        return;
+    }
+    if ((x->c->argc == 3 && !arg_is(x, 1, "default")) ||
+        !secret_equal(x->c->argv[i], x->c->lens[i], pass, strlen(pass))) {
+        REPLY(resp_add_error(x->out, "WRONGPASS invalid username-password "
+                             "pair or user is disabled."));
+        return;
+    }
+    x->b->sess->authed = 1;
+    REPLY(resp_add_simple(x->out, "OK"));
+}
+
+/* HELLO [2 [AUTH user pass]]: we speak RESP2 only, so HELLO 3 gets
+ * NOPROTO and clients fall back, as with a Redis 5 server. */
+static void
+cmd_hello(srv_ctx *x)
+{
+    long long ver = 2;
+
+    if (x->c->argc >= 2 && resp_parse_int(x->c->argv[1], x->c->lens[1], &ver) != 0) {
+        REPLY(resp_add_error(x->out, "ERR Protocol version is not an integer or out of range"));
+        return;
+    }
+    if (ver != 2) {
+        REPLY(resp_add_error(x->out, "NOPROTO unsupported protocol version"));
+        return;
+    }
+    if (x->c->argc == 3 || x->c->argc == 4 || x->c->argc > 5) {
+        REPLY(resp_add_error(x->out, "%s", ERR_SYNTAX));
+        return;
+    }
+    if (x->c->argc == 5) {
+        resp_buf *out = x->out;
+        size_t before = out->len;
+        if (!arg_is(x, 2, "auth")) {
+            REPLY(resp_add_error(out, "%s", ERR_SYNTAX));
+            return;
+        }
+        resp_cmd auth = {3, x->c->argv + 2, x->c->lens + 2, 3};
+        resp_cmd *saved = x->c;
+        x->c = &auth;
+        cmd_auth(x); /* AUTH user pass, replying +OK or an error */
+        x->c = saved;
+        if (out->len > before && out->data[before] == '-')
+            return; /* the error is the reply */
+        out->len = before; /* drop AUTH's +OK: HELLO replies instead */
+    }
+    if (!x->b->sess->authed) {
+        REPLY(resp_add_error(x->out, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
+        return;
+    }
+    REPLY(resp_add_array(x->out, 14));
+    REPLY(resp_add_bulk_str(x->out, "server"));
+    REPLY(resp_add_bulk_str(x->out, "casklab"));
+    REPLY(resp_add_bulk_str(x->out, "version"));
+    REPLY(resp_add_bulk_str(x->out, SRV_VERSION));
+    REPLY(resp_add_bulk_str(x->out, "proto"));
+    REPLY(resp_add_int(x->out, 2));
+    REPLY(resp_add_bulk_str(x->out, "id"));
+    REPLY(resp_add_int(x->out, 0));
+    REPLY(resp_add_bulk_str(x->out, "mode"));
+    REPLY(resp_add_bulk_str(x->out, "standalone"));
+    REPLY(resp_add_bulk_str(x->out, "role"));
+    REPLY(resp_add_bulk_str(x->out, "master"));
+    REPLY(resp_add_bulk_str(x->out, "modules"));
+    REPLY(resp_add_array(x->out, 0));
+}
+
+static void
+cmd_shutdown(srv_ctx *x)
+{
+    /* No reply: like Redis, the server closes the connection instead. */
+    x->b->shutdown = 1;
+}
+
+/* ---- strings ------------------------------------------------------------- */
+
+static void
+cmd_get(srv_ctx *x)
+{
+    char *v;
+    size_t n;
+    int rc = x->st->ops->get(x->st, x->c->argv[1], x->c->lens[1], &v, &n);
+
+    if (rc == SRV_ENOTFOUND) {
+        REPLY(resp_add_nil(x->out));
+    } else if (rc != 0) {
+        reply_store_error(x, rc);
+    } else {
+        REPLY(resp_add_bulk(x->out, v, n));
+        free(v);
+    }
+}
+
+/* Parses SET's options from word 3 on; replies and returns -1 if bad. */
+static int
+set_parse(srv_ctx *x, srv_set_opts *o)
+{
+    int have_expiry = 0;
+
+    for (size_t i = 3; i < x->c->argc; i++) {
+        long long v;
+        int ex = arg_is(x, i, "ex"), px = arg_is(x, i, "px");
+
+        if (arg_is(x, i, "nx") && !o->xx) {
+            o->nx = 1;
+        } else if (arg_is(x, i, "xx") && !o->nx) {
+            o->xx = 1;
+        } else if (arg_is(x, i, "keepttl") && !have_expiry) {
+            o->keep_ttl = have_expiry = 1;
+        } else if ((ex || px) && !have_expiry && i + 1 < x->c->argc) {
+            if (arg_int(x, ++i, &v) != 0)
+                return -1;
+            if (v <= 0 || v > (ex ? INT64_MAX / 1000 : INT64_MAX) -
+                                  srv_now_ms() / (ex ? 1000 : 1)) {
+                REPLY(resp_add_error(x->out, "ERR invalid expire time in 'set' command"));
+                return -1;
+            }
+            o->expire_at = srv_now_ms() + (ex ? v * 1000 : v);
+            have_expiry = 1;
+        } else {
+            REPLY(resp_add_error(x->out, "%s", ERR_SYNTAX));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void
+cmd_set(srv_ctx *x)
+{
+    srv_set_opts o = {0};
+    int rc;
+
+    if (set_parse(x, &o) != 0)
+        return;
+    rc = x->st->ops->set(x->st, x->c->argv[1], x->c->lens[1], x->c->argv[2],
+                         x->c->lens[2], &o);
+    if (rc == SRV_ECOND)
+        REPLY(resp_add_nil(x->out));
+    else if (rc != 0)
+        reply_store_error(x, rc);
+    else
+        REPLY(resp_add_simple(x->out, "OK"));
+}
+
+static void
+cmd_del(srv_ctx *x)
+{
+    long long n = 0;
+
+    for (size_t i = 1; i < x->c->argc; i++) {
+        int rc = x->st->ops->del(x->st, x->c->argv[i], x->c->lens[i]);
+        if (rc == 0)
+            n++;
+        else if (rc != SRV_ENOTFOUND) {
+            reply_store_error(x, rc);
+            return;
+        }
+    }
+    REPLY(resp_add_int(x->out, n));
+}
+
+static void
+cmd_exists(srv_ctx *x)
+{
+    long long n = 0;
+
+    for (size_t i = 1; i < x->c->argc; i++)
+        n += x->st->ops->exists(x->st, x->c->argv[i], x->c->lens[i]) == 0;
+    REPLY(resp_add_int(x->out, n));
+}
+
+static void
+cmd_mget(srv_ctx *x)
+{
+    REPLY(resp_add_array(x->out, x->c->argc - 1));
+    for (size_t i = 1; i < x->c->argc; i++) {
+        char *v;
+        size_t n;
+
+        if (x->st->ops->get(x->st, x->c->argv[i], x->c->lens[i], &v, &n) != 0) {
+            REPLY(resp_add_nil(x->out)); /* absent, as Redis answers */
+            continue;
+        }
+        REPLY(resp_add_bulk(x->out, v, n));
+        free(v);
+    }
+}
+
+static void
+cmd_mset(srv_ctx *x)
+{
+    srv_set_opts o = {0};
+
+    if (x->c->argc % 2 != 1) {
+        REPLY(resp_add_error(x->out, "ERR wrong number of arguments for 'mset' command"));
+        return;
+    }
+    for (size_t i = 1; i < x->c->argc; i += 2) {
+        int rc = x->st->ops->set(x->st, x->c->argv[i], x->c->lens[i],
+                                 x->c->argv[i + 1], x->c->lens[i + 1], &o);
+        if (rc != 0) {
+            reply_store_error(x, rc);
+            return;
+        }
+    }
+    REPLY(resp_add_simple(x->out, "OK"));
+}
+
+/* One round of INCR: 0 done (reply sent), 1 lost a race (retry). */
+static int
+incr_round(srv_ctx *x, const char *key, size_t klen)
+{
+    srv_set_opts nx = {.nx = 1};
+    char *v, num[24];
+    size_t n;
+    long long cur;
+    int rc = x->st->ops->get(x->st, key, klen, &v, &n);
+
+    if (rc == SRV_ENOTFOUND) {
+        rc = x->st->ops->set(x->st, key, klen, "1", 1, &nx);
+        if (rc == SRV_ECOND)
+            return 1;
+        if (rc == 0)
+            REPLY(resp_add_int(x->out, 1));
+        else
+            reply_store_error(x, rc);
+        return 0;
+    }
+    if (rc != 0) {
+        reply_store_error(x, rc);
+        return 0;
+    }
+    rc = resp_parse_int(v, n, &cur);
+    if (rc != 0 || cur == INT64_MAX) {
+        REPLY(resp_add_error(x->out, rc ? ERR_NOTINT
+                             : "ERR increment or decrement would overflow"));
+        free(v);
+        return 0;
+    }
+    int len = snprintf(num, sizeof(num), "%lld", cur + 1);
+    rc = x->st->ops->cas(x->st, key, klen, v, n, num, (size_t)len);
+    free(v);
+    if (rc == SRV_EMISMATCH || rc == SRV_ENOTFOUND)
+        return 1;
+    if (rc == 0)
+        REPLY(resp_add_int(x->out, cur + 1));
+    else
+        reply_store_error(x, rc);
+    return 0;
+}
+
+static void
+cmd_incr(srv_ctx *x)
+{
+    while (incr_round(x, x->c->argv[1], x->c->lens[1]) == 1)
+        ;
+}
+
+/* CAS key old new: 1 swapped, 0 the value differs, nil no such key. */
+static void
+cmd_cas(srv_ctx *x)
+{
+    int rc = x->st->ops->cas(x->st, x->c->argv[1], x->c->lens[1],
+                             x->c->argv[2], x->c->lens[2], x->c->argv[3],
+                             x->c->lens[3]);
+
+    if (rc == 0)
+        REPLY(resp_add_int(x->out, 1));
+    else if (rc == SRV_EMISMATCH)
+        REPLY(resp_add_int(x->out, 0));
+    else if (rc == SRV_ENOTFOUND)
+        REPLY(resp_add_nil(x->out));
+    else
+        reply_store_error(x, rc);
+}
+
+/* ---- keyspace ------------------------------------------------------------ */
+
+static void
+cmd_dbsize(srv_ctx *x)
+{
+    REPLY(resp_add_int(x->out, (long long)x->st->ops->count(x->st)));
+}
+
+static void
+cmd_flushall(srv_ctx *x)
+{
+    int rc;
+
+    if (x->c->argc > 2 || (x->c->argc == 2 && !arg_is(x, 1, "async") &&
+                           !arg_is(x, 1, "sync"))) {
+        REPLY(resp_add_error(x->out, "%s", ERR_SYNTAX));
+        return;
+    }
+    rc = x->st->ops->flush(x->st);
+    if (rc != 0)
+        reply_store_error(x, rc);
+    else
+        REPLY(resp_add_simple(x->out, "OK"));
+}
+
+static void
+cmd_keys(srv_ctx *x)
+{
+    srv_keys k;
+    size_t matched = 0;
+    int rc = x->st->ops->keys(x->st, &k);
+
+    if (rc != 0) {
+        reply_store_error(x, rc);
+        return;
+    }
+    for (size_t i = 0; i < k.n; i++)
+        matched += srv_glob(x->c->argv[1], x->c->lens[1], k.keys[i], k.lens[i]);
+    REPLY(resp_add_array(x->out, matched));
+    for (size_t i = 0; i < k.n; i++)
+        if (srv_glob(x->c->argv[1], x->c->lens[1], k.keys[i], k.lens[i]))
+            REPLY(resp_add_bulk(x->out, k.keys[i], k.lens[i]));
+    srv_keys_free(&k);
+}
+
+typedef struct scan_args {
+    long long cursor, count;
+    const char *pat;
+    size_t plen;
+} scan_args;
+
+static int
+scan_parse(srv_ctx *x, scan_args *a)
+{
+    a->count = 10;
+    a->pat = "*";
+    a->plen = 1;
+    if (resp_parse_int(x->c->argv[1], x->c->lens[1], &a->cursor) != 0 ||
+        a->cursor < 0) {
+        REPLY(resp_add_error(x->out, "ERR invalid cursor"));
+        return -1;
+    }
+    for (size_t i = 2; i < x->c->argc; i += 2) {
+        if (i + 1 >= x->c->argc) {
+            REPLY(resp_add_error(x->out, "%s", ERR_SYNTAX));
+            return -1;
+        }
+        if (arg_is(x, i, "match")) {
+            a->pat = x->c->argv[i + 1];
+            a->plen = x->c->lens[i + 1];
+        } else if (arg_is(x, i, "count")) {
+            if (arg_int(x, i + 1, &a->count) != 0)
+                return -1;
+            if (a->count < 1) {
+                REPLY(resp_add_error(x->out, "%s", ERR_SYNTAX));
+                return -1;
+            }
+        } else {
+            REPLY(resp_add_error(x->out, "%s", ERR_SYNTAX));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * SCAN over a consistent snapshot: cursor 0 takes an atomic snapshot of
+ * the keys into the session, later cursors are positions in it, so a full
+ * iteration returns exactly the keys present at its start, each once
+ * (stronger than Redis's guarantee). A cursor the session did not hand
+ * out is an error.
+ */
+static void
+cmd_scan(srv_ctx *x)
+{
+    srv_session *s = x->b->sess;
+    scan_args a;
+    size_t from, to, matched = 0;
+    char cur[24];
+
+    if (scan_parse(x, &a) != 0)
+        return;
+    if (a.cursor == 0) {
+        srv_session_clear(s);
+        int rc = x->st->ops->keys(x->st, &s->scan);
+        if (rc != 0) {
+            reply_store_error(x, rc);
+            return;
+        }
+        s->scan_valid = 1;
+    } else if (!s->scan_valid || (unsigned long long)a.cursor >= s->scan.n) {
+        REPLY(resp_add_error(x->out, "ERR invalid cursor"));
+        return;
+    }
+    from = (size_t)a.cursor;
+    to = s->scan.n - from > (unsigned long long)a.count ? from + (size_t)a.count
+                                                        : s->scan.n;
+    for (size_t i = from; i < to; i++)
+        matched += srv_glob(a.pat, a.plen, s->scan.keys[i], s->scan.lens[i]);
+    snprintf(cur, sizeof(cur), "%zu", to == s->scan.n ? (size_t)0 : to);
+    REPLY(resp_add_array(x->out, 2));
+    REPLY(resp_add_bulk_str(x->out, cur));
+    REPLY(resp_add_array(x->out, matched));
+    for (size_t i = from; i < to; i++)
+        if (srv_glob(a.pat, a.plen, s->scan.keys[i], s->scan.lens[i]))
+            REPLY(resp_add_bulk(x->out, s->scan.keys[i], s->scan.lens[i]));
+    if (to == s->scan.n)
+        srv_session_clear(s);
+}
+
+static void
+cmd_expire(srv_ctx *x)
+{
+    long long secs;
+    int rc;
+
+    if (arg_int(x, 2, &secs) != 0)
+        return;
+    if (x->c->argc > 3) {
+        REPLY(resp_add_error(x->out, "ERR Unsupported option %s", x->c->argv[3]));
+        return;
+    }
+    if (secs > (INT64_MAX - srv_now_ms()) / 1000 || secs < -INT64_MAX / 1000) {
+        REPLY(resp_add_error(x->out, "ERR invalid expire time in 'expire' command"));
+        return;
+    }
+    /* A time in the past deletes the key, as in Redis. */
+    if (secs <= 0)
+        rc = x->st->ops->del(x->st, x->c->argv[1], x->c->lens[1]);
+    else
+        rc = x->st->ops->expire(x->st, x->c->argv[1], x->c->lens[1],
+                                srv_now_ms() + secs * 1000);
+    if (rc == 0 || rc == SRV_ENOTFOUND)
+        REPLY(resp_add_int(x->out, rc == 0));
+    else
+        reply_store_error(x, rc);
+}
+
+static void
+cmd_ttl(srv_ctx *x)
+{
+    int64_t at;
+    int rc = x->st->ops->ttl(x->st, x->c->argv[1], x->c->lens[1], &at);
+
+    if (rc == SRV_ENOTFOUND)
+        REPLY(resp_add_int(x->out, -2));
+    else if (rc != 0)
+        reply_store_error(x, rc);
+    else if (at == 0)
+        REPLY(resp_add_int(x->out, -1));
+    else {
+        int64_t left = at - srv_now_ms();
+        REPLY(resp_add_int(x->out, left <= 0 ? 0 : (left + 500) / 1000));
+    }
+}
+
+/* ---- server -------------------------------------------------------------- */
+
+static void
+info_append(resp_buf *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+info_append(resp_buf *t, const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        REPLY(resp_add_raw(t, line, (size_t)n < sizeof(line) ? (size_t)n
+                                                             : sizeof(line) - 1));
+}
+
+static void
+cmd_info(srv_ctx *x)
+{
+    srv_shared *sh = x->sh;
+    srv_store_stats ss;
+    sync_pool_stats ps;
+    resp_buf t = {0};
+
+    x->st->ops->stats(x->st, &ss);
+    sync_pool_stats_get(sh->pool, &ps);
+    info_append(&t, "# Server\r\nredis_version:7.0.0\r\ncasklab_version:%s\r\n"
+                "tcp_port:%d\r\nuptime_in_seconds:%lld\r\n\r\n", SRV_VERSION,
+                sh->port, (long long)((srv_now_ms() - sh->started_ms) / 1000));
+    info_append(&t, "# Clients\r\nconnected_clients:%llu\r\nmaxclients:%u\r\n"
+                "\r\n", (unsigned long long)sync_load_rlx(&sh->clients),
+                sh->opts.max_clients);
+    info_append(&t, "# Stats\r\ntotal_connections_received:%llu\r\n"
+                "total_commands_processed:%llu\r\nrejected_connections:%llu"
+                "\r\n\r\n", (unsigned long long)sync_load_rlx(&sh->connections),
+                (unsigned long long)sync_load_rlx(&sh->commands),
+                (unsigned long long)sync_load_rlx(&sh->rejected));
+    info_append(&t, "# Threadpool\r\npool_threads:%u\r\npool_queue:%s\r\n"
+                "pool_submitted:%llu\r\npool_completed:%llu\r\n\r\n",
+                ps.threads, sync_queue_kind_name(ps.queue),
+                (unsigned long long)ps.submitted,
+                (unsigned long long)ps.completed);
+    info_append(&t, "# Store\r\nstore_backend:%s\r\nstore_keydir:%s\r\n"
+                "store_keys:%llu\r\nstore_bytes:%llu\r\nstore_files:%llu\r\n"
+                "store_merges:%llu\r\n\r\n", ss.backend, ss.keydir,
+                (unsigned long long)ss.keys, (unsigned long long)ss.bytes,
+                (unsigned long long)ss.files, (unsigned long long)ss.merges);
+    info_append(&t, "# Keyspace\r\ndb0:keys=%llu,expires=0,avg_ttl=0\r\n",
+                (unsigned long long)ss.keys);
+    REPLY(resp_add_bulk(x->out, t.data ? t.data : "", t.len));
+    resp_buf_free(&t);
+}
+
+/* The parameters CONFIG GET knows; redis-benchmark asks for save and
+ * appendonly when it starts. */
+static void
+config_get(srv_ctx *x, const char *pat, size_t plen)
+{
+    char maxc[16], tmo[16], port[16], bulk[24];
+    const srv_opts *o = &x->sh->opts;
+    snprintf(maxc, sizeof(maxc), "%u", o->max_clients);
+    snprintf(tmo, sizeof(tmo), "%u", o->timeout_s);
+    snprintf(port, sizeof(port), "%d", x->sh->port);
+    snprintf(bulk, sizeof(bulk), "%zu", o->limits.max_bulk);
+    const char *kv[][2] = {
+        {"save", ""},       {"appendonly", "no"}, {"databases", "1"},
+        {"maxclients", maxc}, {"timeout", tmo},   {"port", port},
+        {"bind", o->host},  {"proto-max-bulk-len", bulk},
+        {"maxmemory", "0"},
+    };
+    size_t n = sizeof(kv) / sizeof(kv[0]), m = 0;
+
+    for (size_t i = 0; i < n; i++)
+        m += srv_glob(pat, plen, kv[i][0], strlen(kv[i][0]));
+    REPLY(resp_add_array(x->out, 2 * m));
+    for (size_t i = 0; i < n; i++)
+        if (srv_glob(pat, plen, kv[i][0], strlen(kv[i][0]))) {
+            REPLY(resp_add_bulk_str(x->out, kv[i][0]));
+            REPLY(resp_add_bulk_str(x->out, kv[i][1]));
+        }
+}
+
+static void
+cmd_config(srv_ctx *x)
+{
+    if (!arg_is(x, 1, "get")) {
+        REPLY(resp_add_error(x->out, "ERR unknown subcommand '%.64s'. Try "
+                             "CONFIG GET.", x->c->argv[1]));
+        return;
+    }
+    if (x->c->argc != 3) {
+        REPLY(resp_add_error(x->out, "ERR wrong number of arguments for "
+                             "'config|get' command"));
+        return;
+    }
+    config_get(x, x->c->argv[2], x->c->lens[2]);
+}
+
+static void cmd_command(srv_ctx *x);
+
+static const srv_cmd_def srv_cmds[] = {
+    {"ping", -1, 0, 0, 0, 0, cmd_ping},
+    {"echo", 2, 0, 0, 0, 0, cmd_echo},
+    {"quit", -1, 1, 0, 0, 0, cmd_quit},
+    {"select", 2, 0, 0, 0, 0, cmd_select},
+    {"auth", -2, 1, 0, 0, 0, cmd_auth},
+    {"hello", -1, 1, 0, 0, 0, cmd_hello},
+    {"shutdown", -1, 0, 0, 0, 0, cmd_shutdown},
+    {"get", 2, 0, 1, 1, 1, cmd_get},
+    {"set", -3, 0, 1, 1, 1, cmd_set},
+    {"del", -2, 0, 1, -1, 1, cmd_del},
+    {"exists", -2, 0, 1, -1, 1, cmd_exists},
+    {"mget", -2, 0, 1, -1, 1, cmd_mget},
+    {"mset", -3, 0, 1, -1, 2, cmd_mset},
+    {"incr", 2, 0, 1, 1, 1, cmd_incr},
+    {"cas", 4, 0, 1, 1, 1, cmd_cas},
+    {"dbsize", 1, 0, 0, 0, 0, cmd_dbsize},
+    {"flushall", -1, 0, 0, 0, 0, cmd_flushall},
+    {"flushdb", -1, 0, 0, 0, 0, cmd_flushall},
+    {"keys", 2, 0, 0, 0, 0, cmd_keys},
+    {"scan", -2, 0, 0, 0, 0, cmd_scan},
+    {"expire", -3, 0, 1, 1, 1, cmd_expire},
+    {"ttl", 2, 0, 1, 1, 1, cmd_ttl},
+    {"info", -1, 0, 0, 0, 0, cmd_info},
+    {"config", -2, 0, 0, 0, 0, cmd_config},
+    {"command", -1, 0, 0, 0, 0, cmd_command},
+};
+
+#define SRV_NCMDS (sizeof(srv_cmds) / sizeof(srv_cmds[0]))
+
+static void
+command_entry(resp_buf *out, const srv_cmd_def *d)
+{
+    REPLY(resp_add_array(out, 6));
+    REPLY(resp_add_bulk_str(out, d->name));
+    REPLY(resp_add_int(out, d->arity));
+    REPLY(resp_add_array(out, 0));
+    REPLY(resp_add_int(out, d->first));
+    REPLY(resp_add_int(out, d->last));
+    REPLY(resp_add_int(out, d->step));
+}
+
+static const srv_cmd_def *
+cmd_find(const char *name, size_t len)
+{
+    for (size_t i = 0; i < SRV_NCMDS; i++)
+        if (strlen(srv_cmds[i].name) == len &&
+            strncasecmp(srv_cmds[i].name, name, len) == 0)
+            return &srv_cmds[i];
+    return NULL;
+}
+
+/* COMMAND, COMMAND COUNT, COMMAND INFO name..., COMMAND DOCS (empty: we
+ * have no documentation to offer; redis-cli then shows no hints). */
+static void
+cmd_command(srv_ctx *x)
+{
+    if (x->c->argc == 1) {
+        REPLY(resp_add_array(x->out, SRV_NCMDS));
+        for (size_t i = 0; i < SRV_NCMDS; i++)
+            command_entry(x->out, &srv_cmds[i]);
+    } else if (arg_is(x, 1, "count")) {
+        REPLY(resp_add_int(x->out, (long long)SRV_NCMDS));
+    } else if (arg_is(x, 1, "docs")) {
+        REPLY(resp_add_array(x->out, 0));
+    } else if (arg_is(x, 1, "info")) {
+        REPLY(resp_add_array(x->out, x->c->argc - 2));
+        for (size_t i = 2; i < x->c->argc; i++) {
+            const srv_cmd_def *d = cmd_find(x->c->argv[i], x->c->lens[i]);
+            if (d != NULL)
+                command_entry(x->out, d);
+            else
+                REPLY(resp_add_nil_array(x->out));
+        }
+    } else {
+        REPLY(resp_add_error(x->out, "ERR unknown subcommand '%.64s'. Try "
+                             "COMMAND HELP.", x->c->argv[1]));
+    }
+}
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+/* "ERR unknown command 'x', with args beginning with: 'a' 'b' " */
+static void
+reply_unknown(srv_ctx *x)
+{
+    char args[256];
+    size_t used = 0;
+
+    args[0] = '\0';
+    for (size_t i = 1; i < x->c->argc && used < sizeof(args) - 1; i++) {
+        int n = snprintf(args + used, sizeof(args) - used, "'%.64s' ",
+                         x->c->argv[i]);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+    REPLY(resp_add_error(x->out, "ERR unknown command '%.64s', with args "
+                         "beginning with: %s", x->c->argv[0], args));
+}
+
+/* Keys must fit a keydir (1 byte to 64 KiB): checks every key position. */
+static int
+keys_valid(const srv_ctx *x, const srv_cmd_def *d)
+{
+    size_t last = d->last < 0 ? x->c->argc - 1 : (size_t)d->last;
+
+    for (size_t i = (size_t)d->first; d->first > 0 && i <= last; i += (size_t)d->step)
+        if (x->c->lens[i] == 0 || x->c->lens[i] > SRV_KEY_MAX)
+            return 0;
+    return 1;
+}
+
+/* Arity, authentication and key checks; 0 if the command may run. */
+static int
+cmd_check(srv_ctx *x, const srv_cmd_def *d)
+{
+    size_t argc = x->c->argc;
+
+    if ((d->arity > 0 && argc != (size_t)d->arity) ||
+        (d->arity < 0 && argc < (size_t)-d->arity)) {
+        REPLY(resp_add_error(x->out, "ERR wrong number of arguments for '%s' "
+                             "command", d->name));
+        return -1;
+    }
+    if (!d->noauth && !x->b->sess->authed) {
+        REPLY(resp_add_error(x->out, "NOAUTH Authentication required."));
+        return -1;
+    }
+    if (!keys_valid(x, d)) {
+        REPLY(resp_add_error(x->out, "ERR invalid key: keys are 1 to %u "
+                             "bytes", SRV_KEY_MAX));
+        return -1;
+    }
+    return 0;
+}
+
+static void
+exec_one(srv_ctx *x)
+{
+    const srv_cmd_def *d = cmd_find(x->c->argv[0], x->c->lens[0]);
+
+    sync_faa_rlx(&x->sh->commands, 1);
+    if (d == NULL) {
+        if (!x->b->sess->authed)
+            REPLY(resp_add_error(x->out, "NOAUTH Authentication required."));
+        else
+            reply_unknown(x);
+        return;
+    }
+    if (cmd_check(x, d) == 0)
+        d->fn(x);
+}
+
+void
+srv_exec_batch(srv_batch *b)
+{
+    srv_ctx x = {b, NULL, &b->out, b->sh, b->sh->store};
+
+    if (b->http) {
+        for (size_t i = 0; i < b->n; i++) {
+            sync_faa_rlx(&b->sh->commands, 1);
+            srv_http_exec(b, b->reqs[i]);
+            http_request_free(b->reqs[i]);
+            b->reqs[i] = NULL;
+        }
+        b->n = 0;
+        if (b->http_error != 0) {
+            const char *why = http_reason(b->http_error);
+            srv_http_respond(&b->out, b->http_error, "text/plain", why,
+                             strlen(why), 0);
+        }
+        return;
+    }
+
+    for (size_t i = 0; i < b->n; i++) {
+        /* After QUIT or SHUTDOWN the rest of the batch is not executed. */
+        if (!b->quit && !b->shutdown) {
+            x.c = b->cmds[i];
+            exec_one(&x);
+        }
+        resp_cmd_free(b->cmds[i]);
+        b->cmds[i] = NULL;
+    }
+    b->n = 0;
+    if (b->proto_error != NULL && !b->quit && !b->shutdown)
+        REPLY(resp_add_error(&b->out, "ERR %s", b->proto_error));
+}
+
+void
+srv_session_clear(srv_session *s)
+{
+    srv_keys_free(&s->scan);
+    s->scan_valid = 0;
+}
+
+/* ---- glob ---------------------------------------------------------------- */
+
+/* Matches one [...] class at p (after '['); *plen_used receives its
+ * length including the closing ']' (or to the end if unclosed). */
+static int
+glob_class(const char *p, size_t plen, char c, size_t *used)
+{
+    size_t i = 0;
+    int neg = 0, hit = 0;
+
+    if (i < plen && p[i] == '^') {
+        neg = 1;
+        i++;
+    }
+    for (; i < plen && p[i] != ']'; i++) {
+        if (p[i] == '\\' && i + 1 < plen) {
+            hit |= p[++i] == c;
+        } else if (i + 2 < plen && p[i + 1] == '-' && p[i + 2] != ']') {
+            char lo = p[i], hi = p[i + 2];
+            if (lo > hi) {
+                char t = lo;
+                lo = hi;
+                hi = t;
+            }
+            hit |= c >= lo && c <= hi;
+            i += 2;
+        } else {
+            hit |= p[i] == c;
+        }
+    }
+    *used = i < plen ? i + 1 : i;
+    return neg ? !hit : hit;
+}
+
+/*
+ * Iterative glob with one backtrack point (the last '*'), the classic
+ * O(plen * slen) algorithm: no recursion, so a hostile pattern cannot
+ * exhaust the stack.
+ */
+int
+srv_glob(const char *p, size_t plen, const char *s, size_t slen)
+{
+    size_t pi = 0, si = 0, star_p = (size_t)-1, star_s = 0;
+
+    while (si < slen) {
+        size_t used = 1;
+        int ok = 0;
+
+        if (pi < plen && p[pi] == '*') {
+            star_p = ++pi;
+            star_s = si;
+            continue;
+        }
+        if (pi < plen && p[pi] == '?') {
+            ok = 1;
+        } else if (pi < plen && p[pi] == '[') {
+            ok = glob_class(p + pi + 1, plen - pi - 1, s[si], &used);
+            used++;
+        } else if (pi < plen && p[pi] == '\\' && pi + 1 < plen) {
+            ok = p[pi + 1] == s[si];
+            used = 2;
+        } else if (pi < plen) {
+            ok = p[pi] == s[si];
+        }
+        if (ok) {
+            pi += used;
+            si++;
+        } else if (star_p != (size_t)-1) {
+            pi = star_p;
+            si = ++star_s;
+        } else {
+            return 0;
+        }
+    }
+    while (pi < plen && p[pi] == '*')
+        pi++;
+    return pi == plen;
+}

@@ -1,0 +1,855 @@
+/*
+ * net/server.c - the loop side of the server (see net/server.h for the
+ * model): accept, read, parse into batches, hand batches to the pool,
+ * collect them back through a uv_async, write replies in order, enforce
+ * limits, shut down gracefully.
+ *
+ * Everything here runs on the loop thread except srv_stop and
+ * srv_batch_done (called by workers), which touch only the completion
+ * list under its mutex and the async handle, whose uv_async_send is the
+ * one libuv call that is safe from any thread.
+ *
+ * A connection is freed only when its handle is closed AND it has no batch
+ * on the pool, so a worker never finishes a batch for freed memory.
+ * Shutdown waits for every connection to drain its batches and writes and
+ * close; the last one out syncs the store and closes the loop's own
+ * handles, which ends uv_run.
+ */
+#include "net/server_internal.h"
+
+#include "sync/atomic.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+enum {
+    SRV_READ_BUF = 64 * 1024,
+    SRV_DEF_CLIENTS = 10000,
+    SRV_DEF_BATCH = 1024,
+    SRV_SWEEP_MS = 250,
+    SRV_DEF_SHUTDOWN_MS = 10000
+};
+#define SRV_DEF_BACKPRESSURE ((size_t)1 << 20)
+#define SRV_DEF_MAX_OUTPUT ((size_t)256 << 20)
+
+typedef struct srv_conn {
+    uv_tcp_t tcp;
+    srv_server *srv;
+    struct srv_conn *prev, *next;
+    resp_parser *parser;
+    http_parser *hparser; /* instead of parser on an HTTP connection */
+    srv_session sess;
+    srv_batch *inflight; /* on the pool (at most one) */
+    srv_batch *pending;  /* requests parsed, waiting for inflight */
+    resp_buf out;        /* replies not yet written */
+    resp_buf wbuf;       /* replies being written */
+    uv_write_t wreq;
+    uint64_t last_active;
+    int writing, reading;
+    int input_done; /* stop reading for good: error, QUIT, shutdown */
+    int closing, closed;
+} srv_conn;
+
+struct srv_server {
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    uv_tcp_t http_listener;
+    uv_async_t wake;
+    uv_timer_t sweep;
+    uv_timer_t grace; /* ends the graceful shutdown's wait for clients */
+    uv_signal_t sigint, sigterm;
+    srv_shared sh;
+    pthread_mutex_t done_lock;
+    srv_batch *done; /* completion list, filled by workers */
+    srv_conn *conns;
+    _Atomic int stop_requested;
+    int stopping, signals, forced, handles_closed;
+    char readbuf[SRV_READ_BUF];
+};
+
+static void conn_close(srv_conn *c);
+static void conn_pump(srv_conn *c);
+static void srv_begin_shutdown(srv_server *s);
+
+/* ---- batches ------------------------------------------------------------- */
+
+static srv_batch *
+batch_new(srv_conn *c)
+{
+    srv_batch *b = calloc(1, sizeof(*b));
+
+    if (b == NULL)
+        return NULL;
+    b->sh = &c->srv->sh;
+    b->http = c->hparser != NULL;
+    b->conn = c;
+    b->sess = &c->sess;
+    return b;
+}
+
+static void
+batch_free(srv_batch *b)
+{
+    if (b == NULL)
+        return;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->http)
+            http_request_free(b->reqs[i]);
+        else
+            resp_cmd_free(b->cmds[i]);
+    }
+    free(b->cmds);
+    free(b->reqs);
+    free(b->proto_error);
+    resp_buf_free(&b->out);
+    free(b);
+}
+
+/* Adds a RESP command (or, in an HTTP batch, an http_request). */
+static int
+batch_add(srv_batch *b, void *item)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 16;
+        void **v = realloc(b->http ? (void *)b->reqs : (void *)b->cmds,
+                           cap * sizeof(*v));
+        if (v == NULL)
+            return SRV_ENOMEM;
+        if (b->http)
+            b->reqs = (http_request **)v;
+        else
+            b->cmds = (resp_cmd **)v;
+        b->cap = cap;
+    }
+    if (b->http)
+        b->reqs[b->n++] = item;
+    else
+        b->cmds[b->n++] = item;
+    return 0;
+}
+
+/* Worker side: run the batch, then queue it for the loop. */
+static void
+batch_run(void *arg)
+{
+    srv_batch *b = arg;
+    srv_server *s = ((srv_conn *)b->conn)->srv;
+
+    srv_exec_batch(b);
+    pthread_mutex_lock(&s->done_lock);
+    b->next = s->done;
+    s->done = b;
+    pthread_mutex_unlock(&s->done_lock);
+    uv_async_send(&s->wake);
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+/* Reply bytes not yet in the kernel: queued here plus what libuv still
+ * holds of the write in progress. */
+static size_t
+conn_unsent(const srv_conn *c)
+{
+    return c->out.len + c->tcp.write_queue_size;
+}
+
+static void
+conn_free(srv_conn *c)
+{
+    srv_server *s = c->srv;
+
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    resp_parser_destroy(c->parser);
+    http_parser_destroy(c->hparser);
+    srv_session_clear(&c->sess);
+    batch_free(c->pending);
+    resp_buf_free(&c->out);
+    resp_buf_free(&c->wbuf);
+    free(c);
+    sync_fas_acqrel(&s->sh.clients, 1);
+}
+
+/* Frees the connection once its handle is closed and no batch runs; when
+ * shutting down, the last connection out closes the server's handles. */
+static void
+conn_maybe_free(srv_conn *c)
+{
+    srv_server *s = c->srv;
+
+    if (!c->closed || c->inflight != NULL)
+        return;
+    conn_free(c);
+    if (s->stopping && s->conns == NULL)
+        srv_begin_shutdown(s);
+}
+
+static void
+on_conn_closed(uv_handle_t *h)
+{
+    srv_conn *c = h->data;
+
+    c->closed = 1;
+    conn_maybe_free(c);
+}
+
+static void
+conn_close(srv_conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    c->input_done = 1;
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+static void on_write(uv_write_t *req, int status);
+
+static void
+conn_flush(srv_conn *c)
+{
+    resp_buf t;
+    uv_buf_t buf;
+
+    if (c->writing || c->closing || c->out.len == 0)
+        return;
+    t = c->wbuf; /* swap: the accumulating buffer goes to the kernel */
+    c->wbuf = c->out;
+    c->out = t;
+    c->out.len = 0;
+    buf = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &buf, 1, on_write) != 0) {
+        conn_close(c);
+        return;
+    }
+    c->writing = 1;
+}
+
+static void
+on_write(uv_write_t *req, int status)
+{
+    srv_conn *c = req->data;
+
+    c->writing = 0;
+    c->wbuf.len = 0;
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    c->last_active = uv_now(&c->srv->loop);
+    conn_pump(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+
+/* Reads only while the next batch and the unsent replies are small. */
+static void
+conn_update_reading(srv_conn *c)
+{
+    const srv_opts *o = &c->srv->sh.opts;
+    int want = !c->input_done && !c->closing &&
+               (c->pending == NULL || c->pending->n < o->max_batch) &&
+               conn_unsent(c) < o->backpressure;
+
+    if (want && !c->reading)
+        c->reading = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0;
+    else if (!want && c->reading && !c->closing) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+}
+
+/*
+ * Moves the connection forward after any event: submit the pending batch
+ * if none is in flight, write what is ready, close when finished, and
+ * decide whether to read.
+ */
+static void
+conn_pump(srv_conn *c)
+{
+    srv_server *s = c->srv;
+
+    if (c->closing)
+        return;
+    if (c->inflight == NULL && c->pending != NULL) {
+        c->inflight = c->pending;
+        c->pending = NULL;
+        if (sync_pool_submit(s->sh.pool, batch_run, c->inflight) != 0) {
+            batch_free(c->inflight);
+            c->inflight = NULL;
+            conn_close(c);
+            return;
+        }
+    }
+    conn_flush(c);
+    if (conn_unsent(c) > s->sh.opts.max_output) {
+        conn_close(c); /* Redis's client-output-buffer-limit */
+        return;
+    }
+    if (c->input_done && c->inflight == NULL && c->pending == NULL &&
+        !c->writing && c->out.len == 0) {
+        conn_close(c);
+        return;
+    }
+    conn_update_reading(c);
+}
+
+static srv_batch *
+conn_pending(srv_conn *c)
+{
+    if (c->pending == NULL)
+        c->pending = batch_new(c);
+    return c->pending;
+}
+
+/* A protocol error: answer it after the requests before it, then close. */
+static void
+conn_proto_error(srv_conn *c, int rc)
+{
+    srv_batch *b;
+
+    c->input_done = 1;
+    if (rc == RESP_EHTTP) { /* as Redis: close without a word */
+        conn_close(c);
+        return;
+    }
+    b = conn_pending(c);
+    if (b == NULL) {
+        conn_close(c);
+        return;
+    }
+    b->proto_error = strdup(rc == RESP_ENOMEM ? "out of memory"
+                                              : resp_parser_errmsg(c->parser));
+}
+
+static void
+on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    srv_conn *c = h->data;
+
+    (void)hint;
+    *buf = uv_buf_init(c->srv->readbuf, sizeof(c->srv->readbuf));
+}
+
+static void
+conn_parse(srv_conn *c, const char *data, size_t len)
+{
+    size_t off = 0;
+
+    while (off < len && !c->input_done) {
+        resp_cmd *cmd;
+        size_t used;
+        int rc = resp_parse(c->parser, data + off, len - off, &used, &cmd);
+
+        off += used;
+        if (rc != 0) {
+            conn_proto_error(c, rc);
+            return;
+        }
+        if (cmd == NULL)
+            continue;
+        if (conn_pending(c) == NULL || batch_add(c->pending, cmd) != 0) {
+            resp_cmd_free(cmd);
+            conn_proto_error(c, RESP_ENOMEM);
+            return;
+        }
+    }
+}
+
+/* An HTTP connection's input: requests into the batch; a request without
+ * keep-alive is the last one read. */
+static void
+conn_parse_http(srv_conn *c, const char *data, size_t len)
+{
+    size_t off = 0;
+
+    while (off < len && !c->input_done) {
+        http_request *r;
+        size_t used;
+        int rc = http_parse(c->hparser, data + off, len - off, &used, &r);
+
+        off += used;
+        if (rc != 0) {
+            c->input_done = 1;
+            if (conn_pending(c) == NULL)
+                conn_close(c);
+            else
+                c->pending->http_error = rc < 0 ? 500 : rc;
+            return;
+        }
+        if (r == NULL)
+            continue;
+        if (conn_pending(c) == NULL || batch_add(c->pending, r) != 0) {
+            http_request_free(r);
+            conn_close(c);
+            return;
+        }
+        if (!r->keep_alive)
+            c->input_done = 1;
+    }
+}
+
+static void
+on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    srv_conn *c = st->data;
+
+    if (nread < 0) { /* EOF or error: finish what was received, then close */
+        c->input_done = 1;
+        uv_read_stop(st);
+        c->reading = 0;
+        conn_pump(c);
+        return;
+    }
+    c->last_active = uv_now(&c->srv->loop);
+    /* A batch may exceed max_batch by one read's worth of requests: the
+     * read is already in our buffer, and reading stops right after. */
+    if (c->hparser != NULL)
+        conn_parse_http(c, buf->base, (size_t)nread);
+    else
+        conn_parse(c, buf->base, (size_t)nread);
+    conn_pump(c);
+}
+
+/* Refuses a client over max_clients, with Redis's message. */
+static void
+srv_refuse(srv_server *s, uv_tcp_t *tcp)
+{
+    static const char msg[] = "-ERR max number of clients reached\r\n";
+    uv_buf_t b = uv_buf_init((char *)msg, sizeof(msg) - 1);
+
+    uv_try_write((uv_stream_t *)tcp, &b, 1);
+    sync_faa_rlx(&s->sh.rejected, 1);
+    uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
+}
+
+enum { SRV_HTTP_MAX_HEAD = 16 * 1024 };
+
+/* A new connection's parser: RESP, or HTTP on the HTTP listener. */
+static int
+conn_new_parser(srv_server *s, srv_conn *c, int http)
+{
+    if (http)
+        return http_parser_create(SRV_HTTP_MAX_HEAD, s->sh.opts.limits.max_bulk,
+                                  &c->hparser);
+    return resp_parser_create(&s->sh.opts.limits, &c->parser);
+}
+
+static void
+conn_drop_parsers(srv_conn *c)
+{
+    resp_parser_destroy(c->parser);
+    http_parser_destroy(c->hparser);
+}
+
+static void
+srv_accept(uv_stream_t *ls, int status, int http)
+{
+    srv_server *s = ls->data;
+    srv_conn *c;
+
+    if (status < 0 || s->stopping)
+        return;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL || conn_new_parser(s, c, http) != 0) {
+        free(c);
+        return; /* the connection stays in the backlog until memory returns */
+    }
+    uv_tcp_init(&s->loop, &c->tcp);
+    if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
+        conn_drop_parsers(c);
+        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+        return;
+    }
+    if (sync_load_rlx(&s->sh.clients) >= s->sh.opts.max_clients) {
+        conn_drop_parsers(c);
+        srv_refuse(s, &c->tcp);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    c->srv = s;
+    c->tcp.data = c;
+    c->wreq.data = c;
+    c->sess.authed = s->sh.opts.requirepass == NULL ||
+                     s->sh.opts.requirepass[0] == '\0';
+    c->last_active = uv_now(&s->loop);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    sync_faa_rlx(&s->sh.clients, 1);
+    sync_faa_rlx(&s->sh.connections, 1);
+    conn_update_reading(c);
+}
+
+static void
+on_connection(uv_stream_t *ls, int status)
+{
+    srv_accept(ls, status, 0);
+}
+
+static void
+on_http_connection(uv_stream_t *ls, int status)
+{
+    srv_accept(ls, status, 1);
+}
+
+/* ---- completions, timers, signals ---------------------------------------- */
+
+/* Takes a finished batch back from the pool (loop thread). */
+static void
+srv_complete(srv_server *s, srv_batch *b)
+{
+    srv_conn *c = b->conn;
+    int shutdown = b->shutdown;
+
+    c->inflight = NULL;
+    if (b->quit || b->shutdown) {
+        c->input_done = 1;
+        batch_free(c->pending); /* requests after QUIT are not run */
+        c->pending = NULL;
+    }
+    if (c->closing) {
+        batch_free(b);
+        conn_maybe_free(c);
+    } else {
+        if (c->out.len == 0) { /* take the replies without copying */
+            resp_buf t = c->out;
+            c->out = b->out;
+            b->out = t;
+        } else if (resp_add_raw(&c->out, b->out.data, b->out.len) != 0) {
+            conn_close(c);
+        }
+        batch_free(b);
+        conn_pump(c);
+    }
+    /* After the replies are queued, so that shutdown flushes them. */
+    if (shutdown)
+        srv_begin_shutdown(s);
+}
+
+static void
+on_wake(uv_async_t *a)
+{
+    srv_server *s = a->data;
+    srv_batch *list, *rev = NULL;
+
+    pthread_mutex_lock(&s->done_lock);
+    list = s->done;
+    s->done = NULL;
+    pthread_mutex_unlock(&s->done_lock);
+    while (list != NULL) { /* oldest first: the list was built by pushing */
+        srv_batch *n = list->next;
+        list->next = rev;
+        rev = list;
+        list = n;
+    }
+    while (rev != NULL) {
+        srv_batch *n = rev->next;
+        srv_complete(s, rev);
+        rev = n;
+    }
+    if (sync_load_acq(&s->stop_requested))
+        srv_begin_shutdown(s);
+}
+
+static void
+on_sweep(uv_timer_t *t)
+{
+    srv_server *s = t->data;
+    uint64_t now = uv_now(&s->loop), limit = s->sh.opts.timeout_s * 1000ull;
+
+    for (srv_conn *c = s->conns, *n; c != NULL; c = n) {
+        n = c->next;
+        if (!c->closing && c->inflight == NULL && !c->writing &&
+            now - c->last_active > limit)
+            conn_close(c);
+    }
+}
+
+static void
+on_signal(uv_signal_t *h, int signum)
+{
+    srv_server *s = h->data;
+
+    (void)signum;
+    if (++s->signals > 1) {
+        s->forced = 1;
+        uv_stop(&s->loop);
+        return;
+    }
+    srv_begin_shutdown(s);
+}
+
+/* Closes the loop's own handles; once no connection is left either, uv_run
+ * returns. */
+static void
+srv_close_handles(srv_server *s)
+{
+    if (s->handles_closed)
+        return;
+    s->handles_closed = 1;
+    if (!uv_is_closing((uv_handle_t *)&s->listener))
+        uv_close((uv_handle_t *)&s->listener, NULL);
+    if (!uv_is_closing((uv_handle_t *)&s->http_listener))
+        uv_close((uv_handle_t *)&s->http_listener, NULL);
+    uv_close((uv_handle_t *)&s->wake, NULL);
+    uv_close((uv_handle_t *)&s->sweep, NULL);
+    uv_close((uv_handle_t *)&s->grace, NULL);
+    if (s->sh.opts.handle_signals) {
+        uv_close((uv_handle_t *)&s->sigint, NULL);
+        uv_close((uv_handle_t *)&s->sigterm, NULL);
+    }
+}
+
+/* The grace period is over: close whoever is left (a connection with a
+ * batch on the pool is freed when the batch comes back). */
+static void
+on_grace(uv_timer_t *t)
+{
+    srv_server *s = t->data;
+
+    for (srv_conn *c = s->conns; c != NULL; c = c->next)
+        conn_close(c);
+}
+
+static void
+srv_begin_shutdown(srv_server *s)
+{
+    if (!s->stopping) {
+        s->stopping = 1;
+        uv_close((uv_handle_t *)&s->listener, NULL); /* stop accepting */
+        uv_close((uv_handle_t *)&s->http_listener, NULL);
+        uv_timer_start(&s->grace, on_grace, s->sh.opts.shutdown_ms, 0);
+        for (srv_conn *c = s->conns, *n; c != NULL; c = n) {
+            n = c->next;
+            c->input_done = 1;
+            conn_pump(c); /* closes it now if it is idle */
+        }
+    }
+    if (s->conns == NULL && !s->handles_closed) {
+        /* Every reply is out: make the writes durable, then finish. */
+        s->sh.store->ops->sync(s->sh.store);
+        srv_close_handles(s);
+    }
+}
+
+/* ---- public -------------------------------------------------------------- */
+
+static void
+srv_defaults(srv_opts *o)
+{
+    if (o->host == NULL)
+        o->host = "127.0.0.1";
+    if (o->max_clients == 0)
+        o->max_clients = SRV_DEF_CLIENTS;
+    if (o->backpressure == 0)
+        o->backpressure = SRV_DEF_BACKPRESSURE;
+    if (o->max_output == 0)
+        o->max_output = SRV_DEF_MAX_OUTPUT;
+    if (o->max_batch == 0)
+        o->max_batch = SRV_DEF_BATCH;
+    if (o->shutdown_ms == 0)
+        o->shutdown_ms = SRV_DEF_SHUTDOWN_MS;
+    resp_limits_defaults(&o->limits);
+}
+
+/* Binds and listens on host:port; *bound receives the port. */
+static int
+srv_listen_on(srv_server *s, uv_tcp_t *tcp, int port, uv_connection_cb cb,
+              int *bound, char *errbuf, size_t errlen)
+{
+    const char *host = s->sh.opts.host;
+    struct sockaddr_storage ss;
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+    int namelen = sizeof(ss), rc;
+
+    if (uv_ip4_addr(host, port, sin) != 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0) {
+        snprintf(errbuf, errlen, "'%s' is not an IPv4 or IPv6 address", host);
+        return SRV_EINVAL;
+    }
+    rc = uv_tcp_bind(tcp, (struct sockaddr *)&ss, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)tcp, 511, cb);
+    if (rc != 0) {
+        snprintf(errbuf, errlen, "cannot listen on %s:%d: %s", host, port,
+                 uv_strerror(rc));
+        return SRV_EADDR;
+    }
+    uv_tcp_getsockname(tcp, (struct sockaddr *)&ss, &namelen);
+    *bound = ntohs(ss.ss_family == AF_INET
+                       ? sin->sin_port
+                       : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    return 0;
+}
+
+static int
+srv_listen(srv_server *s, char *errbuf, size_t errlen)
+{
+    const srv_opts *o = &s->sh.opts;
+    int rc = srv_listen_on(s, &s->listener, o->port, on_connection,
+                           &s->sh.port, errbuf, errlen);
+
+    s->sh.http_port = -1;
+    if (rc == 0 && o->http)
+        rc = srv_listen_on(s, &s->http_listener, o->http_port,
+                           on_http_connection, &s->sh.http_port, errbuf,
+                           errlen);
+    return rc;
+}
+
+/* Initialises every handle of the loop (none started), so that one path
+ * can close them all whatever failed later. */
+static int
+srv_init_handles(srv_server *s)
+{
+    int rc = uv_async_init(&s->loop, &s->wake, on_wake);
+
+    uv_tcp_init(&s->loop, &s->listener);
+    uv_tcp_init(&s->loop, &s->http_listener);
+    s->http_listener.data = s;
+    uv_timer_init(&s->loop, &s->sweep);
+    uv_timer_init(&s->loop, &s->grace);
+    s->wake.data = s->listener.data = s->sweep.data = s->grace.data = s;
+    if (s->sh.opts.handle_signals) {
+        uv_signal_init(&s->loop, &s->sigint);
+        uv_signal_init(&s->loop, &s->sigterm);
+        s->sigint.data = s->sigterm.data = s;
+    }
+    return rc == 0 ? 0 : SRV_ELOOP;
+}
+
+static int
+srv_start_handles(srv_server *s)
+{
+    int rc = 0;
+
+    if (s->sh.opts.timeout_s > 0)
+        rc = uv_timer_start(&s->sweep, on_sweep, SRV_SWEEP_MS, SRV_SWEEP_MS);
+    if (rc == 0 && s->sh.opts.handle_signals) {
+        rc = uv_signal_start(&s->sigint, on_signal, SIGINT);
+        if (rc == 0)
+            rc = uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    }
+    return rc == 0 ? 0 : SRV_ELOOP;
+}
+
+static void
+pool_thread_start(void *arg)
+{
+    srv_store *st = arg;
+
+    if (st->ops->thread_start != NULL)
+        st->ops->thread_start(st);
+}
+
+static void
+pool_thread_stop(void *arg)
+{
+    srv_store *st = arg;
+
+    if (st->ops->thread_stop != NULL)
+        st->ops->thread_stop(st);
+}
+
+int
+srv_create(const srv_opts *opts, srv_store *store, srv_server **out,
+           char *errbuf, size_t errlen)
+{
+    srv_server *s = calloc(1, sizeof(*s));
+    sync_pool_opts po;
+    int rc;
+
+    snprintf(errbuf, errlen, "%s", "");
+    if (s == NULL)
+        return SRV_ENOMEM;
+    /* A peer that closes while we write must cost one connection (libuv
+     * then reports EPIPE), not the process. */
+    signal(SIGPIPE, SIG_IGN);
+    s->sh.opts = *opts;
+    srv_defaults(&s->sh.opts);
+    s->sh.store = store;
+    s->sh.started_ms = srv_now_ms();
+    pthread_mutex_init(&s->done_lock, NULL);
+    if (uv_loop_init(&s->loop) != 0) {
+        free(s);
+        return SRV_ELOOP;
+    }
+    rc = srv_init_handles(s);
+    if (rc == 0)
+        rc = srv_listen(s, errbuf, errlen);
+    if (rc == 0)
+        rc = srv_start_handles(s);
+    po = (sync_pool_opts){opts->threads, opts->queue_capacity, opts->queue,
+                          pool_thread_start, pool_thread_stop, store};
+    if (rc == 0 && sync_pool_create(&po, &s->sh.pool) != 0) {
+        snprintf(errbuf, errlen, "cannot start the thread pool");
+        rc = SRV_ENOMEM;
+    }
+    if (rc != 0) {
+        s->stopping = 1;
+        srv_close_handles(s);
+        uv_run(&s->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&s->loop);
+        pthread_mutex_destroy(&s->done_lock);
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int
+srv_port(const srv_server *s)
+{
+    return s->sh.port;
+}
+
+int
+srv_http_port(const srv_server *s)
+{
+    return s->sh.http_port;
+}
+
+int
+srv_run(srv_server *s)
+{
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    if (s->forced)
+        return SRV_EFORCED;
+    sync_pool_shutdown(s->sh.pool);
+    return 0;
+}
+
+void
+srv_stop(srv_server *s)
+{
+    sync_store_rel(&s->stop_requested, 1);
+    uv_async_send(&s->wake);
+}
+
+void
+srv_destroy(srv_server *s)
+{
+    if (s == NULL)
+        return;
+    if (!s->handles_closed) { /* never ran: close what srv_create opened */
+        s->stopping = 1;
+        srv_close_handles(s);
+        uv_run(&s->loop, UV_RUN_DEFAULT);
+    }
+    sync_pool_destroy(s->sh.pool);
+    uv_loop_close(&s->loop);
+    pthread_mutex_destroy(&s->done_lock);
+    free(s);
+}

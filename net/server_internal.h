@@ -1,0 +1,73 @@
+/*
+ * net/server_internal.h - what the loop side (net/server.c) and the worker
+ * side (net/commands.c) of the server share. Private to net/.
+ *
+ * Ownership: a batch (srv_batch) belongs to the loop thread until it is
+ * submitted, to exactly one worker while it runs, and to the loop again
+ * once it is on the completion list; the pool queue and the completion
+ * mutex order these hand-offs. A connection's session is touched only by
+ * its batch in flight (at most one), so it needs no lock.
+ */
+#ifndef NET_SERVER_INTERNAL_H
+#define NET_SERVER_INTERNAL_H
+
+#include "net/http.h"
+#include "net/resp.h"
+#include "net/server.h"
+#include "net/store.h"
+#include "sync/pool.h"
+
+#include <stdint.h>
+
+/* Per-connection state the commands keep (worker side). */
+typedef struct srv_session {
+    int authed;
+    srv_keys scan;  /* the SCAN snapshot taken at cursor 0 */
+    int scan_valid;
+} srv_session;
+
+/* Read-only to workers after srv_create, except the atomic counters. */
+typedef struct srv_shared {
+    srv_store *store;
+    sync_pool *pool;
+    srv_opts opts;
+    int port, http_port;
+    int64_t started_ms;
+    _Atomic uint64_t commands;    /* processed */
+    _Atomic uint64_t connections; /* accepted, ever */
+    _Atomic uint64_t clients;     /* connected now */
+    _Atomic uint64_t rejected;    /* refused at max_clients */
+} srv_shared;
+
+typedef struct srv_batch {
+    struct srv_batch *next; /* on the completion list */
+    srv_shared *sh;
+    void *conn;             /* the loop side's connection */
+    srv_session *sess;
+    resp_cmd **cmds;
+    size_t n, cap;
+    char *proto_error;      /* a protocol error to answer after cmds */
+    int http;               /* an HTTP connection's batch: reqs, not cmds */
+    http_request **reqs;
+    int http_error;         /* an HTTP status to answer after reqs */
+    resp_buf out;           /* the replies */
+    int quit, shutdown;     /* QUIT or SHUTDOWN was executed */
+} srv_batch;
+
+/* Runs the batch's commands in order into b->out (worker side). */
+void srv_exec_batch(srv_batch *b);
+
+/* The HTTP API (net/http_api.c): answers one request into b->out. */
+void srv_http_exec(srv_batch *b, const http_request *r);
+
+/* Appends a whole HTTP/1.1 response. */
+void srv_http_respond(resp_buf *out, int status, const char *ctype,
+                      const char *body, size_t len, int keep_alive);
+
+/* Frees what the session holds. */
+void srv_session_clear(srv_session *s);
+
+/* Redis-style glob match (* ? [a-z] [^x] \x) over binary strings. */
+int srv_glob(const char *pat, size_t plen, const char *s, size_t slen);
+
+#endif /* NET_SERVER_INTERNAL_H */

@@ -1,0 +1,110 @@
+#!/bin/bash
+# tests/server_redis_cli.sh - `casklab serve` driven by the real redis-cli
+# and redis-benchmark (Debian package redis-tools) and curl (its HTTP API),
+# over 127.0.0.1 only.
+#
+# usage: tests/server_redis_cli.sh PATH/TO/casklab
+# Checks: replies of a redis-cli session (arguments and stdin forms),
+# a short redis-benchmark run, SIGTERM = graceful stop (exit 0), and a
+# second SIGTERM while a client stalls the graceful stop = exit at once
+# (exit 1). Every wait is a bounded poll. Bash for /dev/tcp.
+set -u
+casklab=$1
+fail=0
+tmp=$(mktemp -d)
+trap 'kill -KILL $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+
+for tool in redis-cli redis-benchmark curl; do
+    command -v $tool >/dev/null || { echo "FAIL: $tool not found (Debian packages redis-tools, curl; run scripts/deps)"; exit 1; }
+done
+
+# start_server ARGS...: starts it on a free port, sets pid and port.
+start_server() {
+    rm -f "$tmp/log" # the child truncates it only once it runs: no stale port
+    "$casklab" serve --port 0 "$@" >"$tmp/log" 2>&1 &
+    pid=$!
+    port=""
+    for _ in $(seq 100); do
+        port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log")
+        [ -n "$port" ] && return 0
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "FAIL: server did not start:"; cat "$tmp/log"; exit 1
+}
+
+# wait_exit: waits (bounded) for the server to exit; sets rc.
+wait_exit() {
+    for _ in $(seq 100); do
+        kill -0 $pid 2>/dev/null || { wait $pid; rc=$?; return 0; }
+        sleep 0.1
+    done
+    echo "FAIL: server still running"; rc=255
+}
+
+check() { # check NAME WANT GOT
+    if [ "$2" != "$3" ]; then
+        echo "FAIL: $1"; echo "  want: $(printf %q "$2")"; echo "  got:  $(printf %q "$3")"
+        fail=1
+    else
+        echo "ok: $1"
+    fi
+}
+
+cli() { timeout 10 redis-cli -p "$port" "$@" 2>&1; }
+
+start_server --http-port 0
+hport=$(sed -n 's/.*HTTP API on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log")
+curl_() { timeout 10 curl -sS -m 10 "$@" 2>&1; }
+check "PING" "PONG" "$(cli PING)"
+check "SET" "OK" "$(cli SET greeting 'hello world')"
+check "GET" "hello world" "$(cli GET greeting)"
+check "GET missing" "" "$(cli GET missing)"
+check "SET NX on existing" "" "$(cli SET greeting x NX)"
+check "INCR" "1" "$(cli INCR hits)"
+check "MGET" "$(printf 'hello world\n\n1')" "$(cli MGET greeting nope hits)"
+check "CAS" "1" "$(cli CAS greeting 'hello world' bye)"
+check "EXPIRE/TTL" "$(printf '1\n50')" "$(cli EXPIRE hits 50; cli TTL hits)"
+check "unknown command" "ERR unknown command 'NOPE', with args beginning with: 'x' " "$(cli NOPE x)"
+check "wrong arity" "ERR wrong number of arguments for 'get' command" "$(cli GET)"
+check "SELECT 1" "ERR DB index is out of range" "$(cli SELECT 1)"
+check "stdin session" "$(printf 'OK\nv\n1\n2')" \
+      "$(printf 'SET k v\nGET k\nDEL k\nDBSIZE\n' | timeout 10 redis-cli -p "$port" 2>&1)"
+check "binary via -x" "OK" "$(printf 'a\0b' | cli -x SET bin)"
+check "binary value back" "610062" "$(cli GET bin | head -c 3 | od -An -tx1 | tr -d ' \n')"
+check "CONFIG GET save" "$(printf 'save\n')" "$(cli CONFIG GET save)"
+url="http://127.0.0.1:$hport"
+check "curl PUT" "204" "$(printf 'x\0y' | curl_ -X PUT --data-binary @- -o /dev/null -w '%{http_code}' "$url/v1/kv/web%2Fkey")"
+check "curl GET (binary)" "780079" "$(curl_ "$url/v1/kv/web%2Fkey" | od -An -tx1 | tr -d ' \n')"
+check "curl GET via redis-cli" "web/key" "$(cli KEYS 'web*')"
+check "curl GET missing" "404" "$(curl_ -o /dev/null -w '%{http_code}' "$url/v1/kv/nope")"
+check "curl DELETE" "204" "$(curl_ -X DELETE -o /dev/null -w '%{http_code}' "$url/v1/kv/web%2Fkey")"
+check "curl status" "1" "$(curl_ "$url/v1/status" | grep -c '"pool":{"threads":')"
+check "curl merge" '{"merged":true,"error":""}' "$(curl_ -X POST "$url/v1/admin/merge")"
+check "curl metrics" "1" "$(curl_ "$url/metrics" | grep -c '^casklab_keys ')"
+bench=$(timeout 60 redis-benchmark -p "$port" -t set,get -n 2000 -c 4 -q 2>&1 | tr '\r' '\n' | grep -c 'requests per second')
+check "redis-benchmark runs set and get" "2" "$bench"
+check "redis-benchmark's key present" "1" "$(cli EXISTS key:__rand_int__)"
+kill -TERM $pid
+wait_exit
+check "SIGTERM: graceful exit status" "0" "$rc"
+check "SIGTERM: stopped message" "casklab serve: stopped" "$(tail -n 1 "$tmp/log")"
+
+# A second signal during a stalled graceful stop exits at once.
+start_server --shutdown-ms 600000
+head -c 1000000 /dev/zero | tr '\0' v | cli -x SET big >/dev/null
+exec 3<>/dev/tcp/127.0.0.1/"$port"
+for _ in $(seq 100); do printf 'GET big\r\n'; done >&3 # 100 MB of replies, never read
+check "stall client connected" "1" "$(cli INFO clients | tr -d '\r' | sed -n 's/connected_clients://p' | awk '{print ($1 >= 2)}')"
+kill -TERM $pid
+for _ in $(seq 100); do # the listener closes when the graceful stop begins
+    cli PING | grep -q PONG || break
+    sleep 0.1
+done
+check "first SIGTERM: stops accepting" "" "$(cli PING | grep PONG)"
+check "first SIGTERM: still draining" "0" "$(kill -0 $pid 2>/dev/null; echo $?)"
+kill -TERM $pid
+wait_exit
+check "second SIGTERM: exit status" "1" "$rc"
+exec 3>&-
+exit $fail

@@ -1,0 +1,955 @@
+/*
+ * tests/test_server.c - the RESP server of net/server.h over loopback.
+ *
+ * Each case starts its own server in a thread of this process, on a free
+ * port of 127.0.0.1 (port 0), over the in-memory store, and stops it at the
+ * end; srv_run must return 0 (a graceful stop). Clients are hiredis with
+ * 10-second socket timeouts, or raw sockets with the same timeouts where a
+ * test must send bytes no client library would (malformed input, HTTP,
+ * junk). Every loop is bounded. The queue kind of the pool is the
+ * command-line argument, so both kinds serve the whole suite.
+ */
+#include "net/server.h"
+#include "sync/atomic.h"
+#include "tests/cutest.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static sync_queue_kind kind;
+
+/* ---- fixture ------------------------------------------------------------- */
+
+typedef struct fixture {
+    srv_store *store;
+    srv_server *srv;
+    pthread_t th;
+    int port, run_rc;
+} fixture;
+
+static void *
+fx_thread(void *arg)
+{
+    fixture *f = arg;
+
+    f->run_rc = srv_run(f->srv);
+    return NULL;
+}
+
+static void
+fx_start(fixture *f, srv_opts *o)
+{
+    char err[160];
+
+    memset(f, 0, sizeof(*f));
+    o->port = 0;
+    o->threads = 2;
+    o->queue = kind;
+    CU_ASSERT_FATAL(srv_memstore_open(&f->store) == 0);
+    CU_ASSERT_FATAL(srv_create(o, f->store, &f->srv, err, sizeof(err)) == 0);
+    f->port = srv_port(f->srv);
+    CU_ASSERT_FATAL(f->port > 0);
+    CU_ASSERT_FATAL(pthread_create(&f->th, NULL, fx_thread, f) == 0);
+}
+
+/* Waits for a stop that is already under way (SHUTDOWN) and frees. */
+static void
+fx_join(fixture *f)
+{
+    pthread_join(f->th, NULL);
+    CU_ASSERT_EQUAL(f->run_rc, 0);
+    srv_destroy(f->srv);
+    f->store->ops->destroy(f->store);
+}
+
+static void
+fx_stop(fixture *f)
+{
+    srv_stop(f->srv);
+    fx_join(f);
+}
+
+static redisContext *
+fx_client(const fixture *f)
+{
+    struct timeval tv = {10, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", f->port, tv);
+
+    CU_ASSERT_FATAL(c != NULL && c->err == 0);
+    redisSetTimeout(c, tv);
+    return c;
+}
+
+/* Runs a command; asserts the reply type and, for strings, statuses and
+ * errors, the text (NULL: any). */
+static void
+expect(redisContext *c, int type, const char *text, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+
+    va_start(ap, fmt);
+    r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_EQUAL(r->type, type);
+    if (r->type != type)
+        fprintf(stderr, "  '%s': type %d, '%s'\n", fmt, r->type,
+                r->str ? r->str : "");
+    if (text != NULL && r->str != NULL) {
+        CU_ASSERT_STRING_EQUAL(r->str, text);
+        if (strcmp(r->str, text) != 0)
+            fprintf(stderr, "  '%s': got '%s'\n", fmt, r->str);
+    }
+    freeReplyObject(r);
+}
+
+static long long
+expect_int(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+    long long v;
+
+    va_start(ap, fmt);
+    r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_EQUAL_FATAL(r->type, REDIS_REPLY_INTEGER);
+    v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+#define ST REDIS_REPLY_STATUS
+#define ER REDIS_REPLY_ERROR
+#define STR REDIS_REPLY_STRING
+#define NIL REDIS_REPLY_NIL
+
+/* ---- raw sockets --------------------------------------------------------- */
+
+/* rcvbuf > 0 fixes the receive buffer (no autotuning), before connect so
+ * that the window is negotiated for it. */
+static int
+raw_connect_rcvbuf(int port, int rcvbuf)
+{
+    struct sockaddr_in a = {0};
+    struct timeval tv = {10, 0};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    CU_ASSERT_FATAL(fd >= 0);
+    if (rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    CU_ASSERT_FATAL(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+    return fd;
+}
+
+static int
+raw_connect(int port)
+{
+    return raw_connect_rcvbuf(port, 0);
+}
+
+static int
+raw_send(int fd, const void *p, size_t n)
+{
+    const char *b = p;
+
+    while (n > 0) {
+        ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return -1;
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Reads until the server closes (returns the bytes) or a read times out
+ * (returns -1). */
+static long
+raw_read_to_eof(int fd, char *buf, size_t cap)
+{
+    size_t got = 0;
+
+    for (;;) {
+        char sink[4096];
+        char *dst = got < cap ? buf + got : sink;
+        size_t room = got < cap ? cap - got : sizeof(sink);
+        ssize_t r = recv(fd, dst, room, 0);
+
+        if (r == 0)
+            return (long)got;
+        if (r < 0)
+            return errno == ECONNRESET ? (long)got : -1;
+        got += (size_t)r;
+    }
+}
+
+/* Sends s, expects exactly the bytes want and then the close. */
+static void
+raw_expect(int port, const char *s, size_t slen, const char *want)
+{
+    char buf[512];
+    int fd = raw_connect(port);
+    long n;
+
+    CU_ASSERT_EQUAL(raw_send(fd, s, slen), 0);
+    n = raw_read_to_eof(fd, buf, sizeof(buf) - 1);
+    CU_ASSERT_EQUAL_FATAL(n, (long)strlen(want));
+    buf[n] = '\0';
+    CU_ASSERT_STRING_EQUAL(buf, want);
+    close(fd);
+}
+
+/* ---- cases --------------------------------------------------------------- */
+
+static void
+test_strings(void)
+{
+    srv_opts o = {0};
+    fixture f;
+    redisContext *c;
+
+    fx_start(&f, &o);
+    c = fx_client(&f);
+    expect(c, ST, "PONG", "PING");
+    expect(c, STR, "hi", "PING hi");
+    expect(c, STR, "hello world", "ECHO %s", "hello world");
+    expect(c, ST, "OK", "SELECT 0");
+    expect(c, ER, "ERR DB index is out of range", "SELECT 1");
+    expect(c, ER, "ERR value is not an integer or out of range", "SELECT x");
+    expect(c, NIL, NULL, "GET k");
+    expect(c, ST, "OK", "SET k v1");
+    expect(c, STR, "v1", "GET k");
+    expect(c, NIL, NULL, "SET k v2 NX");
+    expect(c, STR, "v1", "GET k");
+    expect(c, ST, "OK", "SET k v3 XX");
+    expect(c, NIL, NULL, "SET other v XX");
+    expect(c, ST, "OK", "SET bin %b", "a\0b\r\n", (size_t)5);
+    {
+        redisReply *r = redisCommand(c, "GET bin");
+        CU_ASSERT_FATAL(r != NULL && r->type == STR);
+        CU_ASSERT(r->len == 5 && memcmp(r->str, "a\0b\r\n", 5) == 0);
+        freeReplyObject(r);
+    }
+    expect(c, ER, "ERR syntax error", "SET k v NX XX");
+    expect(c, ER, "ERR syntax error", "SET k v EX 10 PX 10");
+    expect(c, ER, "ERR syntax error", "SET k v BOGUS");
+    expect(c, ER, "ERR invalid expire time in 'set' command", "SET k v EX 0");
+    expect(c, ER, "ERR value is not an integer or out of range", "SET k v EX x");
+    expect(c, ER, "ERR wrong number of arguments for 'get' command", "GET");
+    expect(c, ER, "ERR wrong number of arguments for 'mset' command", "MSET a");
+    expect(c, ER, "ERR invalid key: keys are 1 to 65536 bytes", "GET %b", "", (size_t)0);
+    expect(c, ER, "ERR invalid key: keys are 1 to 65536 bytes", "MSET a 1 %b 2", "", (size_t)0);
+    expect(c, ER, "ERR invalid key: keys are 1 to 65536 bytes", "DEL a %b", "", (size_t)0);
+    expect(c, ST, "OK", "MSET a 1 b 2");
+    {
+        redisReply *r = redisCommand(c, "MGET a nope b");
+        CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3);
+        CU_ASSERT_STRING_EQUAL(r->element[0]->str, "1");
+        CU_ASSERT_EQUAL(r->element[1]->type, NIL);
+        CU_ASSERT_STRING_EQUAL(r->element[2]->str, "2");
+        freeReplyObject(r);
+    }
+    CU_ASSERT_EQUAL(expect_int(c, "EXISTS a b nope a"), 3);
+    CU_ASSERT_EQUAL(expect_int(c, "DEL a nope"), 1);
+    CU_ASSERT_EQUAL(expect_int(c, "INCR ctr"), 1);
+    CU_ASSERT_EQUAL(expect_int(c, "INCR ctr"), 2);
+    expect(c, ER, "ERR value is not an integer or out of range", "INCR k");
+    expect(c, ST, "OK", "SET big 9223372036854775807");
+    expect(c, ER, "ERR increment or decrement would overflow", "INCR big");
+    CU_ASSERT_EQUAL(expect_int(c, "CAS k v3 v4"), 1);
+    CU_ASSERT_EQUAL(expect_int(c, "CAS k v3 v5"), 0);
+    expect(c, NIL, NULL, "CAS nokey a b");
+    expect(c, STR, "v4", "GET k");
+    expect(c, ER, NULL, "FOO bar");
+    expect(c, ER, "ERR unknown command 'FOO', with args beginning with: 'bar' ",
+           "FOO bar");
+    redisFree(c);
+    fx_stop(&f);
+}
+
+static void
+test_keyspace_and_expiry(void)
+{
+    srv_opts o = {0};
+    fixture f;
+    redisContext *c;
+    redisReply *r;
+
+    fx_start(&f, &o);
+    c = fx_client(&f);
+    expect(c, ST, "OK", "MSET user:1 a user:2 b item:1 c");
+    CU_ASSERT_EQUAL(expect_int(c, "DBSIZE"), 3);
+    r = redisCommand(c, "KEYS user:*");
+    CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_ARRAY);
+    CU_ASSERT_EQUAL(r->elements, 2);
+    freeReplyObject(r);
+    r = redisCommand(c, "KEYS [iu]te?:[0-9]");
+    CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_ARRAY);
+    CU_ASSERT_EQUAL(r->elements, 1);
+    freeReplyObject(r);
+    CU_ASSERT_EQUAL(expect_int(c, "TTL nope"), -2);
+    CU_ASSERT_EQUAL(expect_int(c, "TTL item:1"), -1);
+    CU_ASSERT_EQUAL(expect_int(c, "EXPIRE item:1 100"), 1);
+    CU_ASSERT_EQUAL(expect_int(c, "TTL item:1"), 100);
+    CU_ASSERT_EQUAL(expect_int(c, "EXPIRE nope 100"), 0);
+    expect(c, ST, "OK", "SET item:1 c2 KEEPTTL");
+    CU_ASSERT_EQUAL(expect_int(c, "TTL item:1"), 100);
+    expect(c, ST, "OK", "SET item:1 c3");
+    CU_ASSERT_EQUAL(expect_int(c, "TTL item:1"), -1);
+    expect(c, ST, "OK", "SET tmp x PX 100000");
+    CU_ASSERT_EQUAL(expect_int(c, "TTL tmp"), 100);
+    /* An expiry in the past deletes at once, as in Redis. */
+    CU_ASSERT_EQUAL(expect_int(c, "EXPIRE tmp -1"), 1);
+    CU_ASSERT_EQUAL(expect_int(c, "EXISTS tmp"), 0);
+    expect(c, ST, "OK", "FLUSHALL");
+    CU_ASSERT_EQUAL(expect_int(c, "DBSIZE"), 0);
+    expect(c, ER, "ERR syntax error", "FLUSHALL NOW");
+    redisFree(c);
+    fx_stop(&f);
+}
+
+/* SCAN returns exactly the keys present at cursor 0, each once, even while
+ * keys are added and removed between calls. */
+static void
+test_scan_snapshot(void)
+{
+    enum { N = 100 };
+    srv_opts o = {0};
+    fixture f;
+    redisContext *c;
+    unsigned char seen[N] = {0};
+    long long cursor = 0;
+    int rounds = 0, extra = 0;
+
+    fx_start(&f, &o);
+    c = fx_client(&f);
+    for (int i = 0; i < N; i++)
+        expect(c, ST, "OK", "SET key:%d %d", i, i);
+    do {
+        redisReply *r = redisCommand(c, "SCAN %lld COUNT 7", cursor);
+        CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+        cursor = strtoll(r->element[0]->str, NULL, 10);
+        for (size_t i = 0; i < r->element[1]->elements; i++) {
+            int k = -1;
+            if (sscanf(r->element[1]->element[i]->str, "key:%d", &k) == 1 &&
+                k >= 0 && k < N)
+                seen[k]++;
+            else
+                extra++;
+        }
+        freeReplyObject(r);
+        expect(c, ST, "OK", "SET new:%d x", rounds); /* churn */
+        expect_int(c, "DEL key:%d", rounds);
+    } while (cursor != 0 && ++rounds < 1000);
+    CU_ASSERT_EQUAL(cursor, 0);
+    CU_ASSERT_EQUAL(extra, 0);
+    for (int i = 0; i < N; i++)
+        CU_ASSERT_EQUAL(seen[i], 1);
+    expect(c, ER, "ERR invalid cursor", "SCAN 5");
+    expect(c, ER, "ERR invalid cursor", "SCAN -1");
+    expect(c, ER, "ERR syntax error", "SCAN 0 COUNT 0");
+    {
+        redisReply *r = redisCommand(c, "SCAN 0 MATCH new:* COUNT 1000");
+        CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_ARRAY);
+        CU_ASSERT_STRING_EQUAL(r->element[0]->str, "0");
+        CU_ASSERT_EQUAL(r->element[1]->elements, (size_t)rounds + 1);
+        freeReplyObject(r);
+    }
+    redisFree(c);
+    fx_stop(&f);
+}
+
+static void
+test_server_commands(void)
+{
+    srv_opts o = {0};
+    fixture f;
+    redisContext *c;
+    redisReply *r;
+
+    fx_start(&f, &o);
+    c = fx_client(&f);
+    r = redisCommand(c, "CONFIG GET save");
+    CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+    CU_ASSERT_STRING_EQUAL(r->element[0]->str, "save");
+    freeReplyObject(r);
+    r = redisCommand(c, "CONFIG GET appendonly");
+    CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+    freeReplyObject(r);
+    expect(c, ER, NULL, "CONFIG SET save x");
+    CU_ASSERT(expect_int(c, "COMMAND COUNT") >= 25);
+    expect(c, ER, "NOPROTO unsupported protocol version", "HELLO 3");
+    expect(c, ER, "ERR syntax error", "HELLO 2 AUTH x");
+    r = redisCommand(c, "COMMAND");
+    CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 24);
+    freeReplyObject(r);
+    r = redisCommand(c, "COMMAND DOCS");
+    CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+    r = redisCommand(c, "COMMAND INFO get nosuch");
+    CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+    CU_ASSERT_EQUAL(r->element[0]->type, REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+    r = redisCommand(c, "INFO");
+    CU_ASSERT_FATAL(r != NULL && r->type == STR);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->str, "pool_queue:"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->str, "connected_clients:1"));
+    freeReplyObject(r);
+    expect(c, ER, "ERR AUTH <password> called without any password configured "
+           "for the default user. Are you sure your configuration is correct?",
+           "AUTH x");
+    redisFree(c);
+    fx_stop(&f);
+}
+
+static void
+test_auth(void)
+{
+    srv_opts o = {.requirepass = "s3cret"};
+    fixture f;
+    redisContext *c;
+
+    fx_start(&f, &o);
+    c = fx_client(&f);
+    expect(c, ER, "NOAUTH Authentication required.", "GET k");
+    expect(c, ER, "NOAUTH Authentication required.", "PING");
+    expect(c, ER, "WRONGPASS invalid username-password pair or user is disabled.",
+           "AUTH wrong");
+    expect(c, ER, "WRONGPASS invalid username-password pair or user is disabled.",
+           "AUTH s3cre");
+    expect(c, ER, "WRONGPASS invalid username-password pair or user is disabled.",
+           "AUTH admin s3cret");
+    expect(c, ER, "NOPROTO unsupported protocol version", "HELLO 3");
+    expect(c, ER, NULL, "HELLO 2");
+    expect(c, ER, "WRONGPASS invalid username-password pair or user is disabled.",
+           "HELLO 2 AUTH default nope");
+    expect(c, ST, "OK", "AUTH default s3cret");
+    expect(c, ST, "OK", "SET k v");
+    redisFree(c);
+    c = fx_client(&f); /* a new connection starts unauthenticated */
+    expect(c, ER, "NOAUTH Authentication required.", "GET k");
+    {
+        redisReply *r = redisCommand(c, "HELLO 2 AUTH default s3cret");
+        CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 14);
+        CU_ASSERT_STRING_EQUAL(r->element[1]->str, "casklab");
+        freeReplyObject(r);
+    }
+    expect(c, STR, "v", "GET k");
+    redisFree(c);
+    fx_stop(&f);
+}
+
+/* 2000 pipelined requests in one go: every reply, in order. */
+static void
+test_pipelining(void)
+{
+    enum { N = 1000 };
+    srv_opts o = {.max_batch = 64}; /* many batches, one after another */
+    fixture f;
+    redisContext *c;
+    int bad = 0;
+
+    fx_start(&f, &o);
+    c = fx_client(&f);
+    for (int i = 0; i < N; i++) {
+        redisAppendCommand(c, "SET p:%d %d", i, i);
+        redisAppendCommand(c, "GET p:%d", i);
+    }
+    for (int i = 0; i < N; i++) {
+        redisReply *r1, *r2;
+        CU_ASSERT_FATAL(redisGetReply(c, (void **)&r1) == REDIS_OK);
+        CU_ASSERT_FATAL(redisGetReply(c, (void **)&r2) == REDIS_OK);
+        bad += r1->type != ST || r2->type != STR || atoi(r2->str) != i;
+        freeReplyObject(r1);
+        freeReplyObject(r2);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    redisFree(c);
+    fx_stop(&f);
+}
+
+typedef struct incr_arg {
+    int port;
+    _Atomic int failures;
+} incr_arg;
+
+enum { INCR_CLIENTS = 4, INCR_EACH = 300 };
+
+static void *
+incr_client(void *arg)
+{
+    incr_arg *a = arg;
+    struct timeval tv = {10, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", a->port, tv);
+    long long last = 0;
+
+    if (c == NULL || c->err) {
+        sync_faa_rlx(&a->failures, 1);
+        redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    for (int i = 0; i < INCR_EACH; i++) {
+        redisReply *r = redisCommand(c, "INCR shared");
+        /* Replies come in order and INCR is atomic: strictly increasing. */
+        if (r == NULL || r->type != REDIS_REPLY_INTEGER || r->integer <= last)
+            sync_faa_rlx(&a->failures, 1);
+        else
+            last = r->integer;
+        freeReplyObject(r);
+    }
+    redisFree(c);
+    return NULL;
+}
+
+static void
+test_concurrent_incr(void)
+{
+    srv_opts o = {0};
+    fixture f;
+    incr_arg a;
+    pthread_t th[INCR_CLIENTS];
+    redisContext *c;
+
+    fx_start(&f, &o);
+    a.port = f.port;
+    atomic_init(&a.failures, 0);
+    for (int i = 0; i < INCR_CLIENTS; i++)
+        CU_ASSERT_FATAL(pthread_create(&th[i], NULL, incr_client, &a) == 0);
+    for (int i = 0; i < INCR_CLIENTS; i++)
+        pthread_join(th[i], NULL);
+    CU_ASSERT_EQUAL(sync_load_rlx(&a.failures), 0);
+    c = fx_client(&f);
+    expect(c, STR, "1200", "GET shared");
+    redisFree(c);
+    fx_stop(&f);
+}
+
+/* Each malformed request: the replies before it, its error, the close. */
+static void
+test_protocol_errors(void)
+{
+    srv_opts o = {.limits = {.max_bulk = 100, .max_args = 4, .max_inline = 64,
+                             .max_request = 1000}};
+    fixture f;
+
+#define RAW(s, want) raw_expect(f.port, s, sizeof(s) - 1, want)
+    fx_start(&f, &o);
+    RAW("PING\r\n*x\r\n", "+PONG\r\n-ERR Protocol error: invalid multibulk length\r\n");
+    RAW("*5\r\n", "-ERR Protocol error: invalid multibulk length\r\n");
+    RAW("*1\r\n$101\r\n", "-ERR Protocol error: invalid bulk length\r\n");
+    RAW("*1\r\n$-1\r\n", "-ERR Protocol error: invalid bulk length\r\n");
+    RAW("*1\r\n+PING\r\n", "-ERR Protocol error: expected '$', got '+'\r\n");
+    RAW("*1\r\n$4\r\nPINGxx", "-ERR Protocol error: expected CRLF after a bulk argument\r\n");
+    RAW("ECHO \"abc\n", "-ERR Protocol error: unbalanced quotes in request\r\n");
+    {
+        char line[100];
+        memset(line, 'a', sizeof(line));
+        raw_expect(f.port, line, sizeof(line),
+                   "-ERR Protocol error: too big inline request\r\n");
+    }
+    /* HTTP on the RESP port: closed without a reply. */
+    RAW("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", "");
+    RAW("POST /v1/kv/a HTTP/1.1\r\n", "");
+    /* Redis's PING reply, then QUIT's, then nothing of what followed. */
+    RAW("PING\r\nQUIT\r\nSET afterquit 1\r\n", "+PONG\r\n+OK\r\n");
+    {
+        redisContext *c = fx_client(&f);
+        expect(c, NIL, NULL, "GET afterquit");
+        redisFree(c);
+    }
+#undef RAW
+    fx_stop(&f);
+}
+
+/* Deterministic junk on many connections: the server answers or closes,
+ * never crashes, and still serves afterwards. */
+static void
+test_junk_input(void)
+{
+    srv_opts o = {.limits = {.max_bulk = 64, .max_args = 8, .max_inline = 128,
+                             .max_request = 512}};
+    fixture f;
+    uint64_t x = 0x2545F4914F6CDD1Dull;
+    redisContext *c;
+
+    fx_start(&f, &o);
+    for (int round = 0; round < 100; round++) {
+        char buf[256], sink[4096];
+        int fd = raw_connect(f.port);
+
+        for (size_t i = 0; i < sizeof(buf); i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            buf[i] = (x & 3) ? "*$\r\n0123456789 PING\"'"[(x >> 8) % 21]
+                             : (char)(x >> 16);
+        }
+        CU_ASSERT_EQUAL(raw_send(fd, buf, sizeof(buf)), 0);
+        shutdown(fd, SHUT_WR); /* our EOF: the server finishes and closes */
+        CU_ASSERT(raw_read_to_eof(fd, sink, sizeof(sink)) >= 0);
+        close(fd);
+    }
+    c = fx_client(&f);
+    expect(c, ST, "PONG", "PING");
+    redisFree(c);
+    fx_stop(&f);
+}
+
+static void
+test_max_clients(void)
+{
+    srv_opts o = {.max_clients = 2};
+    fixture f;
+    redisContext *a, *b;
+
+    fx_start(&f, &o);
+    a = fx_client(&f);
+    b = fx_client(&f);
+    expect(a, ST, "PONG", "PING"); /* both accepted before the third */
+    expect(b, ST, "PONG", "PING");
+    raw_expect(f.port, "PING\r\n", 6, "-ERR max number of clients reached\r\n");
+    redisFree(a);
+    redisFree(b);
+    fx_stop(&f);
+}
+
+/* An idle client is closed after the timeout (the read waits for it). */
+static void
+test_idle_timeout(void)
+{
+    srv_opts o = {.timeout_s = 1};
+    fixture f;
+    char buf[64];
+    int fd;
+
+    fx_start(&f, &o);
+    fd = raw_connect(f.port);
+    CU_ASSERT_EQUAL(raw_send(fd, "PING\r\n", 6), 0);
+    CU_ASSERT_EQUAL(raw_read_to_eof(fd, buf, sizeof(buf)), 7);
+    close(fd);
+    fx_stop(&f);
+}
+
+typedef struct writer_arg {
+    int fd;
+    const char *buf;
+    size_t len;
+    int rc;
+} writer_arg;
+
+static void *
+writer(void *arg)
+{
+    writer_arg *w = arg;
+
+    w->rc = raw_send(w->fd, w->buf, w->len);
+    return NULL;
+}
+
+/* 2000 GETs of a 16 KiB value sent without reading: the server must pause
+ * reading (back-pressure) and still answer every one, in order. */
+static void
+test_backpressure(void)
+{
+    enum { N = 2000, VAL = 16384 };
+    srv_opts o = {.backpressure = 64 * 1024, .max_batch = 16};
+    static const char get[] = "GET big\r\n";
+    fixture f;
+    redisContext *c;
+    char *val = malloc(VAL), *req = malloc(N * (sizeof(get) - 1));
+    size_t want = N * (size_t)(VAL + 2 + 8), got = 0;
+    char *resp = malloc(want + 1);
+    writer_arg w;
+    pthread_t th;
+    int fd;
+
+    CU_ASSERT_FATAL(val && req && resp);
+    memset(val, 'v', VAL);
+    for (int i = 0; i < N; i++)
+        memcpy(req + i * (sizeof(get) - 1), get, sizeof(get) - 1);
+    fx_start(&f, &o);
+    c = fx_client(&f);
+    expect(c, ST, "OK", "SET big %b", val, (size_t)VAL);
+    redisFree(c);
+    fd = raw_connect(f.port);
+    w = (writer_arg){fd, req, N * (sizeof(get) - 1), 0};
+    CU_ASSERT_FATAL(pthread_create(&th, NULL, writer, &w) == 0);
+    while (got < want) { /* each reply: "$16384\r\n" + value + "\r\n" */
+        ssize_t r = recv(fd, resp + got, want - got, 0);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL(w.rc, 0);
+    CU_ASSERT_EQUAL(got, want);
+    CU_ASSERT(memcmp(resp, "$16384\r\nvvvv", 12) == 0);
+    CU_ASSERT(memcmp(resp + want - VAL - 10, "$16384\r\nvvvv", 12) == 0);
+    close(fd);
+    free(val);
+    free(req);
+    free(resp);
+    fx_stop(&f);
+}
+
+/* A client whose unsent replies pass max_output is closed. It never reads,
+ * and its replies (32 MiB) exceed what the socket buffers absorb (its
+ * receive buffer is fixed at 64 KiB; the server's send buffer grows to
+ * tcp_wmem's maximum, 4 MiB by default), so they pile up. */
+static void
+test_output_limit(void)
+{
+    enum { N = 2000, VAL = 16384 };
+    srv_opts o = {.max_output = 256 * 1024, .backpressure = 64 << 20};
+    static const char get[] = "GET big\r\n";
+    fixture f;
+    redisContext *c;
+    char *val = malloc(VAL), *req = malloc(N * (sizeof(get) - 1));
+    int fd;
+    long n;
+
+    CU_ASSERT_FATAL(val && req);
+    memset(val, 'v', VAL);
+    for (int i = 0; i < N; i++)
+        memcpy(req + i * (sizeof(get) - 1), get, sizeof(get) - 1);
+    fx_start(&f, &o);
+    c = fx_client(&f);
+    expect(c, ST, "OK", "SET big %b", val, (size_t)VAL);
+    fd = raw_connect_rcvbuf(f.port, 64 * 1024);
+    CU_ASSERT_EQUAL(raw_send(fd, req, N * (sizeof(get) - 1)), 0);
+    n = raw_read_to_eof(fd, NULL, 0);
+    CU_ASSERT(n >= 0 && n < (long)N * (VAL + 10));
+    close(fd);
+    expect(c, ST, "PONG", "PING"); /* others are unaffected */
+    redisFree(c);
+    free(val);
+    free(req);
+    fx_stop(&f);
+}
+
+/* SHUTDOWN: the connection closes and srv_run returns 0 by itself. */
+static void
+test_shutdown_command(void)
+{
+    srv_opts o = {0};
+    fixture f;
+    char buf[64];
+    int fd;
+
+    fx_start(&f, &o);
+    fd = raw_connect(f.port);
+    CU_ASSERT_EQUAL(raw_send(fd, "SET a 1\r\nSHUTDOWN\r\nSET b 2\r\n", 28), 0);
+    CU_ASSERT_EQUAL(raw_read_to_eof(fd, buf, sizeof(buf)), 5); /* +OK\r\n */
+    close(fd);
+    fx_join(&f);
+}
+
+/* A stop while pipelined requests are in flight: whatever the server took
+ * in is answered (a prefix of the replies, each right), then it closes. */
+static void
+test_graceful_stop(void)
+{
+    enum { N = 500 };
+    srv_opts o = {.max_batch = 8};
+    fixture f;
+    char *req = malloc(N * 32), *resp = malloc(N * 16);
+    size_t len = 0;
+    long n;
+    int fd;
+
+    CU_ASSERT_FATAL(req && resp);
+    for (int i = 0; i < N; i++)
+        len += (size_t)sprintf(req + len, "INCR g\r\n");
+    fx_start(&f, &o);
+    fd = raw_connect(f.port);
+    CU_ASSERT_EQUAL(raw_send(fd, req, len), 0);
+    srv_stop(f.srv);
+    n = raw_read_to_eof(fd, resp, N * 16);
+    CU_ASSERT_FATAL(n >= 0);
+    {
+        long off = 0;
+        int k = 0, bad = 0;
+        while (off < n) {
+            char want[32];
+            int wl = sprintf(want, ":%d\r\n", ++k);
+            bad += n - off < wl || memcmp(resp + off, want, (size_t)wl) != 0;
+            off += wl;
+        }
+        CU_ASSERT_EQUAL(bad, 0);
+        CU_ASSERT(k <= N);
+    }
+    close(fd);
+    fx_join(&f);
+    free(req);
+    free(resp);
+}
+
+/* A client that never reads its replies cannot hold up a graceful stop:
+ * after shutdown_ms it is closed and srv_run returns. */
+static void
+test_stop_with_stalled_client(void)
+{
+    enum { N = 2000, VAL = 16384 };
+    srv_opts o = {.shutdown_ms = 200};
+    static const char get[] = "GET big\r\n";
+    fixture f;
+    redisContext *c;
+    char *val = malloc(VAL), *req = malloc(N * (sizeof(get) - 1));
+    int fd;
+
+    CU_ASSERT_FATAL(val && req);
+    memset(val, 'v', VAL);
+    for (int i = 0; i < N; i++)
+        memcpy(req + i * (sizeof(get) - 1), get, sizeof(get) - 1);
+    fx_start(&f, &o);
+    c = fx_client(&f);
+    expect(c, ST, "OK", "SET big %b", val, (size_t)VAL);
+    redisFree(c);
+    fd = raw_connect_rcvbuf(f.port, 64 * 1024);
+    CU_ASSERT_EQUAL(raw_send(fd, req, N * (sizeof(get) - 1)), 0);
+    /* Not reading: its replies stay unsent while the server stops. */
+    fx_stop(&f);
+    close(fd);
+    free(val);
+    free(req);
+}
+
+/* ---- HTTP API ------------------------------------------------------------ */
+
+/* Sends s to the HTTP port and reads to the close (our requests end with
+ * "Connection: close" or a refusal). */
+static long
+http_roundtrip(int port, const char *s, size_t len, char *buf, size_t cap)
+{
+    int fd = raw_connect(port);
+    long n;
+
+    CU_ASSERT_EQUAL(raw_send(fd, s, len), 0);
+    n = raw_read_to_eof(fd, buf, cap - 1);
+    CU_ASSERT_FATAL(n >= 0);
+    buf[n] = '\0';
+    close(fd);
+    return n;
+}
+
+#define HTTP(port, s, buf) http_roundtrip(port, s, sizeof(s) - 1, buf, sizeof(buf))
+
+static void
+test_http_api(void)
+{
+    srv_opts o = {.http = 1};
+    fixture f;
+    char buf[4096];
+    int hp;
+    redisContext *c;
+
+    fx_start(&f, &o);
+    hp = srv_http_port(f.srv);
+    CU_ASSERT_FATAL(hp > 0);
+    /* PUT a binary value under a %-encoded key, pipelined with its GET. */
+    HTTP(hp, "PUT /v1/kv/a%00b HTTP/1.1\r\nContent-Length: 4\r\n\r\nx\0\r\n"
+             "GET /v1/kv/a%00b HTTP/1.1\r\nConnection: close\r\n\r\n", buf);
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "HTTP/1.1 204 No Content\r\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "HTTP/1.1 200 OK\r\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "Content-Length: 4\r\n"));
+    CU_ASSERT(strstr(buf, "HTTP/1.1 204") < strstr(buf, "HTTP/1.1 200"));
+    /* The same key through RESP: one store behind both protocols. */
+    c = fx_client(&f);
+    {
+        redisReply *r = redisCommand(c, "GET %b", "a\0b", (size_t)3);
+        CU_ASSERT_FATAL(r != NULL && r->type == STR && r->len == 4);
+        CU_ASSERT(memcmp(r->str, "x\0\r\n", 4) == 0);
+        freeReplyObject(r);
+    }
+    redisFree(c);
+    HTTP(hp, "DELETE /v1/kv/a%00b HTTP/1.0\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 204 ", 13) == 0);
+    HTTP(hp, "GET /v1/kv/a%00b HTTP/1.0\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 404 ", 13) == 0);
+    HTTP(hp, "GET /v1/kv/ HTTP/1.0\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 400 ", 13) == 0);
+    HTTP(hp, "GET /v1/kv/%zz HTTP/1.0\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 400 ", 13) == 0);
+    HTTP(hp, "PATCH /v1/kv/a HTTP/1.0\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 405 ", 13) == 0);
+    HTTP(hp, "POST /v1/status HTTP/1.0\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 405 ", 13) == 0);
+    HTTP(hp, "GET /nothing HTTP/1.0\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 404 ", 13) == 0);
+    HTTP(hp, "GET /v1/status HTTP/1.0\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 200 ", 13) == 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "application/json"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\"queue\":\""));
+    HTTP(hp, "POST /v1/admin/merge HTTP/1.0\r\n\r\n", buf);
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "{\"merged\":true"));
+    HTTP(hp, "GET /metrics HTTP/1.0\r\n\r\n", buf);
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "\ncasklab_keys 0\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "# TYPE casklab_commands_total counter"));
+    /* Refusals: answered, then closed. */
+    HTTP(hp, "GET / HTTP/2.0\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 505 ", 13) == 0);
+    HTTP(hp, "PUT /v1/kv/a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 501 ", 13) == 0);
+    HTTP(hp, "garbage\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 400 ", 13) == 0);
+    /* A RESP request on the HTTP port is just a bad request. */
+    HTTP(hp, "*1\r\n$4\r\nPING\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 400 ", 13) == 0);
+    fx_stop(&f);
+}
+
+static void
+test_http_auth(void)
+{
+    srv_opts o = {.http = 1, .requirepass = "pw"};
+    fixture f;
+    char buf[1024];
+    int hp;
+
+    fx_start(&f, &o);
+    hp = srv_http_port(f.srv);
+    HTTP(hp, "GET /v1/status HTTP/1.0\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 401 ", 13) == 0);
+    HTTP(hp, "GET /v1/status HTTP/1.0\r\nAuthorization: Bearer pwx\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 401 ", 13) == 0);
+    HTTP(hp, "GET /v1/status HTTP/1.0\r\nAuthorization: Bearer pw\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 200 ", 13) == 0);
+    fx_stop(&f);
+}
+
+int
+main(int argc, char **argv)
+{
+    static const ct_case cases[] = {
+        CT_CASE(test_strings),          CT_CASE(test_keyspace_and_expiry),
+        CT_CASE(test_scan_snapshot),    CT_CASE(test_server_commands),
+        CT_CASE(test_auth),             CT_CASE(test_pipelining),
+        CT_CASE(test_concurrent_incr),  CT_CASE(test_protocol_errors),
+        CT_CASE(test_junk_input),       CT_CASE(test_max_clients),
+        CT_CASE(test_idle_timeout),     CT_CASE(test_backpressure),
+        CT_CASE(test_output_limit),     CT_CASE(test_shutdown_command),
+        CT_CASE(test_graceful_stop),    CT_CASE(test_stop_with_stalled_client),
+        CT_CASE(test_http_api),         CT_CASE(test_http_auth),
+    };
+
+    if (argc != 2 || sync_queue_kind_parse(argv[1], &kind) != 0) {
+        fprintf(stderr, "usage: test_server mutex|ring\n");
+        return 64;
+    }
+    return ct_run(argv[1], cases, CT_NCASES(cases)) ? 1 : 0;
+}
