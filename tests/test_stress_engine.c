@@ -71,7 +71,8 @@ eng_stress_check(const eng_run *er)
     CU_ASSERT_EQUAL(st.merge_errors, 0);
     if (er->merge_weight > 0)
         CU_ASSERT(st.merges > 0);
-    CU_ASSERT_STRING_EQUAL(h.target, er->target);
+    /* the header keeps the spec, cut to its field's size */
+    CU_ASSERT(strncmp(h.target, er->target, HIST_META_MAX - 1) == 0);
     lo.threads = 2;
     rc = lin_check(&h, &lo, &r);
     CU_ASSERT_EQUAL(rc, 0);
