@@ -3,6 +3,9 @@
  *
  * Runs stress/stress.h's harness against a target, prints a throughput
  * line, writes the history (--out) and, with --check, checks it at once.
+ * Engine targets take --keydir/--sync/--dir, folded into the target spec
+ * (cask:KEYDIR,sync=MODE,dir=DIR), and merge steps (--mix's fifth weight)
+ * and --reopens.
  * Exit status: 0 done (and linearizable with --check), 1 not linearizable,
  * 2 check unknown, 64 usage, 70 the run itself failed.
  */

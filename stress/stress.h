@@ -23,6 +23,8 @@
  *                it also offers the merge and reopen steps below
  *   cask-racy:...  test only, the same engine with cas split into a
  *                cask_get and a separate cask_put: must be caught
+ *   cask-lossy:... test only, the same engine losing its newest data file
+ *                at each reopen: must be caught
  *
  * Engine steps: a *merge* step (weight merge_weight in the mix) calls the
  * target's merge from a worker thread while the others keep running; it is
