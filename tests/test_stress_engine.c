@@ -221,6 +221,52 @@ test_engine_dir_kept(void)
     free(dir);
 }
 
+/* Duration mode: the reopen boundaries are shares of the run time, and
+ * every thread still meets at each of them. */
+static void
+test_engine_duration_reopens(void)
+{
+    stress_options so = {0};
+    stress_stats st;
+    lin_options lo = {0};
+    lin_result r;
+    hist h;
+
+    so.target = "cask:striped";
+    so.threads = 3;
+    so.keys = 8;
+    so.duration_s = 0.3;
+    so.merge_weight = 1;
+    so.reopens = 3;
+    CU_ASSERT_EQUAL_FATAL(stress_run(&so, &h, &st), 0);
+    CU_ASSERT_EQUAL(st.reopens, 3);
+    CU_ASSERT(st.ops > 0);
+    CU_ASSERT_EQUAL_FATAL(lin_check(&h, &lo, &r), 0);
+    CU_ASSERT_EQUAL(r.verdict, LIN_LINEARIZABLE);
+    lin_result_free(&r);
+    hist_free(&h);
+}
+
+/* Fewer operations than threads: one thread per operation, not threads
+ * with nothing to do that would run until a deadline. */
+static void
+test_engine_ops_below_threads(void)
+{
+    stress_options so = {0};
+    stress_stats st;
+    hist h;
+
+    so.target = "cask:global";
+    so.threads = 4;
+    so.ops = 2;
+    so.reopens = 1;
+    CU_ASSERT_EQUAL_FATAL(stress_run(&so, &h, &st), 0);
+    CU_ASSERT_EQUAL(st.ops, 2);
+    CU_ASSERT_EQUAL(h.threads, 2);
+    CU_ASSERT_EQUAL(st.reopens, 1);
+    hist_free(&h);
+}
+
 int
 main(void)
 {
@@ -230,6 +276,8 @@ main(void)
         CT_CASE(test_engine_broken_caught),
         CT_CASE(test_engine_bad_specs),
         CT_CASE(test_engine_dir_kept),
+        CT_CASE(test_engine_duration_reopens),
+        CT_CASE(test_engine_ops_below_threads),
     };
 
     return ct_run("stress-engine", cases, CT_NCASES(cases)) != 0;
