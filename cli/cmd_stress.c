@@ -3,6 +3,9 @@
  *
  * Runs stress/stress.h's harness against a target, prints a throughput
  * line, writes the history (--out) and, with --check, checks it at once.
+ * Engine targets take --keydir/--sync/--dir, folded into the target spec
+ * (cask:KEYDIR,sync=MODE,dir=DIR), and merge steps (--mix's fifth weight)
+ * and --reopens.
  * Exit status: 0 done (and linearizable with --check), 1 not linearizable,
  * 2 check unknown, 64 usage, 70 the run itself failed.
  */
@@ -26,6 +29,8 @@ enum { STRESS_EXIT_UNKNOWN = 2, STRESS_EXIT_SOFTWARE = 70 };
 typedef struct stress_args {
     stress_options opt;
     const char *out;
+    const char *keydir, *sync, *dir; /* engine targets */
+    char spec[8192];                 /* the composed engine target */
     int check, quiet;
 } stress_args;
 
@@ -38,12 +43,21 @@ stress_usage(void)
            "history (stress/HISTORY.md).\n\n"
            "options:\n"
            "  --target NAME      a keydir name or SCHEME:NAME (default global;"
-           " --list)\n"
+           " --list);\n"
+           "                     engine: the store over --keydir (= cask:KEYDIR)\n"
+           "  --keydir NAME      engine targets: the keydir (default striped)\n"
+           "  --sync MODE        engine targets: none|always|interval:MS\n"
+           "  --dir DIR          engine targets: store directory (default: a "
+           "temporary one)\n"
            "  --threads N        threads (default: online CPUs)\n"
            "  --keys N           key space (default 16: small forces "
            "contention)\n"
-           "  --mix G,P,D,C      weights of get,put,del,cas (default "
-           "50,30,10,10)\n"
+           "  --mix G,P,D,C[,M]  weights of get,put,del,cas and (engine) merge "
+           "steps\n"
+           "                     (default 50,30,10,10,0)\n"
+           "  --reopens N        engine: close and reopen the store N times, "
+           "threads\n"
+           "                     quiesced, evenly spaced (default 0)\n"
            "  --ops N            total operations (default: run --duration)\n"
            "  --duration SECONDS run time when --ops is not given (default 1)\n"
            "  --seed N           workload seed (default 1)\n"
@@ -79,20 +93,69 @@ stress_parse_u64(const char *s, uint64_t *v)
     return errno != 0 || end == s || *end != '\0' || s[0] == '-' ? -1 : 0;
 }
 
+/* "G,P,D,C" or "G,P,D,C,M" (M: merge steps). */
 static int
-stress_parse_mix(const char *s, unsigned mix[4])
+stress_parse_mix(const char *s, stress_options *o)
 {
+    unsigned w[5] = {0};
     char *end;
+    int i;
 
-    for (int i = 0; i < 4; i++) {
+    for (i = 0; i < 5; i++) {
         unsigned long v = strtoul(s, &end, 10);
-        if (end == s || v > 1000000 || (i < 3 && *end != ',') ||
-            (i == 3 && *end != '\0'))
+        if (end == s || v > 1000000 || (*end != ',' && *end != '\0'))
             return -1;
-        mix[i] = (unsigned)v;
+        w[i] = (unsigned)v;
+        if (*end == '\0')
+            break;
         s = end + 1;
     }
-    return mix[0] + mix[1] + mix[2] + mix[3] > 0 ? 0 : -1;
+    if (i < 3 || i > 4)
+        return -1;
+    memcpy(o->mix, w, sizeof(o->mix));
+    o->merge_weight = w[4];
+    return w[0] + w[1] + w[2] + w[3] > 0 ? 0 : -1;
+}
+
+static int
+stress_is_engine(const char *t)
+{
+    static const char *const schemes[] = {"cask", "cask-racy", "cask-lossy"};
+
+    if (strcmp(t, "engine") == 0)
+        return 1;
+    for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+        size_t n = strlen(schemes[i]);
+        if (strncmp(t, schemes[i], n) == 0 && (t[n] == '\0' || t[n] == ':'))
+            return 1;
+    }
+    return 0;
+}
+
+/* Folds --keydir/--sync/--dir into an engine target's spec
+ * (cask:KEYDIR,sync=MODE,dir=DIR); -1 if they do not apply. */
+static int
+stress_compose(stress_args *a)
+{
+    const char *t = a->opt.target, *colon;
+    size_t n;
+
+    if (!stress_is_engine(t))
+        return a->keydir || a->sync || a->dir ? -1 : 0;
+    if (strcmp(t, "engine") == 0)
+        t = "cask";
+    colon = strchr(t, ':');
+    if (colon != NULL && a->keydir != NULL)
+        return -1;
+    n = (size_t)snprintf(a->spec, sizeof(a->spec), "%s%s%s%s%s%s%s", t,
+                         colon ? "" : ":",
+                         colon ? "" : a->keydir ? a->keydir : "striped",
+                         a->sync ? ",sync=" : "", a->sync ? a->sync : "",
+                         a->dir ? ",dir=" : "", a->dir ? a->dir : "");
+    if (n >= sizeof(a->spec))
+        return -1;
+    a->opt.target = a->spec;
+    return 0;
 }
 
 static int
@@ -110,6 +173,10 @@ stress_parse_args(int argc, char **argv, stress_args *a)
         {"check", no_argument, NULL, 'c'},
         {"quiet", no_argument, NULL, 'q'},
         {"list", no_argument, NULL, 'l'},
+        {"keydir", required_argument, NULL, 'K'},
+        {"sync", required_argument, NULL, 'S'},
+        {"dir", required_argument, NULL, 'D'},
+        {"reopens", required_argument, NULL, 'r'},
         {NULL, 0, NULL, 0}};
     uint64_t v;
     char *end;
@@ -132,8 +199,16 @@ stress_parse_args(int argc, char **argv, stress_args *a)
                 return -1;
             break;
         case 'm':
-            if (stress_parse_mix(optarg, a->opt.mix) != 0)
+            if (stress_parse_mix(optarg, &a->opt) != 0)
                 return -1;
+            break;
+        case 'K': a->keydir = optarg; break;
+        case 'S': a->sync = optarg; break;
+        case 'D': a->dir = optarg; break;
+        case 'r':
+            if (stress_parse_u64(optarg, &v) != 0 || v > 1000)
+                return -1;
+            a->opt.reopens = (unsigned)v;
             break;
         case 'n':
             if (stress_parse_u64(optarg, &a->opt.ops) != 0 || a->opt.ops == 0)
@@ -155,7 +230,7 @@ stress_parse_args(int argc, char **argv, stress_args *a)
         default: return -1;
         }
     }
-    return optind == argc ? 0 : -1;
+    return optind == argc ? stress_compose(a) : -1;
 }
 
 static void
@@ -227,12 +302,17 @@ stress_cli_run(int argc, char **argv)
     if ((rc = stress_run(&a.opt, &h, &st)) != 0) {
         fprintf(stderr, "casklab stress: %s: %s\n", a.opt.target,
                 stress_strerror(rc));
-        return rc == STRESS_ENOTARGET ? CLI_EXIT_USAGE : STRESS_EXIT_SOFTWARE;
+        return rc == STRESS_ENOTARGET || rc == STRESS_EINVAL
+                   ? CLI_EXIT_USAGE
+                   : STRESS_EXIT_SOFTWARE;
     }
     printf("stress: target=%s threads=%" PRIu32 " keys=%" PRIu64 " seed=%"
            PRIu64 ": %" PRIu64 " ops in %.3f s = %.0f ops/s\n",
            a.opt.target, h.threads, a.opt.keys ? a.opt.keys : 16, h.seed,
            st.ops, st.seconds, st.ops_per_s);
+    if (a.opt.merge_weight || a.opt.reopens)
+        printf("stress: %" PRIu64 " merges (%" PRIu64 " failed), %u reopens\n",
+               st.merges, st.merge_errors, st.reopens);
     rc = CLI_EXIT_OK;
     if (a.out != NULL && stress_write(a.out, &h) != 0)
         rc = STRESS_EXIT_SOFTWARE;

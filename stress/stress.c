@@ -9,6 +9,11 @@
  * duration mode they grow in chunks, allocated between operations (outside
  * the timed window).
  *
+ * Engine steps (stress.h): a merge step is drawn from the mix like an
+ * operation but records nothing; a reopen is a barrier at a phase
+ * boundary (a share of the thread's quota, or of the duration) where the
+ * last thread to arrive reopens the target while the others wait.
+ *
  * Unique values: thread t's n-th written value is (t + 1) << 40 | n, never
  * 0 (0 means absent). A cas expects the value the thread last saw for that
  * key (from its own get, put or cas), so cas both succeeds and fails often.
@@ -61,6 +66,8 @@ typedef struct stress_thread {
     stress_chunk *head, *tail;
     uint64_t done;
     uint64_t written;
+    uint64_t merges, merge_errors;
+    unsigned phase;       /* reopen barriers passed */
     int oom;
 } stress_thread;
 
@@ -69,7 +76,7 @@ typedef struct stress_job {
     const stress_target_ops *ops;
     stress_target *target;
     uint64_t keys;
-    unsigned cum[4]; /* cumulative mix weights */
+    unsigned cum[5]; /* cumulative mix weights: get put del cas merge */
     uint64_t start, deadline;
     /* the start gate: it opens when the last thread arrives (all of them
      * are running then, so the run starts concurrent), or on abort */
@@ -77,6 +84,10 @@ typedef struct stress_job {
     pthread_cond_t gate_cond;
     unsigned arrived, nthreads;
     int gate_open, abort;
+    /* the reopen barrier: a generation count, as in a pthread barrier,
+     * plus the reopen's result (under gate_lock) */
+    unsigned bar_arrived, bar_gen, reopens_done;
+    int reopen_rc;
 } stress_job;
 
 static uint64_t
@@ -128,16 +139,27 @@ stress_slot(stress_thread *t)
 static int
 stress_pick(const stress_job *r, uint64_t x)
 {
-    unsigned v = (unsigned)(x % r->cum[3]);
+    unsigned v = (unsigned)(x % r->cum[4]);
 
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (v < r->cum[i])
             return i;
-    return 3;
+    return 4;
 }
 
-/* One operation: called, timed and recorded into *rec. */
+/* A merge step: run, counted, not recorded. */
 static void
+stress_merge_step(stress_thread *t)
+{
+    if (t->run->ops->merge(t->run->target) < 0)
+        t->merge_errors++;
+    else
+        t->merges++;
+}
+
+/* One step: an operation called, timed and recorded into *rec (returns
+ * 1), or a merge step, which leaves *rec unused (returns 0). */
+static int
 stress_one(stress_thread *t, stress_rec *rec)
 {
     stress_job *r = t->run;
@@ -149,6 +171,10 @@ stress_one(stress_thread *t, stress_rec *rec)
     uint64_t v = 0, fresh = (uint64_t)(t->id + 1) << 40 | (t->written + 1);
     int rc;
 
+    if (fn == 4) {
+        stress_merge_step(t);
+        return 0;
+    }
     rec->key = k;
     rec->arg1 = rec->arg2 = rec->out = 0;
     if (fn == 0) {
@@ -187,6 +213,7 @@ stress_one(stress_thread *t, stress_rec *rec)
         t->last_seen[k] = fresh;
     else if (rc == STRESS_DONE && fn == 2)
         t->last_seen[k] = 0;
+    return 1;
 }
 
 static void
@@ -232,6 +259,54 @@ stress_gate(stress_job *r)
     return abort ? -1 : 0;
 }
 
+/* Whether the thread has reached its next reopen boundary: phase p ends
+ * after (p + 1) / (reopens + 1) of its quota, or of the duration. */
+static int
+stress_reopen_due(const stress_thread *t)
+{
+    const stress_job *r = t->run;
+    unsigned parts = r->opt->reopens + 1, p = t->phase + 1;
+
+    if (t->phase >= r->opt->reopens)
+        return 0;
+    if (t->quota)
+        return t->done >= t->quota * p / parts;
+    return sync_now_ns() >= r->start + (r->deadline - r->start) * p / parts;
+}
+
+/* The reopen barrier. Every thread leaves the target (thread_end) and
+ * waits; the last to arrive reopens it while holding the lock, so no
+ * thread runs an operation during the reopen. Returns the reopen's
+ * result (0, or negative: the run stops). */
+static int
+stress_reopen_barrier(stress_thread *t)
+{
+    stress_job *r = t->run;
+    unsigned gen;
+    int rc;
+
+    if (r->ops->thread_end)
+        r->ops->thread_end(r->target);
+    pthread_mutex_lock(&r->gate_lock);
+    gen = r->bar_gen;
+    if (++r->bar_arrived == r->nthreads) {
+        if (r->reopen_rc == 0)
+            r->reopen_rc = r->ops->reopen(r->target);
+        r->reopens_done += r->reopen_rc == 0;
+        r->bar_arrived = 0;
+        r->bar_gen++;
+        pthread_cond_broadcast(&r->gate_cond);
+    }
+    while (r->bar_gen == gen)
+        pthread_cond_wait(&r->gate_cond, &r->gate_lock);
+    rc = r->reopen_rc;
+    pthread_mutex_unlock(&r->gate_lock);
+    t->phase++;
+    if (rc == 0 && r->ops->thread_begin)
+        r->ops->thread_begin(r->target);
+    return rc;
+}
+
 static void *
 stress_thread_main(void *arg)
 {
@@ -244,6 +319,11 @@ stress_thread_main(void *arg)
     if (r->ops->thread_begin)
         r->ops->thread_begin(r->target);
     for (;;) {
+        if (stress_reopen_due(t)) {
+            if (stress_reopen_barrier(t) != 0)
+                return NULL; /* the target is closed: nothing to end */
+            continue;
+        }
         if (t->quota ? t->done >= t->quota : sync_now_ns() >= r->deadline)
             break;
         stress_rec *rec = stress_slot(t);
@@ -251,10 +331,18 @@ stress_thread_main(void *arg)
             t->oom = 1;
             break;
         }
-        stress_one(t, rec);
+        if (stress_one(t, rec) == 0) {
+            t->tail->n--; /* a merge step: the slot stays free */
+            continue;
+        }
         if ((++t->done & 1023) == 0)
             stress_report(t, &next_report);
     }
+    /* a thread that stopped early (out of memory) still passes the
+     * remaining barriers, or the others would wait for it forever */
+    while (t->phase < r->opt->reopens)
+        if (stress_reopen_barrier(t) != 0)
+            return NULL;
     if (r->ops->thread_end)
         r->ops->thread_end(r->target);
     return NULL;
@@ -357,7 +445,8 @@ stress_setup(stress_job *r, const stress_options *opt)
         mix = dflt;
     for (int i = 0; i < 4; i++)
         r->cum[i] = (i ? r->cum[i - 1] : 0) + mix[i];
-    return 0;
+    r->cum[4] = r->cum[3] + opt->merge_weight;
+    return r->cum[4] < r->cum[3] ? STRESS_EINVAL : 0; /* weights overflow */
 }
 
 static void
@@ -439,7 +528,15 @@ stress_execute(stress_job *r, unsigned n, hist *out, stress_stats *st)
         rc = th[i].oom ? STRESS_ENOMEM : 0;
     if (rc == 0)
         rc = stress_merge(r, th, n, out);
+    if (rc == 0 && r->reopen_rc != 0)
+        rc = STRESS_ETARGET;
     if (rc == 0 && st != NULL) {
+        memset(st, 0, sizeof(*st));
+        for (unsigned i = 0; i < n; i++) {
+            st->merges += th[i].merges;
+            st->merge_errors += th[i].merge_errors;
+        }
+        st->reopens = r->reopens_done;
         st->ops = out->nops;
         st->seconds = (double)(end - r->start) / 1e9;
         st->ops_per_s = st->seconds > 0 ? (double)st->ops / st->seconds : 0;
@@ -454,6 +551,10 @@ stress_run(const stress_options *opt, hist *out, stress_stats *st)
     stress_job r;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned n = opt->threads ? opt->threads : (cpus > 0 ? (unsigned)cpus : 1);
+    /* never more threads than operations: a thread with a quota of 0
+     * would run until the deadline instead */
+    if (opt->ops != 0 && opt->ops < n)
+        n = (unsigned)opt->ops;
     const char *name = opt->target ? opt->target : "global";
     int rc;
 
@@ -470,7 +571,11 @@ stress_run(const stress_options *opt, hist *out, stress_stats *st)
         hist_free(out);
         return rc;
     }
-    rc = stress_execute(&r, n, out, st);
+    if ((opt->merge_weight && r.ops->merge == NULL) ||
+        (opt->reopens && r.ops->reopen == NULL))
+        rc = STRESS_EINVAL;
+    else
+        rc = stress_execute(&r, n, out, st);
     r.ops->close(r.target);
     if (rc != 0)
         hist_free(out);

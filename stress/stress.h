@@ -16,6 +16,24 @@
  *   kd:NAME      any registered keydir (ds/keydir.h), values stored as
  *                entries derived from the value, so a torn entry reads as
  *                a value nobody wrote
+ *   cask:KEYDIR[,sync=MODE][,file=BYTES][,merge=all|auto][,dir=PATH]
+ *                the engine (engine/cask.h) over any keydir, in a fresh
+ *                temporary directory (or PATH, kept), with small data
+ *                files (default 4096 bytes) so rotation and merges happen;
+ *                it also offers the merge and reopen steps below
+ *   cask-racy:...  test only, the same engine with cas split into a
+ *                cask_get and a separate cask_put: must be caught
+ *   cask-lossy:... test only, the same engine losing its newest data file
+ *                at each reopen: must be caught
+ *
+ * Engine steps: a *merge* step (weight merge_weight in the mix) calls the
+ * target's merge from a worker thread while the others keep running; it is
+ * not a history operation (it must not change what any key holds), only
+ * counted in stress_stats. A *reopen* (reopens > 0) splits the run into
+ * reopens + 1 phases: at each boundary every thread stops at a barrier
+ * (thread_end called), the last to arrive closes and reopens the target,
+ * and all continue; the history simply goes on, so it is linearizable only
+ * if recovery brought back exactly the state the store had.
  *
  * Threads: stress_run starts and joins its own threads; a target's
  * operations are called from all of them at once (that is the point), its
@@ -74,6 +92,12 @@ typedef struct stress_target_ops {
     int (*del)(stress_target *t, const void *key, size_t klen);
     int (*cas)(stress_target *t, const void *key, size_t klen,
                uint64_t expected, uint64_t desired);
+    /* Optional engine steps (NULL: the target has none). merge runs beside
+     * the other operations, from a registered worker thread; reopen runs
+     * with every worker quiesced (after its thread_end). Both return 0 or
+     * a negative code; a failed reopen ends the run with STRESS_ETARGET. */
+    int (*merge)(stress_target *t);
+    int (*reopen)(stress_target *t);
 } stress_target_ops;
 
 /* Opens the target named spec ("kd:striped" or "striped"). Returns 0,
@@ -89,9 +113,14 @@ typedef struct stress_options {
     unsigned threads;    /* 0 = online CPUs */
     uint64_t keys;       /* key space; 0 = 16 (small spaces force contention) */
     unsigned mix[4];     /* weights of get, put, del, cas; all 0 = 50/30/10/10 */
-    uint64_t ops;        /* total operations; 0 = run for duration_s */
+    uint64_t ops;        /* total recorded operations (merge steps not
+                            counted); 0 = run for duration_s */
     double duration_s;   /* used when ops == 0; 0 = 1 s */
     uint64_t seed;       /* 0 = 1 */
+    unsigned merge_weight; /* weight of merge steps beside mix; needs a
+                              target with merge (else STRESS_EINVAL) */
+    unsigned reopens;    /* quiesced reopens, evenly spaced; needs a
+                            target with reopen (else STRESS_EINVAL) */
     const char *commit;  /* recorded in the history header; may be NULL */
     /* Called about once a second by thread 0: operations done so far. */
     void (*progress)(void *arg, uint64_t done, double elapsed_s);
@@ -102,6 +131,9 @@ typedef struct stress_stats {
     uint64_t ops;
     double seconds;
     double ops_per_s;
+    uint64_t merges;       /* merge steps that succeeded */
+    uint64_t merge_errors; /* merge steps that returned an error */
+    unsigned reopens;      /* reopens done */
 } stress_stats;
 
 /*

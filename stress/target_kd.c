@@ -9,13 +9,12 @@
  * values.
  */
 #include "stress/stress.h"
+#include "stress/stress_internal.h"
 
 #include "ds/keydir.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#define STRESS_TORN UINT64_MAX
 
 struct stress_target {
     kd_keydir *kd;
@@ -130,12 +129,17 @@ static const stress_target_ops stress_kd_target = {
     tkd_put,
     tkd_del,
     tkd_cas,
+    NULL, /* a keydir has no merge */
+    NULL, /* nor anything to reopen */
 };
 
-/* One line per scheme; the engine ("engine:") and the server ("net:") add
- * theirs here. */
+/* One line per scheme; the engine ("cask:", target_cask.c) and the
+ * server ("net:") add theirs here. */
 static const stress_target_ops *const stress_schemes[] = {
     &stress_kd_target,
+    &stress_cask_target,
+    &stress_cask_racy_target,
+    &stress_cask_lossy_target,
 };
 
 #define STRESS_NSCHEMES (sizeof(stress_schemes) / sizeof(stress_schemes[0]))
