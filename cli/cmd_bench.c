@@ -1,8 +1,8 @@
 /*
  * cli/cmd_bench.c - `casklab bench`: whole-workload comparisons.
  *
- * For each target (keydirs alone, peer engines; the casklab engine once it
- * is a target) and each thread count, one session: the load phase, then
+ * For each target (keydirs alone, the casklab engine over each keydir, peer
+ * engines) and each thread count, one session: the load phase, then
  * YCSB A, B, C, F under each requested distribution, D (read latest), and
  * the durable-write phase (a sync on each write; keydirs alone have nothing
  * to sync and skip it). Rows print as they finish; at the end CSV and JSON
@@ -54,12 +54,13 @@ bench_usage(void)
         "usage: casklab bench [OPTIONS]\n\n"
         "Runs YCSB-style workloads against every target and writes the rows\n"
         "as CSV and JSON (with a metadata block saying how the run was made).\n"
-        "Targets are keydirs alone (kd:NAME: the index without the log) and\n"
-        "peer engines (lmdb, rocksdb, leveldb, kyoto); each prints how it is\n"
-        "configured. Per target and thread count: a load phase, then the\n"
-        "workloads on the loaded store.\n\n"
-        "  --targets LIST     comma list of targets, or all, keydirs, peers\n"
-        "                     (default all; `casklab bench --list` names them)\n"
+        "Targets are keydirs alone (kd:NAME: the index without the log), the\n"
+        "casklab engine over each keydir (cask:NAME) and peer engines (lmdb,\n"
+        "rocksdb, leveldb, kyoto); each prints how it is configured. Per\n"
+        "target and thread count: a load phase, then the workloads on the\n"
+        "loaded store.\n\n"
+        "  --targets LIST     comma list of targets, or all, keydirs, engines,\n"
+        "                     peers (default all; `casklab bench --list`)\n"
         "  --workloads LIST   of load,a,b,c,d,f,durable (default all). a: 50%%\n"
         "                     read/50%% update, b: 95/5, c: read only, d: 95%%\n"
         "                     read latest/5%% insert, f: 50%% read/50%% RMW,\n"
@@ -132,7 +133,7 @@ bb_add_target(bb_opts *o, const char *name)
     return 0;
 }
 
-/* Expands all / keydirs / peers and checks names. */
+/* Expands all / keydirs / engines / peers and checks names. */
 static int
 bb_targets(bb_opts *o, const char *list)
 {
@@ -147,6 +148,7 @@ bb_targets(bb_opts *o, const char *list)
         const char *kind, *t;
         int group = strcmp(names[i], "all") == 0 ||
                     strcmp(names[i], "keydirs") == 0 ||
+                    strcmp(names[i], "engines") == 0 ||
                     strcmp(names[i], "peers") == 0;
         if (!group) {
             if (!bench_target_exists(names[i], NULL)) {
@@ -157,7 +159,7 @@ bb_targets(bb_opts *o, const char *list)
             bb_add_target(o, names[i]);
             continue;
         }
-        /* A group is "all" or a kind in the plural: keydirs, peers. */
+        /* A group is "all" or a kind in the plural. */
         for (size_t j = 0; (t = bench_target_name(j)) != NULL; j++) {
             bench_target_exists(t, &kind);
             if (strcmp(names[i], "all") == 0 ||

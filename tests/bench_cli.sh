@@ -19,12 +19,21 @@ expect 0 "$cas" plot --help
 expect 0 "$cas" bench --list
 grep -q '^kd:global' "$out/last.log" || fail "bench --list lacks kd:global"
 grep -q '^kyoto' "$out/last.log" || fail "bench --list lacks kyoto"
+grep -q '^cask:striped *engine' "$out/last.log" || fail "bench --list lacks cask:striped"
+engines=$(grep -c ' engine$' "$out/last.log")
 expect 64 "$cas" bench --bogus
 expect 64 "$cas" bench --targets nope
 expect 64 "$cas" bench --threads 0
 expect 64 "$cas" bench --workloads a,zz
 expect 64 "$cas" bench --baseline nope
 expect 64 "$cas" plot
+# the engines group: one load row per cask:<keydir>, each configuration printed
+expect 0 "$cas" bench --targets engines --workloads load,durable --keys 500 \
+    --threads 2 --reps 1 --seconds 0.02 --warmup 0 --dir "$out" --out "$out/e"
+grep -q '^# cask:striped: Bitcask engine, keydir striped' "$out/last.log" \
+    || fail "the engine does not print its configuration"
+rows=$(grep -c '^cask:[a-z_]* *load' "$out/last.log")
+[ "$rows" -eq "$engines" ] || fail "$rows engine load rows, want $engines"
 expect 1 "$cas" plot "$out/missing.csv"
 
 expect 0 "$cas" bench --targets kd:global,kyoto,lmdb --workloads load,a,d,durable \
