@@ -15,6 +15,7 @@ help:
 	@echo "make test-asan  the suites under AddressSanitizer + UBSan (build-asan/)"
 	@echo "make test-tsan  the suites under ThreadSanitizer (build-tsan/)"
 	@echo "make build      build Release into build/ only"
+	@echo "make bench-goals the engine vs its peers: issue 6's ratios, met or not"
 	@echo "make clean      remove every build folder"
 
 deps:
@@ -54,3 +55,11 @@ clean:
 .PHONY: bench-check
 bench-check: build
 	scripts/bench-check build/casklab
+
+# issue 6's "Performance to reach": the engine (cask:lockfree when
+# registered, else cask:striped) vs Kyoto, LMDB and RocksDB at 1M keys,
+# every ratio met or NOT met; the table also lands in results/goals.txt.
+.PHONY: bench-goals
+bench-goals: build
+	@mkdir -p results
+	./build/casklab bench --goals --out results/goals | tee results/goals.txt

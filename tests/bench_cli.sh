@@ -51,6 +51,14 @@ rows=$(grep -vc '^#' "$out/r.csv")
 [ "$rows" -eq 23 ] || fail "r.csv has $rows lines, want header + 22 rows"
 ls "$out" | grep -q -- '-[0-9]*$' && fail "a store directory was left behind"
 
+# --goals: the engine against its peers, one verdict per goal
+expect 64 "$cas" bench --goals --engine kyoto
+expect 0 "$cas" bench --goals --engine cask:global --keys 300 --reps 1 \
+    --seconds 0.02 --warmup 0 --dir "$out" --out "$out/g"
+verdicts=$(grep -Ec '  (met|NOT met)' "$out/last.log")
+[ "$verdicts" -eq 9 ] || fail "--goals printed $verdicts verdicts, want 9"
+grep -q 'fdatasyncs/s: engine' "$out/last.log" || fail "--goals lacks fdatasyncs/s"
+
 cp "$out/r.csv" "$out/s.csv"
 expect 0 "$cas" plot --out "$out/plots" "$out/r.csv" "$out/s.csv"
 for fig in throughput_a_uniform latency_d_latest workloads bytes_per_key; do

@@ -8,6 +8,7 @@
  * read-modify-write, del, sync, in a temporary directory) and runner (a
  * tiny load and workload run, exact operation counts, no errors).
  */
+#include "bench/goals.h"
 #include "bench/hist.h"
 #include "bench/report.h"
 #include "bench/runner.h"
@@ -421,6 +422,68 @@ test_json_well_formed_with_metadata(void)
     fclose(f);
 }
 
+/* ---- goals --------------------------------------------------------------------- */
+
+static void
+goal_row(bench_row *r, const char *target, const char *w, wl_dist d,
+         unsigned threads, double ops)
+{
+    memset(r, 0, sizeof(*r));
+    snprintf(r->target, sizeof(r->target), "%s", target);
+    snprintf(r->workload, sizeof(r->workload), "%s", w);
+    r->dist = d;
+    r->threads = threads;
+    r->ops_med = ops;
+    r->syncs_per_s = 123;
+}
+
+static size_t
+count_lines(const char *text, const char *needle)
+{
+    size_t n = 0;
+
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+/* Ratios against each goal's factor: exactly at the factor is met, just
+   under is not, a missing peer row is "no data" and counts as not met. */
+static void
+test_goals_verdicts(void)
+{
+    bench_row rows[8];
+    size_t n = 0;
+    FILE *f = tmpfile();
+    char *text;
+
+    CU_ASSERT_FATAL(f != NULL);
+    goal_row(&rows[n++], "cask:x", "c", WL_UNIFORM, 2, 400);
+    goal_row(&rows[n++], "kyoto", "c", WL_UNIFORM, 2, 100);   /* 4x >= 1 */
+    goal_row(&rows[n++], "lmdb", "c", WL_UNIFORM, 2, 400);    /* 1x < 1.5 */
+    goal_row(&rows[n++], "rocksdb", "c", WL_UNIFORM, 2, 100); /* 4x = 4 */
+    goal_row(&rows[n++], "rocksdb", "c", WL_ZIPFIAN, 2, 1);   /* other dist */
+    goal_row(&rows[n++], "cask:x", "durable", WL_UNIFORM, 16, 300);
+    goal_row(&rows[n++], "rocksdb", "durable", WL_UNIFORM, 16, 101);
+    CU_ASSERT_PTR_EQUAL(bench_goal_row(rows, n, "rocksdb", "c", WL_UNIFORM,
+                                       2), &rows[3]);
+    CU_ASSERT_PTR_NULL(bench_goal_row(rows, n, "rocksdb", "c", WL_UNIFORM,
+                                      16));
+    /* met: c/kyoto, c/rocksdb; not: c/lmdb, durable (2.97x < 3), and the
+       five goals without rows */
+    CU_ASSERT_EQUAL(bench_goals_print(f, "cask:x", rows, n),
+                    (int)bench_ngoals - 2);
+    text = slurp(f);
+    CU_ASSERT_FATAL(text != NULL);
+    CU_ASSERT_EQUAL(count_lines(text, "  met"), 2);
+    CU_ASSERT_EQUAL(count_lines(text, "NOT met"), 2);
+    CU_ASSERT_EQUAL(count_lines(text, "no data"), bench_ngoals - 4);
+    CU_ASSERT(strstr(text, "fdatasyncs/s: engine 123, rocksdb 123") != NULL);
+    CU_ASSERT(strstr(text, "2 of 9 goals met") != NULL);
+    free(text);
+    fclose(f);
+}
+
 /* ---- targets ------------------------------------------------------------------- */
 
 static void
@@ -631,6 +694,7 @@ main(int argc, char **argv)
         CT_CASE(test_results_reject_bad_rows),
         CT_CASE(test_json_validator_itself),
         CT_CASE(test_json_well_formed_with_metadata),
+        CT_CASE(test_goals_verdicts),
     };
     static const ct_case targets[] = {
         CT_CASE(test_every_target_round_trip),
