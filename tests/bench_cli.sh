@@ -67,4 +67,27 @@ for fig in throughput_a_uniform latency_d_latest workloads bytes_per_key; do
 done
 grep -q 'kyoto @ s' "$out/plots/throughput_a_uniform.svg" ||
     fail "overlay legend does not name the second file"
+
+# scripts/paper.awk fills a template from those files: numbers, tables, no
+# placeholder left, "n/a" for a row that is not there
+awk_script=$(dirname "$0")/../scripts/paper.awk
+cat >"$out/t.md.in" <<'EOT'
+kyoto C: @OPS:kyoto:a:uniform:1@ engine durable: @GOPS:cask:global:durable:uniform:16@
+flushes @GSYNCS:cask:global:durable:uniform:16@ mem @GMEM:cask:global@ none @OPS:nope:c:uniform:1@
+best @BEST:peer:a:uniform:1@ machine @META:cores@ cores
+@TABLE_OPS@
+@TABLE_MEM@
+@FIGURES@
+EOT
+printf '| `global` | linearizable |\n' >"$out/v.txt"
+awk -f "$awk_script" -v csv="$out/r.csv" -v goals="$out/g.csv" \
+    -v goaltxt="$out/last.log" -v verdicts="$out/v.txt" -v fig=plots \
+    -v outdir="$out" "$out/t.md.in" >"$out/t.md" || fail "paper.awk failed"
+grep -q '@' "$out/t.md" && { cat "$out/t.md" >&2; fail "a placeholder was left"; }
+grep -Eq '^kyoto C: [0-9.]+[kM]? engine durable: [0-9.]+[kM]?$' "$out/t.md" ||
+    fail "paper.awk: numbers missing: $(head -1 "$out/t.md")"
+grep -q 'none n/a' "$out/t.md" || fail "paper.awk: a missing row is not n/a"
+grep -q '^| `kd:global` | keydir |' "$out/t.md" || fail "paper.awk: no ops table"
+grep -q '^!\[workloads\](plots/workloads.svg)' "$out/t.md" ||
+    fail "paper.awk: figures not listed"
 echo "bench_cli: ok"
