@@ -94,6 +94,8 @@ bench_usage(void)
         "                     and YCSB-A zipfian at 2 threads, durable writes\n"
         "                     at 16 (sizes as set: defaults are the goals'),\n"
         "                     then a table of ratios, each met or NOT met\n"
+        "                     (--targets limits the peers; goals of peers\n"
+        "                     left out print \"no data\")\n"
         "  --engine T         the engine target of --goals (default\n"
         "                     cask:lockfree when registered, else cask:striped)\n"
         "  --list             list the targets and exit\n\n"
@@ -583,10 +585,22 @@ bb_run_target(const bb_opts *o, bb_state *st, const char *target)
 
 /* ---- --goals: issue 6's performance table -------------------------------------- */
 
-/* True if target takes part in the goals at this thread count. */
+static int
+bb_listed(const bb_opts *o, const char *target)
+{
+    for (size_t i = 0; i < o->ntargets; i++)
+        if (strcmp(o->targets[i], target) == 0)
+            return 1;
+    return 0;
+}
+
+/* True if target takes part in the goals at this thread count: the engine,
+   and each peer a goal names there unless --targets left it out. */
 static int
 bb_goal_target(const bb_opts *o, const char *target, unsigned threads)
 {
+    if (strcmp(target, o->engine) != 0 && !bb_listed(o, target))
+        return 0;
     for (size_t i = 0; i < bench_ngoals; i++)
         if (bench_goals[i].threads == threads &&
             (strcmp(target, o->engine) == 0 ||

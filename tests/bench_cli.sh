@@ -51,13 +51,19 @@ rows=$(grep -vc '^#' "$out/r.csv")
 [ "$rows" -eq 23 ] || fail "r.csv has $rows lines, want header + 22 rows"
 ls "$out" | grep -q -- '-[0-9]*$' && fail "a store directory was left behind"
 
-# --goals: the engine against its peers, one verdict per goal
+# --goals: the engine against its peers, one verdict per goal. RocksDB is
+# left out here: with several writers its write group (a leader thread
+# copies the others' batches) synchronises inside the uninstrumented
+# library, which ThreadSanitizer can neither see nor name in a stack, so no
+# narrow suppression exists; its goals then print "no data".
 expect 64 "$cas" bench --goals --engine kyoto
-expect 0 "$cas" bench --goals --engine cask:global --keys 300 --reps 1 \
-    --seconds 0.02 --warmup 0 --dir "$out" --out "$out/g"
-verdicts=$(grep -Ec '  (met|NOT met)' "$out/last.log")
-[ "$verdicts" -eq 9 ] || fail "--goals printed $verdicts verdicts, want 9"
-grep -q 'fdatasyncs/s: engine' "$out/last.log" || fail "--goals lacks fdatasyncs/s"
+expect 0 "$cas" bench --goals --engine cask:global --targets kyoto,lmdb \
+    --keys 300 --reps 1 --seconds 0.02 --warmup 0 --dir "$out" --out "$out/g"
+verdicts=$(grep -Ec '  (met|NOT met)$' "$out/last.log")
+[ "$verdicts" -eq 5 ] || fail "--goals printed $verdicts kyoto/lmdb verdicts, want 5"
+nodata=$(grep -c '^[A-Za-z].* rocksdb .*no data$' "$out/last.log")
+[ "$nodata" -eq 4 ] || fail "--goals printed $nodata rocksdb 'no data' lines, want 4"
+grep -q 'rocksdb *load' "$out/last.log" && fail "--goals ran rocksdb, not listed"
 
 cp "$out/r.csv" "$out/s.csv"
 expect 0 "$cas" plot --out "$out/plots" "$out/r.csv" "$out/s.csv"
