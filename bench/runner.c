@@ -401,13 +401,17 @@ bench_drive(bench_pool *p, double *secs)
     for (unsigned rep = 0; rep < p->reps; rep++) {
         sync_store_rlx(&p->measuring, 0);
         sync_store_rlx(&p->stop, 0);
-        pthread_barrier_wait(&p->start);
         if (p->phase == BENCH_PH_LOAD) {
+            /* The clock starts before the gate opens: read after it, this
+               thread may be scheduled only once the workers (as many as
+               the cores) have finished a small load. */
             uint64_t t0 = sync_now_ns();
+            pthread_barrier_wait(&p->start);
             pthread_barrier_wait(&p->done);
             secs[rep] = (double)(sync_now_ns() - t0) / 1e9;
             continue;
         }
+        pthread_barrier_wait(&p->start);
         if (rep == 0 && sp->warmup > 0)
             bench_sleep(sp->warmup);
         sync_store_rlx(&p->measuring, 1);

@@ -2,9 +2,10 @@
  * bench/target.c - the target registry, the keydir-alone adapter, and the
  * directory helpers every adapter shares.
  *
- * The registry is computed, not stored: keydir targets come from
- * kd_registered() each time, so a keydir merged later is a target without
- * any change here; peers follow in a fixed table.
+ * The registry is computed, not stored: keydir targets ("kd:") and engine
+ * targets ("cask:", bench/engine_target.c) come from kd_registered() each
+ * time, so a keydir merged later is a target of both kinds without any
+ * change here; peers follow in a fixed table.
  */
 #include "bench/target.h"
 #include "bench/peers/peers.h"
@@ -219,34 +220,56 @@ bench_kd_nth(size_t i)
     return NULL;
 }
 
+static size_t
+bench_kd_count(void)
+{
+    size_t n = 0;
+
+    while (bench_kd_nth(n) != NULL)
+        n++;
+    return n;
+}
+
+/* Keydirs alone ("kd:"), then the engine over each keydir ("cask:"), then
+   the peers. */
 const char *
 bench_target_name(size_t i)
 {
     static _Thread_local char buf[80];
-    const kd_ops *k = bench_kd_nth(i);
-    size_t nkd = 0;
+    size_t nkd = bench_kd_count();
 
-    if (k != NULL) {
-        snprintf(buf, sizeof(buf), "kd:%s", k->name);
+    if (i < 2 * nkd) {
+        snprintf(buf, sizeof(buf), "%s:%s", i < nkd ? "kd" : "cask",
+                 bench_kd_nth(i % nkd)->name);
         return buf;
     }
-    while (bench_kd_nth(nkd) != NULL)
-        nkd++;
-    return i - nkd < BENCH_NPEERS ? bench_peers[i - nkd].name : NULL;
+    i -= 2 * nkd;
+    return i < BENCH_NPEERS ? bench_peers[i].name : NULL;
+}
+
+/* The benchmarkable keydir named after `prefix` in name, or NULL. */
+static const char *
+bench_kd_arg(const char *name, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    const kd_ops *k;
+
+    if (strncmp(name, prefix, n) != 0)
+        return NULL;
+    k = kd_lookup(name + n);
+    if (k == NULL || (k->flags & KD_FLAG_TEST_ONLY))
+        return NULL;
+    return name + n;
 }
 
 /* Resolves a name to its operations table and open() argument. */
 static const bench_target_ops *
 bench_resolve(const char *name, const char **arg)
 {
-    *arg = NULL;
-    if (strncmp(name, "kd:", 3) == 0) {
-        const kd_ops *k = kd_lookup(name + 3);
-        if (k == NULL || (k->flags & KD_FLAG_TEST_ONLY))
-            return NULL;
-        *arg = name + 3;
+    if ((*arg = bench_kd_arg(name, "kd:")) != NULL)
         return &bench_kd_ops;
-    }
+    if ((*arg = bench_kd_arg(name, "cask:")) != NULL)
+        return &bench_cask_ops;
     for (size_t i = 0; i < BENCH_NPEERS; i++)
         if (strcmp(name, bench_peers[i].name) == 0)
             return bench_peers[i].ops;

@@ -3,19 +3,19 @@
  *
  * A target is anything that maps keys to values: a keydir alone (the index
  * without the log: put stores an entry, get copies it out), a peer engine
- * (LMDB, RocksDB, LevelDB, Kyoto Cabinet's HashDB, in bench/peers/) and,
- * once merged, the casklab engine with each keydir. Each kind plugs in by
+ * (LMDB, RocksDB, LevelDB, Kyoto Cabinet's HashDB, in bench/peers/) and
+ * the casklab engine with each keydir (bench/engine_target.c). Each kind plugs in by
  * filling one bench_target_ops table; the runner never knows which it drives.
  *
- * Names: keydir targets are "kd:<keydir>" for every registered keydir that
- * is not KD_FLAG_TEST_ONLY (keydirs merged later appear by themselves);
- * peers go by their engine's name ("lmdb", "rocksdb", "leveldb", "kyoto").
+ * Names: keydir targets are "kd:<keydir>" and engine targets "cask:<keydir>"
+ * for every registered keydir that is not KD_FLAG_TEST_ONLY (keydirs merged
+ * later appear by themselves); peers go by their engine's name ("lmdb",
+ * "rocksdb", "leveldb", "kyoto").
  *
- * Adding a target (the casklab engine, issue 3): write one adapter file like
- * bench/peers/lmdb.c filling bench_target_ops ("engine" kind; open takes the
- * keydir name as arg so "cask:<keydir>" covers every keydir) and list it
- * in bench/target.c's registry. The runner, CLI, files and plots need no
- * change; its flushes are counted like the peers' (bench_flush_count).
+ * Adding a target: write one adapter file like bench/peers/lmdb.c filling
+ * bench_target_ops and list it in bench/target.c's registry. The runner,
+ * CLI, files and plots need no change; its flushes are counted like the
+ * peers' (bench_flush_count).
  *
  * Errors: every operation returns 0 or a negative code from BENCH_ERRORS
  * (bench_strerror names it); an engine's own message is kept in the target
@@ -79,7 +79,7 @@ typedef struct bench_thread bench_thread;
 
 typedef struct bench_target_ops {
     const char *kind; /* "keydir", "peer" or "engine" */
-    /* arg: the keydir name for "kd:" targets, NULL for peers. dir: an empty
+    /* arg: the keydir name for "kd:" and "cask:" targets, NULL for peers. dir: an empty
        directory the target owns until close. */
     int (*open)(const char *arg, const char *dir, const bench_target_opts *o,
                 bench_target **out);
@@ -121,7 +121,7 @@ struct bench_thread {
     void *state;    /* the adapter's per-thread state */
 };
 
-/* Target names, in order: keydirs first, then peers. NULL past the end.
+/* Target names, in order: keydirs, engines, then peers. NULL past the end.
    The string may live in a per-thread buffer reused by the next call:
    copy it to keep it. */
 const char *bench_target_name(size_t i);

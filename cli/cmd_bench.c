@@ -1,14 +1,15 @@
 /*
  * cli/cmd_bench.c - `casklab bench`: whole-workload comparisons.
  *
- * For each target (keydirs alone, peer engines; the casklab engine once it
- * is a target) and each thread count, one session: the load phase, then
+ * For each target (keydirs alone, the casklab engine over each keydir, peer
+ * engines) and each thread count, one session: the load phase, then
  * YCSB A, B, C, F under each requested distribution, D (read latest), and
  * the durable-write phase (a sync on each write; keydirs alone have nothing
  * to sync and skip it). Rows print as they finish; at the end CSV and JSON
  * files with the metadata block are written (bench/report.h).
  */
 #include "bench/bench.h"
+#include "bench/goals.h"
 #include "bench/report.h"
 #include "bench/runner.h"
 #include "bench/target.h"
@@ -36,7 +37,9 @@ typedef struct bb_opts {
     size_t nthreads;
     const char *out;
     const char *baseline; /* ratios to this target, or NULL */
+    const char *engine;   /* --goals: the engine target measured */
     int quick;
+    int goals;
     char lists[4][1024]; /* copies of the comma lists, split in place */
 } bb_opts;
 
@@ -54,12 +57,13 @@ bench_usage(void)
         "usage: casklab bench [OPTIONS]\n\n"
         "Runs YCSB-style workloads against every target and writes the rows\n"
         "as CSV and JSON (with a metadata block saying how the run was made).\n"
-        "Targets are keydirs alone (kd:NAME: the index without the log) and\n"
-        "peer engines (lmdb, rocksdb, leveldb, kyoto); each prints how it is\n"
-        "configured. Per target and thread count: a load phase, then the\n"
-        "workloads on the loaded store.\n\n"
-        "  --targets LIST     comma list of targets, or all, keydirs, peers\n"
-        "                     (default all; `casklab bench --list` names them)\n"
+        "Targets are keydirs alone (kd:NAME: the index without the log), the\n"
+        "casklab engine over each keydir (cask:NAME) and peer engines (lmdb,\n"
+        "rocksdb, leveldb, kyoto); each prints how it is configured. Per\n"
+        "target and thread count: a load phase, then the workloads on the\n"
+        "loaded store.\n\n"
+        "  --targets LIST     comma list of targets, or all, keydirs, engines,\n"
+        "                     peers (default all; `casklab bench --list`)\n"
         "  --workloads LIST   of load,a,b,c,d,f,durable (default all). a: 50%%\n"
         "                     read/50%% update, b: 95/5, c: read only, d: 95%%\n"
         "                     read latest/5%% insert, f: 50%% read/50%% RMW,\n"
@@ -85,6 +89,15 @@ bench_usage(void)
         "                     divided by target T's, per workload and threads\n"
         "  --quick            demo size: 50000 keys, threads 1 and cores,\n"
         "                     2 reps of 0.2 s, warm-up 0.1 s, dist zipfian\n"
+        "  --goals            issue 6's performance goals instead: the engine\n"
+        "                     vs kyoto, lmdb, rocksdb on load, YCSB-C uniform\n"
+        "                     and YCSB-A zipfian at 2 threads, durable writes\n"
+        "                     at 16 (sizes as set: defaults are the goals'),\n"
+        "                     then a table of ratios, each met or NOT met\n"
+        "                     (--targets limits the peers; goals of peers\n"
+        "                     left out print \"no data\")\n"
+        "  --engine T         the engine target of --goals (default\n"
+        "                     cask:lockfree when registered, else cask:striped)\n"
         "  --list             list the targets and exit\n\n"
         "Threads above the number of cores are marked oversubscribed: those\n"
         "rows measure the scheduler as much as the target. Exit status: 0,\n"
@@ -132,7 +145,7 @@ bb_add_target(bb_opts *o, const char *name)
     return 0;
 }
 
-/* Expands all / keydirs / peers and checks names. */
+/* Expands all / keydirs / engines / peers and checks names. */
 static int
 bb_targets(bb_opts *o, const char *list)
 {
@@ -147,6 +160,7 @@ bb_targets(bb_opts *o, const char *list)
         const char *kind, *t;
         int group = strcmp(names[i], "all") == 0 ||
                     strcmp(names[i], "keydirs") == 0 ||
+                    strcmp(names[i], "engines") == 0 ||
                     strcmp(names[i], "peers") == 0;
         if (!group) {
             if (!bench_target_exists(names[i], NULL)) {
@@ -157,7 +171,7 @@ bb_targets(bb_opts *o, const char *list)
             bb_add_target(o, names[i]);
             continue;
         }
-        /* A group is "all" or a kind in the plural: keydirs, peers. */
+        /* A group is "all" or a kind in the plural. */
         for (size_t j = 0; (t = bench_target_name(j)) != NULL; j++) {
             bench_target_exists(t, &kind);
             if (strcmp(names[i], "all") == 0 ||
@@ -258,6 +272,8 @@ bb_defaults(bb_opts *o)
                            .seconds = 1.0, .warmup = 0.5,
                            .cache_bytes = 64u << 20, .seed = 42};
     o->out = "results/bench";
+    o->engine = bench_target_exists("cask:lockfree", NULL) ? "cask:lockfree"
+                                                           : "cask:striped";
 }
 
 /* --quick sets sizes first; explicit options given later override them. */
@@ -284,6 +300,7 @@ static int bb_list(void);
 static int
 bb_option(bb_opts *o, int c, const char *arg)
 {
+    const char *kind;
     double v;
 
     switch (c) {
@@ -298,6 +315,13 @@ bb_option(bb_opts *o, int c, const char *arg)
             return -1;
         }
         o->baseline = arg; return 0;
+    case 'E':
+        if (!bench_target_exists(arg, &kind) || strcmp(kind, "engine")) {
+            fprintf(stderr, "casklab bench: no engine target '%s'\n", arg);
+            return -1;
+        }
+        o->engine = arg; return 0;
+    case 'G': o->goals = 1; return 0;
     case 'd': o->spec.dir = arg; return 0;
     case 'h':
         if (bb_num("--theta", arg, 0.01, 0.999, &v)) return -1;
@@ -349,6 +373,8 @@ static const struct option bb_longopts[] = {
     {"seed", required_argument, NULL, 'S'},
     {"baseline", required_argument, NULL, 'b'},
     {"quick", no_argument, NULL, 'q'},
+    {"goals", no_argument, NULL, 'G'},
+    {"engine", required_argument, NULL, 'E'},
     {"list", no_argument, NULL, 'l'},
     {NULL, 0, NULL, 0},
 };
@@ -557,6 +583,126 @@ bb_run_target(const bb_opts *o, bb_state *st, const char *target)
     }
 }
 
+/* ---- --goals: issue 6's performance table -------------------------------------- */
+
+static int
+bb_listed(const bb_opts *o, const char *target)
+{
+    for (size_t i = 0; i < o->ntargets; i++)
+        if (strcmp(o->targets[i], target) == 0)
+            return 1;
+    return 0;
+}
+
+/* True if target takes part in the goals at this thread count: the engine,
+   and each peer a goal names there unless --targets left it out. */
+static int
+bb_goal_target(const bb_opts *o, const char *target, unsigned threads)
+{
+    if (strcmp(target, o->engine) != 0 && !bb_listed(o, target))
+        return 0;
+    for (size_t i = 0; i < bench_ngoals; i++)
+        if (bench_goals[i].threads == threads &&
+            (strcmp(target, o->engine) == 0 ||
+             strcmp(target, bench_goals[i].peer) == 0))
+            return 1;
+    return 0;
+}
+
+/* The distinct workloads measured at this thread count after the load:
+   their indices in bench_goals, into idx; returns how many. */
+static size_t
+bb_goal_steps(const char *target, const bb_opts *o, unsigned threads,
+              size_t *idx)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < bench_ngoals; i++) {
+        const bench_goal *g = &bench_goals[i];
+        int dup = 0;
+        if (g->threads != threads || strcmp(g->workload, "load") == 0 ||
+            (strcmp(target, o->engine) != 0 && strcmp(target, g->peer) != 0))
+            continue;
+        for (size_t j = 0; j < n; j++)
+            dup |= strcmp(bench_goals[idx[j]].workload, g->workload) == 0 &&
+                   bench_goals[idx[j]].dist == g->dist;
+        if (!dup)
+            idx[n++] = i;
+    }
+    return n;
+}
+
+/* Calls fn for every (target, thread count) session of the goals, the
+   engine first, then the peers in the order the goals name them. */
+static void
+bb_goal_sessions(const bb_opts *o, bb_state *st,
+                 void (*fn)(const bb_opts *, bb_state *, const char *,
+                            unsigned))
+{
+    const char *targets[BB_MAX_LIST] = {o->engine};
+    unsigned threads[BB_MAX_LIST];
+    size_t nt = 1, nth = 0;
+
+    for (size_t i = 0; i < bench_ngoals; i++) {
+        int seen_t = 0, seen_th = 0;
+        for (size_t j = 0; j < nt; j++)
+            seen_t |= strcmp(targets[j], bench_goals[i].peer) == 0;
+        for (size_t j = 0; j < nth; j++)
+            seen_th |= threads[j] == bench_goals[i].threads;
+        if (!seen_t)
+            targets[nt++] = bench_goals[i].peer;
+        if (!seen_th)
+            threads[nth++] = bench_goals[i].threads;
+    }
+    for (size_t t = 0; t < nt; t++)
+        for (size_t h = 0; h < nth; h++)
+            if (bb_goal_target(o, targets[t], threads[h]))
+                fn(o, st, targets[t], threads[h]);
+}
+
+static void
+bb_goal_count(const bb_opts *o, bb_state *st, const char *target,
+              unsigned threads)
+{
+    size_t idx[BB_MAX_LIST];
+
+    st->total += 1 + bb_goal_steps(target, o, threads, idx);
+}
+
+static void
+bb_goal_run(const bb_opts *o, bb_state *st, const char *target,
+            unsigned threads)
+{
+    bench_spec sp = o->spec;
+    size_t idx[BB_MAX_LIST], n = bb_goal_steps(target, o, threads, idx);
+    bench_session *s;
+    const char *msg;
+    bench_row r;
+    char key[80];
+    int rc;
+
+    sp.target = target;
+    sp.threads = threads;
+    if ((rc = bench_session_open(&sp, &s, &msg)) != BENCH_OK) {
+        fprintf(stderr, "casklab bench: cannot open %s in %s: %s %s\n",
+                target, sp.dir, bench_strerror(rc), msg);
+        st->failed = 1;
+        return;
+    }
+    snprintf(key, sizeof(key), "target.%s", target);
+    if (bench_meta_get(&st->meta, key) == NULL) {
+        printf("# %s: %s\n", target, bench_session_describe(s));
+        bench_meta_set(&st->meta, key, bench_session_describe(s));
+    }
+    bb_progress(st, &sp, "load", WL_UNIFORM);
+    rc = bench_session_load(s, &r);
+    bb_finish(st, s, rc, &r);
+    for (size_t i = 0; rc == BENCH_OK && i < n; i++)
+        bb_run_mix(st, s, &sp, bench_goals[idx[i]].workload,
+                   bench_goals[idx[i]].dist);
+    bench_session_close(s);
+}
+
 /* Creates the parent of PREFIX.csv when it is one missing level. */
 static int
 bb_write_one(const char *prefix, const char *ext, bb_state *st, int json)
@@ -658,7 +804,10 @@ bb_banner(const bb_opts *o, const bb_state *st)
            bench_meta_get(&st->meta, "cores"),
            bench_meta_get(&st->meta, "kernel"),
            bench_meta_get(&st->meta, "commit"));
-    for (size_t i = 0; i < o->nthreads; i++)
+    if (o->goals)
+        printf(" as each goal says (--goals: %s against its peers)",
+               o->engine);
+    for (size_t i = 0; !o->goals && i < o->nthreads; i++)
         printf(" %u%s", o->threads[i],
                o->threads[i] > bench_ncores() ? " (oversubscribed)" : "");
     printf("\nlatencies include ~40 ns of clock reads; * = oversubscribed\n\n");
@@ -674,7 +823,9 @@ bench_run_cmd(int argc, char **argv)
     if (rc != 0)
         return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     bench_meta_collect(&st.meta, argc, argv);
-    for (size_t i = 0; i < o.ntargets; i++) {
+    if (o.goals)
+        bb_goal_sessions(&o, &st, bb_goal_count);
+    for (size_t i = 0; !o.goals && i < o.ntargets; i++) {
         const char *kind;
         bench_target_exists(o.targets[i], &kind);
         st.total += o.nthreads *
@@ -682,10 +833,16 @@ bench_run_cmd(int argc, char **argv)
     }
     bb_banner(&o, &st);
     bb_print_header();
-    for (size_t i = 0; i < o.ntargets; i++)
+    if (o.goals)
+        bb_goal_sessions(&o, &st, bb_goal_run);
+    for (size_t i = 0; !o.goals && i < o.ntargets; i++)
         bb_run_target(&o, &st, o.targets[i]);
     if (o.baseline != NULL)
         bb_ratios(&o, &st);
+    if (o.goals) {
+        printf("\n");
+        bench_goals_print(stdout, o.engine, st.rows, st.n);
+    }
     if (bb_write(o.out, &st) != 0)
         st.failed = 1;
     free(st.rows);

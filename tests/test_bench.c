@@ -8,6 +8,7 @@
  * read-modify-write, del, sync, in a temporary directory) and runner (a
  * tiny load and workload run, exact operation counts, no errors).
  */
+#include "bench/goals.h"
 #include "bench/hist.h"
 #include "bench/report.h"
 #include "bench/runner.h"
@@ -421,6 +422,68 @@ test_json_well_formed_with_metadata(void)
     fclose(f);
 }
 
+/* ---- goals --------------------------------------------------------------------- */
+
+static void
+goal_row(bench_row *r, const char *target, const char *w, wl_dist d,
+         unsigned threads, double ops)
+{
+    memset(r, 0, sizeof(*r));
+    snprintf(r->target, sizeof(r->target), "%s", target);
+    snprintf(r->workload, sizeof(r->workload), "%s", w);
+    r->dist = d;
+    r->threads = threads;
+    r->ops_med = ops;
+    r->syncs_per_s = 123;
+}
+
+static size_t
+count_lines(const char *text, const char *needle)
+{
+    size_t n = 0;
+
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+/* Ratios against each goal's factor: exactly at the factor is met, just
+   under is not, a missing peer row is "no data" and counts as not met. */
+static void
+test_goals_verdicts(void)
+{
+    bench_row rows[8];
+    size_t n = 0;
+    FILE *f = tmpfile();
+    char *text;
+
+    CU_ASSERT_FATAL(f != NULL);
+    goal_row(&rows[n++], "cask:x", "c", WL_UNIFORM, 2, 400);
+    goal_row(&rows[n++], "kyoto", "c", WL_UNIFORM, 2, 100);   /* 4x >= 1 */
+    goal_row(&rows[n++], "lmdb", "c", WL_UNIFORM, 2, 400);    /* 1x < 1.5 */
+    goal_row(&rows[n++], "rocksdb", "c", WL_UNIFORM, 2, 100); /* 4x = 4 */
+    goal_row(&rows[n++], "rocksdb", "c", WL_ZIPFIAN, 2, 1);   /* other dist */
+    goal_row(&rows[n++], "cask:x", "durable", WL_UNIFORM, 16, 300);
+    goal_row(&rows[n++], "rocksdb", "durable", WL_UNIFORM, 16, 101);
+    CU_ASSERT_PTR_EQUAL(bench_goal_row(rows, n, "rocksdb", "c", WL_UNIFORM,
+                                       2), &rows[3]);
+    CU_ASSERT_PTR_NULL(bench_goal_row(rows, n, "rocksdb", "c", WL_UNIFORM,
+                                      16));
+    /* met: c/kyoto, c/rocksdb; not: c/lmdb, durable (2.97x < 3), and the
+       five goals without rows */
+    CU_ASSERT_EQUAL(bench_goals_print(f, "cask:x", rows, n),
+                    (int)bench_ngoals - 2);
+    text = slurp(f);
+    CU_ASSERT_FATAL(text != NULL);
+    CU_ASSERT_EQUAL(count_lines(text, "  met"), 2);
+    CU_ASSERT_EQUAL(count_lines(text, "NOT met"), 2);
+    CU_ASSERT_EQUAL(count_lines(text, "no data"), bench_ngoals - 4);
+    CU_ASSERT(strstr(text, "fdatasyncs/s: engine 123, rocksdb 123") != NULL);
+    CU_ASSERT(strstr(text, "2 of 9 goals met") != NULL);
+    free(text);
+    fclose(f);
+}
+
 /* ---- targets ------------------------------------------------------------------- */
 
 static void
@@ -475,7 +538,9 @@ check_target(const char *name)
     CU_ASSERT_EQUAL(bench_rmw(&th, key, sizeof(key), buf, sizeof(buf),
                               sizeof(val)), BENCH_ENOTFOUND);
     CU_ASSERT_EQUAL(bench_sync(t), BENCH_OK);
-    CU_ASSERT(!keydir || bench_target_memory(t) > 0);
+    /* keydirs and the engine report their own bytes; peers may not */
+    CU_ASSERT(!(keydir || strcmp(kind, "engine") == 0) ||
+              bench_target_memory(t) > 0);
     CU_ASSERT(bench_dir_bytes(sub) >= 0);
     bench_thread_leave(&th);
     bench_target_close(t);
@@ -487,7 +552,7 @@ static void
 test_every_target_round_trip(void)
 {
     const char *name;
-    size_t n = 0, peers = 0;
+    size_t n = 0, peers = 0, keydirs = 0, engines = 0;
 
     for (size_t i = 0; (name = bench_target_name(i)) != NULL; i++) {
         char copy[80];
@@ -497,11 +562,16 @@ test_every_target_round_trip(void)
         check_target(copy);
         bench_target_exists(copy, &kind);
         peers += strcmp(kind, "peer") == 0;
+        keydirs += strcmp(kind, "keydir") == 0;
+        engines += strcmp(kind, "engine") == 0;
+        CU_ASSERT(strcmp(kind, "engine") != 0 || strncmp(copy, "cask:", 5) == 0);
         n++;
     }
     printf("\n");
-    CU_ASSERT(n >= 7); /* three mutex keydirs and four peers at least */
+    CU_ASSERT(keydirs >= 3); /* the three mutex keydirs at least */
+    CU_ASSERT_EQUAL(engines, keydirs); /* the engine over each keydir */
     CU_ASSERT_EQUAL(peers, 4);
+    CU_ASSERT(!bench_target_exists("cask:racy", NULL)); /* test-only */
 }
 
 /* bench/syncount.c sees flushes made anywhere in the process. */
@@ -587,6 +657,13 @@ test_runner_peer(void)
     check_runner("lmdb");
 }
 
+/* The engine's durable writes flush through its group commit. */
+static void
+test_runner_engine(void)
+{
+    check_runner("cask:striped");
+}
+
 static void
 test_runner_rejects_bad_spec(void)
 {
@@ -617,6 +694,7 @@ main(int argc, char **argv)
         CT_CASE(test_results_reject_bad_rows),
         CT_CASE(test_json_validator_itself),
         CT_CASE(test_json_well_formed_with_metadata),
+        CT_CASE(test_goals_verdicts),
     };
     static const ct_case targets[] = {
         CT_CASE(test_every_target_round_trip),
@@ -626,6 +704,7 @@ main(int argc, char **argv)
     static const ct_case runner[] = {
         CT_CASE(test_runner_keydir),
         CT_CASE(test_runner_peer),
+        CT_CASE(test_runner_engine),
         CT_CASE(test_runner_rejects_bad_spec),
     };
     const char *which = argc > 1 ? argv[1] : "";

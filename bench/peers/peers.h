@@ -19,6 +19,10 @@ extern const bench_target_ops bench_rocksdb_ops;
 extern const bench_target_ops bench_leveldb_ops;
 extern const bench_target_ops bench_kyoto_ops;
 
+/* The casklab engine ("cask:<keydir>", bench/engine_target.c) follows the
+   same fairness rules; it is listed between the keydirs and the peers. */
+extern const bench_target_ops bench_cask_ops;
+
 /* snprintf into t->error and return BENCH_EENGINE. */
 #define BENCH_PEER_FAIL(t, what, msg) bench_target_fail((t), (what), (msg))
 
