@@ -637,9 +637,11 @@ cmd_info(srv_ctx *x)
                 (unsigned long long)ps.completed);
     info_append(&t, "# Store\r\nstore_backend:%s\r\nstore_keydir:%s\r\n"
                 "store_keys:%llu\r\nstore_bytes:%llu\r\nstore_files:%llu\r\n"
-                "store_merges:%llu\r\n\r\n", ss.backend, ss.keydir,
+                "store_merges:%llu\r\nstore_index_bytes:%llu\r\n\r\n",
+                ss.backend, ss.keydir,
                 (unsigned long long)ss.keys, (unsigned long long)ss.bytes,
-                (unsigned long long)ss.files, (unsigned long long)ss.merges);
+                (unsigned long long)ss.files, (unsigned long long)ss.merges,
+                (unsigned long long)ss.index_bytes);
     info_append(&t, "# Keyspace\r\ndb0:keys=%llu,expires=0,avg_ttl=0\r\n",
                 (unsigned long long)ss.keys);
     REPLY(resp_add_bulk(x->out, t.data ? t.data : "", t.len));

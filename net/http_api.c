@@ -140,11 +140,12 @@ http_status(srv_batch *b, const http_request *r)
     n = snprintf(body, sizeof(body),
                  "{\"keys\":%llu,\"bytes\":%llu,\"files\":%llu,"
                  "\"merges\":%llu,\"backend\":\"%s\",\"keydir\":\"%s\","
-                 "\"pool\":{\"threads\":%u,\"queue\":\"%s\",\"submitted\":%llu,"
+                 "\"index_bytes\":%llu,\"pool\":{\"threads\":%u,\"queue\":\"%s\",\"submitted\":%llu,"
                  "\"completed\":%llu},\"clients\":%llu,\"commands\":%llu}\n",
                  (unsigned long long)ss.keys, (unsigned long long)ss.bytes,
                  (unsigned long long)ss.files, (unsigned long long)ss.merges,
-                 ss.backend, ss.keydir, ps.threads,
+                 ss.backend, ss.keydir, (unsigned long long)ss.index_bytes,
+                 ps.threads,
                  sync_queue_kind_name(ps.queue),
                  (unsigned long long)ps.submitted,
                  (unsigned long long)ps.completed,

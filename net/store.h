@@ -74,6 +74,7 @@ typedef struct srv_store_stats {
     uint64_t merges;     /* merges completed */
     const char *backend; /* "memory (stand-in)", "cask" ... */
     const char *keydir;  /* keydir name, or "" */
+    uint64_t index_bytes; /* memory of the key index (keydir); 0 unknown */
 } srv_store_stats;
 
 typedef struct srv_store srv_store;
@@ -122,7 +123,7 @@ struct srv_store {
 int64_t srv_now_ms(void);
 
 /*
- * The in-memory stand-in until the engine adapter lands: values in a hash
+ * The in-memory store (`casklab serve --store memory`): values in a hash
  * map of 64 mutex-protected stripes. Not durable: merge and sync succeed
  * and do nothing. Returns 0 or SRV_ENOMEM.
  */

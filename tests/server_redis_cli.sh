@@ -21,7 +21,7 @@ done
 # start_server ARGS...: starts it on a free port, sets pid and port.
 start_server() {
     rm -f "$tmp/log" # the child truncates it only once it runs: no stale port
-    "$casklab" serve --port 0 "$@" >"$tmp/log" 2>&1 &
+    "$casklab" serve --port 0 --dir "$tmp/data" "$@" >"$tmp/log" 2>&1 &
     pid=$!
     port=""
     for _ in $(seq 100); do
