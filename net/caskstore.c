@@ -18,6 +18,17 @@
  * cask_fold's consistent snapshot. Every engine failure maps to an SRV_
  * code; a store poisoned by a failed write or fsync answers SRV_EIO to
  * every write from then on, never success.
+ *
+ * Durability with sync=always: the engine itself would fdatasync inside
+ * every cask_put, so a pipelined batch of N writes would wait for N
+ * fdatasyncs one after the other. Instead the adapter opens the engine
+ * with CASK_SYNC_NONE, each worker notes that it wrote (a thread-local
+ * flag: a worker runs one batch at a time), and commit() - which the
+ * server calls after each batch, before its replies go out - runs
+ * cask_sync, the engine's group commit: one fdatasync covers every write
+ * of the batch and of every other batch that completes meanwhile. As with
+ * Redis's appendfsync always, a value is visible to readers a moment
+ * before it is durable; it is acknowledged only after.
  */
 #include "net/caskstore.h"
 
@@ -31,6 +42,9 @@ typedef struct cs_store {
     srv_store base;
     cask *c;
 } cs_store;
+
+/* The calling worker wrote since its last commit (see above). */
+static _Thread_local int cs_dirty;
 
 static cask *
 cs_of(srv_store *s)
@@ -155,8 +169,10 @@ cs_update(cask *c, const void *key, size_t klen, cs_decide_fn decide,
         if (rc != 0 && rc != SRV_ENOTFOUND && rc != SRV_ECOND)
             return rc;
         rc = decide(live, raw, rlen, arg, &next, &nlen);
-        if (rc == 0 && (raw != NULL || next != NULL))
+        if (rc == 0 && (raw != NULL || next != NULL)) {
             rc = cs_err(cask_cas(c, key, klen, raw, rlen, next, nlen));
+            cs_dirty = 1;
+        }
         free(raw);
         free(next);
         if (rc != SRV_EMISMATCH) {
@@ -210,6 +226,7 @@ cs_set(srv_store *s, const void *key, size_t klen, const void *val,
     if (raw == NULL)
         return SRV_ENOMEM;
     rc = cask_put_ttl(cs_of(s), key, klen, raw, CS_HDR + vlen, (uint64_t)ttl);
+    cs_dirty = 1;
     free(raw);
     return cs_err(rc);
 }
@@ -437,6 +454,15 @@ cs_thread_stop(srv_store *s)
     cask_thread_unregister(cs_of(s));
 }
 
+static int
+cs_commit(srv_store *s)
+{
+    if (!cs_dirty)
+        return 0;
+    cs_dirty = 0;
+    return cs_err(cask_sync(cs_of(s)));
+}
+
 static void
 cs_destroy(srv_store *s)
 {
@@ -452,16 +478,32 @@ static const srv_store_ops cs_ops = {
     .thread_stop = cs_thread_stop, .destroy = cs_destroy,
 };
 
+/* As cs_ops, with the per-batch group commit of sync=always. */
+static const srv_store_ops cs_ops_commit = {
+    .get = cs_get, .set = cs_set, .del = cs_del, .exists = cs_exists,
+    .cas = cs_cas, .expire = cs_expire, .ttl = cs_ttl, .keys = cs_keys,
+    .count = cs_count, .flush = cs_flush, .merge = cs_merge,
+    .sync = cs_sync, .stats = cs_stats, .thread_start = cs_thread_start,
+    .thread_stop = cs_thread_stop, .destroy = cs_destroy,
+    .commit = cs_commit,
+};
+
 int
 srv_caskstore_open(const char *dir, const cask_options *opt, srv_store **out,
                    char *errbuf, size_t errlen)
 {
     cs_store *s = calloc(1, sizeof(*s));
-    int rc;
+    cask_options o = {0};
+    int always, rc;
 
     if (s == NULL)
         return SRV_ENOMEM;
-    rc = cask_open(dir, opt, &s->c);
+    if (opt != NULL)
+        o = *opt;
+    always = o.sync == CASK_SYNC_ALWAYS;
+    if (always)
+        o.sync = CASK_SYNC_NONE; /* commit() syncs, once per batch */
+    rc = cask_open(dir, &o, &s->c);
     if (rc != 0) {
         if (errbuf != NULL && errlen > 0)
             snprintf(errbuf, errlen, "%s: %s (%s)", dir, cask_strerror(rc),
@@ -470,7 +512,7 @@ srv_caskstore_open(const char *dir, const cask_options *opt, srv_store **out,
         return rc == CASK_ENOMEM ? SRV_ENOMEM
              : rc == CASK_EINVAL || rc == CASK_ENOKEYDIR ? SRV_EINVAL : SRV_EIO;
     }
-    s->base.ops = &cs_ops;
+    s->base.ops = always ? &cs_ops_commit : &cs_ops;
     *out = &s->base;
     return 0;
 }

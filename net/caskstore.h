@@ -7,9 +7,11 @@
  * Linearizability: GET at its engine lookup, SET at its engine write, and
  * the conditional operations (NX, XX, KEEPTTL, EXPIRE, CAS, DEL) at the
  * engine compare-and-set that installs them; keys() (SCAN, KEYS) is the
- * engine fold's consistent snapshot. Durability is the engine's sync mode:
- * with CASK_SYNC_ALWAYS a write returns (and the server answers) only
- * after it is durable, concurrent writers sharing one fdatasync. Values
+ * engine fold's consistent snapshot. Durability is the engine's sync mode,
+ * except that with CASK_SYNC_ALWAYS a write is durable once the store's
+ * commit() returns on the thread that wrote: the server commits after each
+ * batch and answers only then, so one fdatasync covers a whole pipeline
+ * and every batch completing meanwhile on other workers. Values
  * are stored with an 8-byte expiry header (see caskstore.c), so a
  * directory written by the server is read back by the server.
  */

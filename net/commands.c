@@ -849,6 +849,27 @@ exec_one(srv_ctx *x)
         d->fn(x);
 }
 
+/*
+ * Makes the batch's writes durable before any of its replies go out (a
+ * store with commit: --sync always). If that fails, none of the batch's
+ * replies may say OK: they are replaced, from out byte `start` on, by one
+ * IOERR per command that ran.
+ */
+static void
+batch_commit(srv_ctx *x, size_t start, size_t ran)
+{
+    int rc;
+
+    if (x->st->ops->commit == NULL || ran == 0)
+        return;
+    rc = x->st->ops->commit(x->st);
+    if (rc == 0)
+        return;
+    x->out->len = start;
+    for (size_t i = 0; i < ran; i++)
+        reply_store_error(x, SRV_EIO);
+}
+
 void
 srv_exec_batch(srv_batch *b)
 {
@@ -856,8 +877,15 @@ srv_exec_batch(srv_batch *b)
 
     if (b->http) {
         for (size_t i = 0; i < b->n; i++) {
+            size_t start = b->out.len;
             sync_faa_rlx(&b->sh->commands, 1);
             srv_http_exec(b, b->reqs[i]);
+            if (b->sh->store->ops->commit != NULL &&
+                b->sh->store->ops->commit(b->sh->store) != 0) {
+                b->out.len = start;
+                srv_http_respond(&b->out, 500, "text/plain", "IOERR\n", 6,
+                                 b->reqs[i]->keep_alive);
+            }
             http_request_free(b->reqs[i]);
             b->reqs[i] = NULL;
         }
@@ -870,16 +898,19 @@ srv_exec_batch(srv_batch *b)
         return;
     }
 
+    size_t start = b->out.len, ran = 0;
     for (size_t i = 0; i < b->n; i++) {
         /* After QUIT or SHUTDOWN the rest of the batch is not executed. */
         if (!b->quit && !b->shutdown) {
             x.c = b->cmds[i];
             exec_one(&x);
+            ran++;
         }
         resp_cmd_free(b->cmds[i]);
         b->cmds[i] = NULL;
     }
     b->n = 0;
+    batch_commit(&x, start, ran);
     if (b->proto_error != NULL && !b->quit && !b->shutdown)
         REPLY(resp_add_error(&b->out, "ERR %s", b->proto_error));
 }

@@ -112,6 +112,13 @@ typedef struct srv_store_ops {
     void (*thread_start)(srv_store *s);
     void (*thread_stop)(srv_store *s);
     void (*destroy)(srv_store *s);
+    /* Optional (may be NULL): makes the writes the calling thread did since
+     * its last commit durable, for a store that acknowledges only durable
+     * writes. The server calls it after each batch (a pipeline's commands)
+     * and before that batch's replies go out, so one call, whose fdatasync
+     * concurrent workers share, covers every write of the batch. Returns 0
+     * or SRV_EIO; then every reply of the batch becomes an error. */
+    int (*commit)(srv_store *s);
 } srv_store_ops;
 
 /* Every implementation embeds this as its first member. */
