@@ -65,6 +65,9 @@ rm_dir(const char *dir)
     CU_ASSERT_EQUAL(rmdir(dir), 0);
 }
 
+/* Engine options of the next store_open (fault injection); NULL = none. */
+static int (*store_fault)(void *arg, const char *op);
+
 static void
 store_open(srv_store **st, const char *dir, cask_sync_mode sync)
 {
@@ -72,6 +75,7 @@ store_open(srv_store **st, const char *dir, cask_sync_mode sync)
     char err[256];
 
     co.sync = sync;
+    co.fault = store_fault;
     if (!use_cask) {
         CU_ASSERT_FATAL(srv_memstore_open(st) == 0);
         return;
@@ -101,8 +105,9 @@ fx_thread(void *arg)
     return NULL;
 }
 
+/* Starts a server over a fresh store with the given engine sync mode. */
 static void
-fx_start(fixture *f, srv_opts *o)
+fx_start_sync(fixture *f, srv_opts *o, cask_sync_mode sync)
 {
     char err[160];
 
@@ -112,11 +117,17 @@ fx_start(fixture *f, srv_opts *o)
     o->queue = kind;
     if (use_cask)
         tmp_dir(f->dir);
-    store_open(&f->store, f->dir, CASK_SYNC_NONE);
+    store_open(&f->store, f->dir, sync);
     CU_ASSERT_FATAL(srv_create(o, f->store, &f->srv, err, sizeof(err)) == 0);
     f->port = srv_port(f->srv);
     CU_ASSERT_FATAL(f->port > 0);
     CU_ASSERT_FATAL(pthread_create(&f->th, NULL, fx_thread, f) == 0);
+}
+
+static void
+fx_start(fixture *f, srv_opts *o)
+{
+    fx_start_sync(f, o, CASK_SYNC_NONE);
 }
 
 /* Waits for a stop that is already under way (SHUTDOWN) and frees. */
@@ -993,6 +1004,50 @@ test_http_auth(void)
     fx_stop(&f);
 }
 
+/* ---- durability: a failed fdatasync under --sync always ------------------- */
+
+/* Fails every data-file sync. */
+static int
+fault_sync(void *arg, const char *op)
+{
+    (void)arg;
+    return strcmp(op, "sync") == 0;
+}
+
+static void
+test_sync_failure(void)
+{
+    srv_opts o = {0};
+    fixture f;
+    redisContext *c;
+
+    if (!use_cask)
+        return; /* the memory store never syncs */
+    store_fault = fault_sync;
+    fx_start_sync(&f, &o, CASK_SYNC_ALWAYS);
+    store_fault = NULL;
+    c = fx_client(&f);
+    /* Never OK for a write that is not durable, nor for any after it. */
+    expect(c, REDIS_REPLY_ERROR, NULL, "SET k v");
+    expect(c, REDIS_REPLY_ERROR, NULL, "SET k2 v");
+    redisAppendCommand(c, "SET a 1");
+    redisAppendCommand(c, "SET b 2");
+    for (int i = 0; i < 2; i++) {
+        redisReply *r = NULL;
+        CU_ASSERT_EQUAL_FATAL(redisGetReply(c, (void **)&r), REDIS_OK);
+        CU_ASSERT_EQUAL(r->type, REDIS_REPLY_ERROR);
+        CU_ASSERT(strncmp(r->str, "IOERR", 5) == 0);
+        freeReplyObject(r);
+    }
+    expect(c, REDIS_REPLY_STATUS, "PONG", "PING");
+    redisFree(c);
+    srv_stop(f.srv);
+    pthread_join(f.th, NULL);
+    srv_destroy(f.srv);
+    f.store->ops->destroy(f.store); /* its closing sync fails too: poisoned */
+    rm_dir(f.dir);
+}
+
 /* ---- durability: SIGKILL under --sync always ------------------------------ */
 
 enum { RK_WRITERS = 8, RK_KILL_AFTER = 150 };
@@ -1146,7 +1201,7 @@ main(int argc, char **argv)
         CT_CASE(test_output_limit),     CT_CASE(test_shutdown_command),
         CT_CASE(test_graceful_stop),    CT_CASE(test_stop_with_stalled_client),
         CT_CASE(test_http_api),         CT_CASE(test_http_auth),
-        CT_CASE(test_restart_after_kill),
+        CT_CASE(test_restart_after_kill), CT_CASE(test_sync_failure),
     };
     char name[64];
 
