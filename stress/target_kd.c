@@ -134,8 +134,10 @@ static const stress_target_ops stress_kd_target = {
 
 /* One line per scheme; the engine ("engine:") and the server ("net:") add
  * theirs here. */
+extern const stress_target_ops stress_srv_target; /* stress/target_srv.c */
 static const stress_target_ops *const stress_schemes[] = {
     &stress_kd_target,
+    &stress_srv_target,
 };
 
 #define STRESS_NSCHEMES (sizeof(stress_schemes) / sizeof(stress_schemes[0]))
