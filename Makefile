@@ -58,3 +58,8 @@ bench-check: build
 .PHONY: bench-keydirs
 bench-keydirs: build
 	./build/bench/kdratio
+# issue 7: casklab serve against redis-server with redis-benchmark (Release
+# build; a few minutes; scripts/bench-server says how to shorten it).
+.PHONY: bench-server
+bench-server: build
+	scripts/bench-server build/casklab
