@@ -39,12 +39,10 @@ serve_usage(void)
            "  --sync MODE        none, always or interval:MS (default none):\n"
            "                     with always a write is answered only once it\n"
            "                     is durable (concurrent writes share one\n"
-           "                     fdatasync)\n"
+           "                     fdatasync: group commit)\n"
            "  --host ADDR        address to bind (default 127.0.0.1)\n"
            "  --port N           TCP port (default 6380; 0 = any free port)\n"
-           "  --threads T        pool workers (default: online cores; 64 with\n"
-           "                     --sync always, so that many clients' writes\n"
-           "                     wait on one fdatasync instead of queueing)\n"
+           "  --threads T        pool workers (default: online cores)\n"
            "  --queue KIND       pool queue: mutex or ring (default ring)\n"
            "  --queue-capacity N batches queued at most (default 4096)\n"
            "  --http-port N      also serve the HTTP API on port N (0 = any\n"
@@ -228,7 +226,7 @@ serve_parse(int argc, char **argv, srv_opts *o, serve_store *st)
 
 /* Opens the chosen store; prints why not and returns -1 on failure. */
 static int
-serve_open_store(serve_store *st, srv_opts *o, srv_store **out)
+serve_open_store(serve_store *st, srv_store **out)
 {
     char err[512];
     int rc;
@@ -239,8 +237,6 @@ serve_open_store(serve_store *st, srv_opts *o, srv_store **out)
             fprintf(stderr, "casklab serve: %s\n", srv_strerror(rc));
         return rc == 0 ? 0 : -1;
     }
-    if (st->copt.sync == CASK_SYNC_ALWAYS && o->threads == 0)
-        o->threads = 64;
     rc = srv_caskstore_open(st->dir, &st->copt, out, err, sizeof(err));
     if (rc != 0)
         fprintf(stderr, "casklab serve: cannot open the store: %s\n", err);
@@ -261,7 +257,7 @@ serve_run(int argc, char **argv)
         fprintf(stderr, "Try 'casklab serve --help'.\n");
         return CLI_EXIT_USAGE;
     }
-    if (serve_open_store(&st, &o, &store) != 0)
+    if (serve_open_store(&st, &store) != 0)
         return CLI_EXIT_FAIL;
     rc = srv_create(&o, store, &srv, err, sizeof(err));
     if (rc != 0) {

@@ -21,14 +21,15 @@
  *
  * Durability with sync=always: the engine itself would fdatasync inside
  * every cask_put, so a pipelined batch of N writes would wait for N
- * fdatasyncs one after the other. Instead the adapter opens the engine
- * with CASK_SYNC_NONE, each worker notes that it wrote (a thread-local
- * flag: a worker runs one batch at a time), and commit() - which the
- * server calls after each batch, before its replies go out - runs
- * cask_sync, the engine's group commit: one fdatasync covers every write
- * of the batch and of every other batch that completes meanwhile. As with
- * Redis's appendfsync always, a value is visible to readers a moment
- * before it is durable; it is acknowledged only after.
+ * fdatasyncs one after the other, each holding a pool worker. Instead the
+ * adapter opens the engine with CASK_SYNC_NONE, each worker notes that it
+ * wrote (a thread-local flag, which wrote() reads and clears: a worker
+ * runs one batch at a time), and commit() runs cask_sync, which makes
+ * every write returned so far durable; the server holds the replies of
+ * the batches that wrote until such a commit (net/store.h), so one
+ * fdatasync covers all of them. As with Redis's appendfsync always, a
+ * value is visible to readers a moment before it is durable; it is
+ * acknowledged only after.
  */
 #include "net/caskstore.h"
 
@@ -455,12 +456,13 @@ cs_thread_stop(srv_store *s)
 }
 
 static int
-cs_commit(srv_store *s)
+cs_wrote(srv_store *s)
 {
-    if (!cs_dirty)
-        return 0;
+    int w = cs_dirty;
+
+    (void)s;
     cs_dirty = 0;
-    return cs_err(cask_sync(cs_of(s)));
+    return w;
 }
 
 static void
@@ -485,7 +487,7 @@ static const srv_store_ops cs_ops_commit = {
     .count = cs_count, .flush = cs_flush, .merge = cs_merge,
     .sync = cs_sync, .stats = cs_stats, .thread_start = cs_thread_start,
     .thread_stop = cs_thread_stop, .destroy = cs_destroy,
-    .commit = cs_commit,
+    .wrote = cs_wrote, .commit = cs_sync,
 };
 
 int

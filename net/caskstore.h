@@ -8,10 +8,10 @@
  * the conditional operations (NX, XX, KEEPTTL, EXPIRE, CAS, DEL) at the
  * engine compare-and-set that installs them; keys() (SCAN, KEYS) is the
  * engine fold's consistent snapshot. Durability is the engine's sync mode,
- * except that with CASK_SYNC_ALWAYS a write is durable once the store's
- * commit() returns on the thread that wrote: the server commits after each
- * batch and answers only then, so one fdatasync covers a whole pipeline
- * and every batch completing meanwhile on other workers. Values
+ * except that with CASK_SYNC_ALWAYS a write is durable once a commit()
+ * begun after it returns (the store's wrote/commit pair, net/store.h): the
+ * server answers a batch that wrote only then, and one commit's fdatasync
+ * covers every batch of every client that completed meanwhile. Values
  * are stored with an 8-byte expiry header (see caskstore.c), so a
  * directory written by the server is read back by the server.
  */

@@ -849,25 +849,14 @@ exec_one(srv_ctx *x)
         d->fn(x);
 }
 
-/*
- * Makes the batch's writes durable before any of its replies go out (a
- * store with commit: --sync always). If that fails, none of the batch's
- * replies may say OK: they are replaced, from out byte `start` on, by one
- * IOERR per command that ran.
- */
-static void
-batch_commit(srv_ctx *x, size_t start, size_t ran)
+void
+srv_batch_commit_failed(srv_batch *b)
 {
-    int rc;
+    srv_ctx x = {b, NULL, &b->out, b->sh, b->sh->store};
 
-    if (x->st->ops->commit == NULL || ran == 0)
-        return;
-    rc = x->st->ops->commit(x->st);
-    if (rc == 0)
-        return;
-    x->out->len = start;
-    for (size_t i = 0; i < ran; i++)
-        reply_store_error(x, SRV_EIO);
+    b->out.len = b->commit_start;
+    for (size_t i = 0; i < b->commit_ran; i++)
+        reply_store_error(&x, SRV_EIO);
 }
 
 void
@@ -880,7 +869,10 @@ srv_exec_batch(srv_batch *b)
             size_t start = b->out.len;
             sync_faa_rlx(&b->sh->commands, 1);
             srv_http_exec(b, b->reqs[i]);
-            if (b->sh->store->ops->commit != NULL &&
+            /* HTTP requests commit one by one: a failed commit rewrites
+             * only that response. */
+            if (b->sh->store->ops->wrote != NULL &&
+                b->sh->store->ops->wrote(b->sh->store) &&
                 b->sh->store->ops->commit(b->sh->store) != 0) {
                 b->out.len = start;
                 srv_http_respond(&b->out, 500, "text/plain", "IOERR\n", 6,
@@ -910,7 +902,9 @@ srv_exec_batch(srv_batch *b)
         b->cmds[i] = NULL;
     }
     b->n = 0;
-    batch_commit(&x, start, ran);
+    b->commit_start = start;
+    b->commit_ran = ran;
+    b->needs_commit = x.st->ops->wrote != NULL && x.st->ops->wrote(x.st);
     if (b->proto_error != NULL && !b->quit && !b->shutdown)
         REPLY(resp_add_error(&b->out, "ERR %s", b->proto_error));
 }

@@ -112,12 +112,17 @@ typedef struct srv_store_ops {
     void (*thread_start)(srv_store *s);
     void (*thread_stop)(srv_store *s);
     void (*destroy)(srv_store *s);
-    /* Optional (may be NULL): makes the writes the calling thread did since
-     * its last commit durable, for a store that acknowledges only durable
-     * writes. The server calls it after each batch (a pipeline's commands)
-     * and before that batch's replies go out, so one call, whose fdatasync
-     * concurrent workers share, covers every write of the batch. Returns 0
-     * or SRV_EIO; then every reply of the batch becomes an error. */
+    /* Optional, both or neither (NULL): a store that acknowledges only
+     * durable writes. wrote() tells whether the calling thread wrote since
+     * its last call to wrote(), and forgets it. commit() makes every write
+     * that returned before the call durable; concurrent calls may share
+     * one fdatasync. The server asks wrote() after each batch (a
+     * connection's pipelined commands) and holds the replies of every
+     * batch that wrote until a commit() begun after it returns, so one
+     * commit covers all the batches that completed meanwhile (group
+     * commit across clients). commit returns 0 or SRV_EIO; then every
+     * reply of the batches it covered becomes an error. */
+    int (*wrote)(srv_store *s);
     int (*commit)(srv_store *s);
 } srv_store_ops;
 
