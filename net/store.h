@@ -2,10 +2,9 @@
  * net/store.h - the key-value store the server's commands run against.
  *
  * The server never calls the engine directly: it calls this small
- * interface, so the engine (engine/cask.h, issue 3) plugs in through one
- * adapter file that fills in srv_store_ops, and the server's tests run
- * against the in-memory stand-in (srv_memstore_open, net/memstore.c) until
- * then. Keys and values are binary-safe byte strings; values come back as
+ * interface, which the engine (engine/cask.h) fills in through one adapter
+ * file (net/caskstore.h), and an in-memory map (srv_memstore_open,
+ * net/memstore.c) too. Keys and values are binary-safe byte strings; values come back as
  * malloc'd copies owned by the caller.
  *
  * Expiry: times are absolute, in milliseconds of CLOCK_REALTIME since the
@@ -72,7 +71,7 @@ typedef struct srv_store_stats {
     uint64_t bytes;      /* bytes of keys and values held */
     uint64_t files;      /* data files (0 for an in-memory store) */
     uint64_t merges;     /* merges completed */
-    const char *backend; /* "memory (stand-in)", "cask" ... */
+    const char *backend; /* "memory", "cask" */
     const char *keydir;  /* keydir name, or "" */
     uint64_t index_bytes; /* memory of the key index (keydir); 0 unknown */
 } srv_store_stats;
