@@ -85,10 +85,24 @@ check "curl metrics" "1" "$(curl_ "$url/metrics" | grep -c '^casklab_keys ')"
 bench=$(timeout 60 redis-benchmark -p "$port" -t set,get -n 2000 -c 4 -q 2>&1 | tr '\r' '\n' | grep -c 'requests per second')
 check "redis-benchmark runs set and get" "2" "$bench"
 check "redis-benchmark's key present" "1" "$(cli EXISTS key:__rand_int__)"
+check "SET before the stop" "OK" "$(cli SET kept 'survives a restart')"
 kill -TERM $pid
 wait_exit
 check "SIGTERM: graceful exit status" "0" "$rc"
 check "SIGTERM: stopped message" "casklab serve: stopped" "$(tail -n 1 "$tmp/log")"
+
+# The engine store: a restart on the same --dir finds the data.
+start_server --sync always
+check "restart: value kept" "survives a restart" "$(cli GET kept)"
+check "restart: INFO names the engine" "store_backend:cask" \
+    "$(cli INFO store | tr -d '\r' | grep store_backend)"
+kill -TERM $pid
+wait_exit
+check "restart: graceful exit status" "0" "$rc"
+
+# No --dir and no --store memory: a usage error, nothing served.
+"$casklab" serve --port 0 >/dev/null 2>&1
+check "serve without --dir: usage" "64" "$?"
 
 # A second signal during a stalled graceful stop exits at once.
 start_server --shutdown-ms 600000
