@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 enum {
@@ -709,6 +710,18 @@ srv_begin_shutdown(srv_server *s)
 
 /* ---- public -------------------------------------------------------------- */
 
+/* Workers: as asked (0 = online cores), plus one where the store commits
+ * (group commit), since a commit task sits in fdatasync for a disk's
+ * latency and must not leave the commands without a worker meanwhile. */
+static unsigned
+srv_pool_threads(const srv_opts *o, const srv_store *store)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned t = o->threads ? o->threads : cores > 0 ? (unsigned)cores : 1;
+
+    return store->ops->commit != NULL ? t + 1 : t;
+}
+
 static void
 srv_defaults(srv_opts *o)
 {
@@ -855,8 +868,9 @@ srv_create(const srv_opts *opts, srv_store *store, srv_server **out,
         rc = srv_listen(s, errbuf, errlen);
     if (rc == 0)
         rc = srv_start_handles(s);
-    po = (sync_pool_opts){opts->threads, opts->queue_capacity, opts->queue,
-                          pool_thread_start, pool_thread_stop, store};
+    po = (sync_pool_opts){srv_pool_threads(opts, store), opts->queue_capacity,
+                          opts->queue, pool_thread_start, pool_thread_stop,
+                          store};
     if (rc == 0 && sync_pool_create(&po, &s->sh.pool) != 0) {
         snprintf(errbuf, errlen, "cannot start the thread pool");
         rc = SRV_ENOMEM;
