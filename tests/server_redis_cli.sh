@@ -107,8 +107,22 @@ check "serve without --dir: usage" "64" "$?"
 # A second signal during a stalled graceful stop exits at once.
 start_server --shutdown-ms 600000
 head -c 1000000 /dev/zero | tr '\0' v | cli -x SET big >/dev/null
+processed() { cli INFO stats | tr -d '\r' | sed -n 's/total_commands_processed://p'; }
+n0=$(processed)
 exec 3<>/dev/tcp/127.0.0.1/"$port"
-for _ in $(seq 100); do printf 'GET big\r\n'; done >&3 # 100 MB of replies, never read
+# 100 MB of replies, never read; one printf, so one write of the requests
+printf 'GET big\r\n%.0s' $(seq 100) >&3
+# Wait (bounded) until 20 GETs ran: the server has received the requests
+# (one write, read at once), and owes more reply bytes (100 MB) than the
+# kernel's socket buffers hold, so the graceful stop must wait for this
+# client. Each poll is a command itself: the k-th sees n0 + k + the GETs.
+ran=0
+for k in $(seq 200); do
+    ran=$(( $(processed) - n0 - k ))
+    [ "$ran" -ge 20 ] && break
+    sleep 0.05
+done
+check "stall client: its requests ran" "1" "$(( ran >= 20 ))"
 check "stall client connected" "1" "$(cli INFO clients | tr -d '\r' | sed -n 's/connected_clients://p' | awk '{print ($1 >= 2)}')"
 kill -TERM $pid
 for _ in $(seq 100); do # the listener closes when the graceful stop begins
