@@ -14,7 +14,7 @@
  *
  * Threads: every operation may be called by many threads at once (the
  * server's pool workers), except destroy. Each implementation states its
- * linearizability; the stand-in's per-key operations are linearizable at
+ * linearizability; the memory store's per-key operations are linearizable at
  * the moment they hold the key's stripe lock, and keys() is an atomic
  * snapshot (it holds every stripe lock while it copies).
  */
