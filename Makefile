@@ -76,3 +76,8 @@ bench-goals: build
 .PHONY: paper
 paper: build
 	scripts/paper build/casklab
+# issue 7: casklab serve against redis-server with redis-benchmark (Release
+# build; a few minutes; scripts/bench-server says how to shorten it).
+.PHONY: bench-server
+bench-server: build
+	scripts/bench-server build/casklab

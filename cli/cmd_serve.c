@@ -2,10 +2,13 @@
  * cli/cmd_serve.c - `casklab serve`: the Redis-protocol server of net/.
  *
  * Parses the options into srv_opts, opens the store and runs the server
- * until SIGINT/SIGTERM or SHUTDOWN. Until the engine (issue 3) lands, the
- * only store is the in-memory stand-in of net/memstore.c.
+ * until SIGINT/SIGTERM or SHUTDOWN. The store is the engine on --dir
+ * (net/caskstore.c); the in-memory store of net/memstore.c is reachable
+ * only by asking for it (--store memory), so nobody loses data to it by
+ * forgetting an option.
  */
 #include "cli/cli.h"
+#include "net/caskstore.h"
 #include "net/server.h"
 
 #include <errno.h>
@@ -18,17 +21,29 @@
 static void
 serve_usage(void)
 {
-    printf("usage: casklab serve [--host ADDR] [--port N] [--threads T]\n"
-           "                     [--queue mutex|ring] [--requirepass PASS] ...\n\n"
+    printf("usage: casklab serve --dir D [--keydir NAME] [--sync MODE]\n"
+           "                     [--host ADDR] [--port N] [--threads T]\n"
+           "                     [--queue mutex|ring] [--requirepass PASS] ...\n"
+           "       casklab serve --store memory [...]\n\n"
            "Serves the store over the Redis protocol (RESP2): redis-cli and\n"
            "redis-benchmark work against it. Commands run on a thread pool;\n"
            "each connection's commands run and are answered in order.\n"
            "SIGINT/SIGTERM or SHUTDOWN stop it gracefully (in-flight requests\n"
            "finish, the store is synced); a second signal stops it at once.\n"
-           "The store is in memory (a stand-in until the engine lands).\n\n"
+           "The store is the Bitcask engine in directory D (created if\n"
+           "needed); --store memory serves a non-durable in-memory map instead.\n\n"
+           "  --dir D            the engine's store directory (required unless\n"
+           "                     --store memory)\n"
+           "  --store KIND       cask (default) or memory\n"
+           "  --keydir NAME      the engine's keydir (default striped)\n"
+           "  --sync MODE        none, always or interval:MS (default none):\n"
+           "                     with always a write is answered only once it\n"
+           "                     is durable (concurrent writes share one\n"
+           "                     fdatasync: group commit)\n"
            "  --host ADDR        address to bind (default 127.0.0.1)\n"
            "  --port N           TCP port (default 6380; 0 = any free port)\n"
-           "  --threads T        pool workers (default: online cores)\n"
+           "  --threads T        pool workers (default: online cores; one more\n"
+           "                     with --sync always, for the commits)\n"
            "  --queue KIND       pool queue: mutex or ring (default ring)\n"
            "  --queue-capacity N batches queued at most (default 4096)\n"
            "  --http-port N      also serve the HTTP API on port N (0 = any\n"
@@ -73,8 +88,16 @@ serve_num(const char *opt, const char *s, unsigned long long max,
 enum {
     OPT_HOST = 256, OPT_PORT, OPT_THREADS, OPT_QUEUE, OPT_QCAP, OPT_PASS,
     OPT_CLIENTS, OPT_TIMEOUT, OPT_BULK, OPT_ARGS, OPT_INLINE, OPT_REQUEST,
-    OPT_BACKPRESSURE, OPT_OUTPUT, OPT_SHUTDOWN, OPT_HTTP
+    OPT_BACKPRESSURE, OPT_OUTPUT, OPT_SHUTDOWN, OPT_HTTP, OPT_DIR, OPT_STORE,
+    OPT_KEYDIR, OPT_SYNC
 };
+
+/* The store options: which store, and the engine's configuration. */
+typedef struct serve_store {
+    const char *dir;
+    int memory;
+    cask_options copt;
+} serve_store;
 
 /* Stores a numeric option; returns -1 on a bad value. */
 static int
@@ -117,8 +140,33 @@ serve_set_num(int c, const char *arg, srv_opts *o)
     return 0;
 }
 
+/* Handles the store options; 1 if c was not one, -1 on a bad value. */
 static int
-serve_parse(int argc, char **argv, srv_opts *o)
+serve_store_opt(int c, const char *arg, serve_store *st)
+{
+    switch (c) {
+    case OPT_DIR: st->dir = arg; return 0;
+    case OPT_KEYDIR: st->copt.keydir = arg; return 0;
+    case OPT_STORE:
+        if (strcmp(arg, "memory") == 0 || strcmp(arg, "cask") == 0) {
+            st->memory = arg[0] == 'm';
+            return 0;
+        }
+        fprintf(stderr, "casklab serve: --store is cask or memory, got '%s'\n",
+                arg);
+        return -1;
+    case OPT_SYNC:
+        if (cask_parse_sync(arg, &st->copt) == 0)
+            return 0;
+        fprintf(stderr, "casklab serve: --sync is none, always or "
+                "interval:MS, got '%s'\n", arg);
+        return -1;
+    default: return 1;
+    }
+}
+
+static int
+serve_parse(int argc, char **argv, srv_opts *o, serve_store *st)
 {
     static const struct option longopts[] = {
         {"host", required_argument, NULL, OPT_HOST},
@@ -137,9 +185,13 @@ serve_parse(int argc, char **argv, srv_opts *o)
         {"max-output", required_argument, NULL, OPT_OUTPUT},
         {"shutdown-ms", required_argument, NULL, OPT_SHUTDOWN},
         {"http-port", required_argument, NULL, OPT_HTTP},
+        {"dir", required_argument, NULL, OPT_DIR},
+        {"store", required_argument, NULL, OPT_STORE},
+        {"keydir", required_argument, NULL, OPT_KEYDIR},
+        {"sync", required_argument, NULL, OPT_SYNC},
         {NULL, 0, NULL, 0},
     };
-    int c;
+    int c, r;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -153,7 +205,8 @@ serve_parse(int argc, char **argv, srv_opts *o)
                         "got '%s'\n", optarg);
                 return -1;
             }
-        } else if (c == '?' || serve_set_num(c, optarg, o) != 0) {
+        } else if (c == '?' || (r = serve_store_opt(c, optarg, st)) < 0 ||
+                   (r > 0 && serve_set_num(c, optarg, o) != 0)) {
             return -1;
         }
     }
@@ -161,34 +214,61 @@ serve_parse(int argc, char **argv, srv_opts *o)
         fprintf(stderr, "casklab serve: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
+    if (!st->memory && st->dir == NULL) {
+        fprintf(stderr, "casklab serve: needs --dir D (or --store memory)\n");
+        return -1;
+    }
+    if (st->memory && st->dir != NULL) {
+        fprintf(stderr, "casklab serve: --store memory takes no --dir\n");
+        return -1;
+    }
     return 0;
+}
+
+/* Opens the chosen store; prints why not and returns -1 on failure. */
+static int
+serve_open_store(serve_store *st, srv_store **out)
+{
+    char err[512];
+    int rc;
+
+    if (st->memory) {
+        rc = srv_memstore_open(out);
+        if (rc != 0)
+            fprintf(stderr, "casklab serve: %s\n", srv_strerror(rc));
+        return rc == 0 ? 0 : -1;
+    }
+    rc = srv_caskstore_open(st->dir, &st->copt, out, err, sizeof(err));
+    if (rc != 0)
+        fprintf(stderr, "casklab serve: cannot open the store: %s\n", err);
+    return rc == 0 ? 0 : -1;
 }
 
 static int
 serve_run(int argc, char **argv)
 {
     srv_opts o = {.port = 6380, .queue = SYNC_QUEUE_RING, .handle_signals = 1};
+    serve_store st = {NULL, 0, {0}};
     srv_store *store;
     srv_server *srv;
     char err[160];
     int rc;
 
-    if (serve_parse(argc, argv, &o) != 0) {
+    if (serve_parse(argc, argv, &o, &st) != 0) {
         fprintf(stderr, "Try 'casklab serve --help'.\n");
         return CLI_EXIT_USAGE;
     }
-    if (srv_memstore_open(&store) != 0) {
-        fprintf(stderr, "casklab serve: out of memory\n");
+    if (serve_open_store(&st, &store) != 0)
         return CLI_EXIT_FAIL;
-    }
     rc = srv_create(&o, store, &srv, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "casklab serve: %s\n", err[0] ? err : srv_strerror(rc));
         store->ops->destroy(store);
         return rc == SRV_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
     }
-    printf("casklab serve: listening on %s:%d (store: memory stand-in, "
-           "pool: %s queue)\n", o.host ? o.host : "127.0.0.1", srv_port(srv),
+    printf("casklab serve: listening on %s:%d (store: %s%s, pool: %s queue)\n",
+           o.host ? o.host : "127.0.0.1", srv_port(srv),
+           st.memory ? "memory" : "cask on ", st.memory ? "" : st.dir,
            sync_queue_kind_name(o.queue));
     if (o.http)
         printf("casklab serve: HTTP API on %s:%d\n", o.host ? o.host : "127.0.0.1",

@@ -637,9 +637,11 @@ cmd_info(srv_ctx *x)
                 (unsigned long long)ps.completed);
     info_append(&t, "# Store\r\nstore_backend:%s\r\nstore_keydir:%s\r\n"
                 "store_keys:%llu\r\nstore_bytes:%llu\r\nstore_files:%llu\r\n"
-                "store_merges:%llu\r\n\r\n", ss.backend, ss.keydir,
+                "store_merges:%llu\r\nstore_index_bytes:%llu\r\n\r\n",
+                ss.backend, ss.keydir,
                 (unsigned long long)ss.keys, (unsigned long long)ss.bytes,
-                (unsigned long long)ss.files, (unsigned long long)ss.merges);
+                (unsigned long long)ss.files, (unsigned long long)ss.merges,
+                (unsigned long long)ss.index_bytes);
     info_append(&t, "# Keyspace\r\ndb0:keys=%llu,expires=0,avg_ttl=0\r\n",
                 (unsigned long long)ss.keys);
     REPLY(resp_add_bulk(x->out, t.data ? t.data : "", t.len));
@@ -848,14 +850,34 @@ exec_one(srv_ctx *x)
 }
 
 void
+srv_batch_commit_failed(srv_batch *b)
+{
+    srv_ctx x = {b, NULL, &b->out, b->sh, b->sh->store};
+
+    b->out.len = b->commit_start;
+    for (size_t i = 0; i < b->commit_ran; i++)
+        reply_store_error(&x, SRV_EIO);
+}
+
+void
 srv_exec_batch(srv_batch *b)
 {
     srv_ctx x = {b, NULL, &b->out, b->sh, b->sh->store};
 
     if (b->http) {
         for (size_t i = 0; i < b->n; i++) {
+            size_t start = b->out.len;
             sync_faa_rlx(&b->sh->commands, 1);
             srv_http_exec(b, b->reqs[i]);
+            /* HTTP requests commit one by one: a failed commit rewrites
+             * only that response. */
+            if (b->sh->store->ops->wrote != NULL &&
+                b->sh->store->ops->wrote(b->sh->store) &&
+                b->sh->store->ops->commit(b->sh->store) != 0) {
+                b->out.len = start;
+                srv_http_respond(&b->out, 500, "text/plain", "IOERR\n", 6,
+                                 b->reqs[i]->keep_alive);
+            }
             http_request_free(b->reqs[i]);
             b->reqs[i] = NULL;
         }
@@ -868,16 +890,21 @@ srv_exec_batch(srv_batch *b)
         return;
     }
 
+    size_t start = b->out.len, ran = 0;
     for (size_t i = 0; i < b->n; i++) {
         /* After QUIT or SHUTDOWN the rest of the batch is not executed. */
         if (!b->quit && !b->shutdown) {
             x.c = b->cmds[i];
             exec_one(&x);
+            ran++;
         }
         resp_cmd_free(b->cmds[i]);
         b->cmds[i] = NULL;
     }
     b->n = 0;
+    b->commit_start = start;
+    b->commit_ran = ran;
+    b->needs_commit = x.st->ops->wrote != NULL && x.st->ops->wrote(x.st);
     if (b->proto_error != NULL && !b->quit && !b->shutdown)
         REPLY(resp_add_error(&b->out, "ERR %s", b->proto_error));
 }

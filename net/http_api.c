@@ -140,11 +140,12 @@ http_status(srv_batch *b, const http_request *r)
     n = snprintf(body, sizeof(body),
                  "{\"keys\":%llu,\"bytes\":%llu,\"files\":%llu,"
                  "\"merges\":%llu,\"backend\":\"%s\",\"keydir\":\"%s\","
-                 "\"pool\":{\"threads\":%u,\"queue\":\"%s\",\"submitted\":%llu,"
+                 "\"index_bytes\":%llu,\"pool\":{\"threads\":%u,\"queue\":\"%s\",\"submitted\":%llu,"
                  "\"completed\":%llu},\"clients\":%llu,\"commands\":%llu}\n",
                  (unsigned long long)ss.keys, (unsigned long long)ss.bytes,
                  (unsigned long long)ss.files, (unsigned long long)ss.merges,
-                 ss.backend, ss.keydir, ps.threads,
+                 ss.backend, ss.keydir, (unsigned long long)ss.index_bytes,
+                 ps.threads,
                  sync_queue_kind_name(ps.queue),
                  (unsigned long long)ps.submitted,
                  (unsigned long long)ps.completed,
@@ -171,6 +172,11 @@ http_metrics(srv_batch *b, const http_request *r)
                  "# TYPE casklab_keys gauge\ncasklab_keys %llu\n"
                  "# HELP casklab_bytes Bytes of keys and values held.\n"
                  "# TYPE casklab_bytes gauge\ncasklab_bytes %llu\n"
+                 "# HELP casklab_files Data files of the store.\n"
+                 "# TYPE casklab_files gauge\ncasklab_files %llu\n"
+                 "# HELP casklab_index_bytes Memory of the key index.\n"
+                 "# TYPE casklab_index_bytes gauge\n"
+                 "casklab_index_bytes{keydir=\"%s\"} %llu\n"
                  "# HELP casklab_merges_total Merges completed.\n"
                  "# TYPE casklab_merges_total counter\ncasklab_merges_total %llu\n"
                  "# HELP casklab_connected_clients Open connections.\n"
@@ -183,6 +189,8 @@ http_metrics(srv_batch *b, const http_request *r)
                  "# TYPE casklab_pool_tasks_total counter\n"
                  "casklab_pool_tasks_total{queue=\"%s\"} %llu\n",
                  (unsigned long long)ss.keys, (unsigned long long)ss.bytes,
+                 (unsigned long long)ss.files, ss.keydir,
+                 (unsigned long long)ss.index_bytes,
                  (unsigned long long)ss.merges,
                  (unsigned long long)sync_load_rlx(&sh->clients),
                  (unsigned long long)sync_load_rlx(&sh->commands),

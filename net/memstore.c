@@ -1,6 +1,6 @@
 /*
- * net/memstore.c - the in-memory stand-in for the store behind the server
- * (net/store.h), until the engine adapter lands.
+ * net/memstore.c - the in-memory store behind the server (net/store.h):
+ * `casklab serve --store memory`, and the server's tests without a disk.
  *
  * It keeps values, not positions: a keydir entry only says where a value
  * lives in a data file, so without the engine there is nothing for a
@@ -400,7 +400,7 @@ me_stats(srv_store *s, srv_store_stats *out)
         out->bytes += m->stripes[i].bytes;
         pthread_mutex_unlock(&m->stripes[i].lock);
     }
-    out->backend = "memory (stand-in until the engine adapter)";
+    out->backend = "memory";
     out->keydir = "";
 }
 

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 enum {
@@ -65,6 +66,12 @@ struct srv_server {
     srv_shared sh;
     pthread_mutex_t done_lock;
     srv_batch *done; /* completion list, filled by workers */
+    /* Group commit (loop side): batches that wrote wait in commit_wait
+     * (oldest first) until the commit after them; commit_run holds those
+     * the commit on the pool now covers. */
+    srv_batch *commit_wait, **commit_tail, *commit_run;
+    int commit_rc;
+    _Atomic int commit_done;
     srv_conn *conns;
     _Atomic int stop_requested;
     int stopping, signals, forced, handles_closed;
@@ -537,6 +544,59 @@ srv_complete(srv_server *s, srv_batch *b)
         srv_begin_shutdown(s);
 }
 
+/* Pool side: one commit for every batch in commit_run. */
+static void
+commit_job(void *arg)
+{
+    srv_server *s = arg;
+
+    s->commit_rc = s->sh.store->ops->commit(s->sh.store);
+    sync_store_rel(&s->commit_done, 1);
+    uv_async_send(&s->wake);
+}
+
+/* Starts a commit covering every waiting batch, unless one is running. */
+static void
+commit_start(srv_server *s)
+{
+    if (s->commit_run != NULL || s->commit_wait == NULL)
+        return;
+    s->commit_run = s->commit_wait;
+    s->commit_wait = NULL;
+    s->commit_tail = &s->commit_wait;
+    if (sync_pool_submit(s->sh.pool, commit_job, s) != 0)
+        commit_job(s); /* the queue is full: commit here, the loop waits */
+}
+
+/* The commit finished: answer the batches it covered. */
+static void
+commit_finish(srv_server *s)
+{
+    srv_batch *b = s->commit_run;
+
+    s->commit_run = NULL;
+    while (b != NULL) {
+        srv_batch *n = b->next;
+        if (s->commit_rc != 0)
+            srv_batch_commit_failed(b);
+        srv_complete(s, b);
+        b = n;
+    }
+}
+
+/* A finished batch: answered now, or after a commit if it wrote. */
+static void
+srv_finished(srv_server *s, srv_batch *b)
+{
+    if (!b->needs_commit) {
+        srv_complete(s, b);
+        return;
+    }
+    b->next = NULL;
+    *s->commit_tail = b;
+    s->commit_tail = &b->next;
+}
+
 static void
 on_wake(uv_async_t *a)
 {
@@ -555,9 +615,14 @@ on_wake(uv_async_t *a)
     }
     while (rev != NULL) {
         srv_batch *n = rev->next;
-        srv_complete(s, rev);
+        srv_finished(s, rev);
         rev = n;
     }
+    if (sync_load_acq(&s->commit_done)) {
+        sync_store_rlx(&s->commit_done, 0);
+        commit_finish(s);
+    }
+    commit_start(s);
     if (sync_load_acq(&s->stop_requested))
         srv_begin_shutdown(s);
 }
@@ -644,6 +709,18 @@ srv_begin_shutdown(srv_server *s)
 }
 
 /* ---- public -------------------------------------------------------------- */
+
+/* Workers: as asked (0 = online cores), plus one where the store commits
+ * (group commit), since a commit task sits in fdatasync for a disk's
+ * latency and must not leave the commands without a worker meanwhile. */
+static unsigned
+srv_pool_threads(const srv_opts *o, const srv_store *store)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned t = o->threads ? o->threads : cores > 0 ? (unsigned)cores : 1;
+
+    return store->ops->commit != NULL ? t + 1 : t;
+}
 
 static void
 srv_defaults(srv_opts *o)
@@ -781,6 +858,7 @@ srv_create(const srv_opts *opts, srv_store *store, srv_server **out,
     s->sh.store = store;
     s->sh.started_ms = srv_now_ms();
     pthread_mutex_init(&s->done_lock, NULL);
+    s->commit_tail = &s->commit_wait;
     if (uv_loop_init(&s->loop) != 0) {
         free(s);
         return SRV_ELOOP;
@@ -790,8 +868,9 @@ srv_create(const srv_opts *opts, srv_store *store, srv_server **out,
         rc = srv_listen(s, errbuf, errlen);
     if (rc == 0)
         rc = srv_start_handles(s);
-    po = (sync_pool_opts){opts->threads, opts->queue_capacity, opts->queue,
-                          pool_thread_start, pool_thread_stop, store};
+    po = (sync_pool_opts){srv_pool_threads(opts, store), opts->queue_capacity,
+                          opts->queue, pool_thread_start, pool_thread_stop,
+                          store};
     if (rc == 0 && sync_pool_create(&po, &s->sh.pool) != 0) {
         snprintf(errbuf, errlen, "cannot start the thread pool");
         rc = SRV_ENOMEM;

@@ -53,7 +53,8 @@ extern "C" {
 typedef struct srv_opts {
     const char *host;        /* address to bind; NULL = "127.0.0.1" */
     int port;                /* 0 = an ephemeral port (see srv_port) */
-    unsigned threads;        /* pool workers; 0 = online cores */
+    unsigned threads;        /* pool workers; 0 = online cores (one more
+                                where the store commits: --sync always) */
     sync_queue_kind queue;   /* the pool's queue */
     size_t queue_capacity;   /* 0 = 4096 batches */
     unsigned max_clients;    /* 0 = 10000 */

@@ -52,10 +52,19 @@ typedef struct srv_batch {
     int http_error;         /* an HTTP status to answer after reqs */
     resp_buf out;           /* the replies */
     int quit, shutdown;     /* QUIT or SHUTDOWN was executed */
+    /* Group commit (store with commit): the batch wrote, so its replies
+     * wait for a commit; they are out[commit_start..], one per command of
+     * the commit_ran that ran. */
+    int needs_commit;
+    size_t commit_start, commit_ran;
 } srv_batch;
 
 /* Runs the batch's commands in order into b->out (worker side). */
 void srv_exec_batch(srv_batch *b);
+
+/* A commit covering the batch failed: its replies become IOERR errors
+ * (loop side). */
+void srv_batch_commit_failed(srv_batch *b);
 
 /* The HTTP API (net/http_api.c): answers one request into b->out. */
 void srv_http_exec(srv_batch *b, const http_request *r);

@@ -2,10 +2,9 @@
  * net/store.h - the key-value store the server's commands run against.
  *
  * The server never calls the engine directly: it calls this small
- * interface, so the engine (engine/cask.h, issue 3) plugs in through one
- * adapter file that fills in srv_store_ops, and the server's tests run
- * against the in-memory stand-in (srv_memstore_open, net/memstore.c) until
- * then. Keys and values are binary-safe byte strings; values come back as
+ * interface, which the engine (engine/cask.h) fills in through one adapter
+ * file (net/caskstore.h), and an in-memory map (srv_memstore_open,
+ * net/memstore.c) too. Keys and values are binary-safe byte strings; values come back as
  * malloc'd copies owned by the caller.
  *
  * Expiry: times are absolute, in milliseconds of CLOCK_REALTIME since the
@@ -15,7 +14,7 @@
  *
  * Threads: every operation may be called by many threads at once (the
  * server's pool workers), except destroy. Each implementation states its
- * linearizability; the stand-in's per-key operations are linearizable at
+ * linearizability; the memory store's per-key operations are linearizable at
  * the moment they hold the key's stripe lock, and keys() is an atomic
  * snapshot (it holds every stripe lock while it copies).
  */
@@ -72,8 +71,9 @@ typedef struct srv_store_stats {
     uint64_t bytes;      /* bytes of keys and values held */
     uint64_t files;      /* data files (0 for an in-memory store) */
     uint64_t merges;     /* merges completed */
-    const char *backend; /* "memory (stand-in)", "cask" ... */
+    const char *backend; /* "memory", "cask" */
     const char *keydir;  /* keydir name, or "" */
+    uint64_t index_bytes; /* memory of the key index (keydir); 0 unknown */
 } srv_store_stats;
 
 typedef struct srv_store srv_store;
@@ -111,6 +111,18 @@ typedef struct srv_store_ops {
     void (*thread_start)(srv_store *s);
     void (*thread_stop)(srv_store *s);
     void (*destroy)(srv_store *s);
+    /* Optional, both or neither (NULL): a store that acknowledges only
+     * durable writes. wrote() tells whether the calling thread wrote since
+     * its last call to wrote(), and forgets it. commit() makes every write
+     * that returned before the call durable; concurrent calls may share
+     * one fdatasync. The server asks wrote() after each batch (a
+     * connection's pipelined commands) and holds the replies of every
+     * batch that wrote until a commit() begun after it returns, so one
+     * commit covers all the batches that completed meanwhile (group
+     * commit across clients). commit returns 0 or SRV_EIO; then every
+     * reply of the batches it covered becomes an error. */
+    int (*wrote)(srv_store *s);
+    int (*commit)(srv_store *s);
 } srv_store_ops;
 
 /* Every implementation embeds this as its first member. */
@@ -122,7 +134,7 @@ struct srv_store {
 int64_t srv_now_ms(void);
 
 /*
- * The in-memory stand-in until the engine adapter lands: values in a hash
+ * The in-memory store (`casklab serve --store memory`): values in a hash
  * map of 64 mutex-protected stripes. Not durable: merge and sync succeed
  * and do nothing. Returns 0 or SRV_ENOMEM.
  */

@@ -133,13 +133,15 @@ static const stress_target_ops stress_kd_target = {
     NULL, /* nor anything to reopen */
 };
 
-/* One line per scheme; the engine ("cask:", target_cask.c) and the
- * server ("net:") add theirs here. */
+/* One line per scheme: keydirs, the engine ("cask:", target_cask.c, with
+ * its test-only broken modes) and the server ("server:", target_srv.c). */
+extern const stress_target_ops stress_srv_target; /* stress/target_srv.c */
 static const stress_target_ops *const stress_schemes[] = {
     &stress_kd_target,
     &stress_cask_target,
     &stress_cask_racy_target,
     &stress_cask_lossy_target,
+    &stress_srv_target,
 };
 
 #define STRESS_NSCHEMES (sizeof(stress_schemes) / sizeof(stress_schemes[0]))

@@ -21,7 +21,7 @@ done
 # start_server ARGS...: starts it on a free port, sets pid and port.
 start_server() {
     rm -f "$tmp/log" # the child truncates it only once it runs: no stale port
-    "$casklab" serve --port 0 "$@" >"$tmp/log" 2>&1 &
+    "$casklab" serve --port 0 --dir "$tmp/data" "$@" >"$tmp/log" 2>&1 &
     pid=$!
     port=""
     for _ in $(seq 100); do
@@ -85,16 +85,44 @@ check "curl metrics" "1" "$(curl_ "$url/metrics" | grep -c '^casklab_keys ')"
 bench=$(timeout 60 redis-benchmark -p "$port" -t set,get -n 2000 -c 4 -q 2>&1 | tr '\r' '\n' | grep -c 'requests per second')
 check "redis-benchmark runs set and get" "2" "$bench"
 check "redis-benchmark's key present" "1" "$(cli EXISTS key:__rand_int__)"
+check "SET before the stop" "OK" "$(cli SET kept 'survives a restart')"
 kill -TERM $pid
 wait_exit
 check "SIGTERM: graceful exit status" "0" "$rc"
 check "SIGTERM: stopped message" "casklab serve: stopped" "$(tail -n 1 "$tmp/log")"
 
+# The engine store: a restart on the same --dir finds the data.
+start_server --sync always
+check "restart: value kept" "survives a restart" "$(cli GET kept)"
+check "restart: INFO names the engine" "store_backend:cask" \
+    "$(cli INFO store | tr -d '\r' | grep store_backend)"
+kill -TERM $pid
+wait_exit
+check "restart: graceful exit status" "0" "$rc"
+
+# No --dir and no --store memory: a usage error, nothing served.
+"$casklab" serve --port 0 >/dev/null 2>&1
+check "serve without --dir: usage" "64" "$?"
+
 # A second signal during a stalled graceful stop exits at once.
 start_server --shutdown-ms 600000
 head -c 1000000 /dev/zero | tr '\0' v | cli -x SET big >/dev/null
+processed() { cli INFO stats | tr -d '\r' | sed -n 's/total_commands_processed://p'; }
+n0=$(processed)
 exec 3<>/dev/tcp/127.0.0.1/"$port"
-for _ in $(seq 100); do printf 'GET big\r\n'; done >&3 # 100 MB of replies, never read
+# 100 MB of replies, never read; one printf, so one write of the requests
+printf 'GET big\r\n%.0s' $(seq 100) >&3
+# Wait (bounded) until 20 GETs ran: the server has received the requests
+# (one write, read at once), and owes more reply bytes (100 MB) than the
+# kernel's socket buffers hold, so the graceful stop must wait for this
+# client. Each poll is a command itself: the k-th sees n0 + k + the GETs.
+ran=0
+for k in $(seq 200); do
+    ran=$(( $(processed) - n0 - k ))
+    [ "$ran" -ge 20 ] && break
+    sleep 0.05
+done
+check "stall client: its requests ran" "1" "$(( ran >= 20 ))"
 check "stall client connected" "1" "$(cli INFO clients | tr -d '\r' | sed -n 's/connected_clients://p' | awk '{print ($1 >= 2)}')"
 kill -TERM $pid
 for _ in $(seq 100); do # the listener closes when the graceful stop begins

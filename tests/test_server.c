@@ -2,20 +2,29 @@
  * tests/test_server.c - the RESP server of net/server.h over loopback.
  *
  * Each case starts its own server in a thread of this process, on a free
- * port of 127.0.0.1 (port 0), over the in-memory store, and stops it at the
- * end; srv_run must return 0 (a graceful stop). Clients are hiredis with
+ * port of 127.0.0.1 (port 0), over the store named by the second argument
+ * (memory: net/memstore.c; cask: the engine in a fresh temporary
+ * directory, net/caskstore.c), and stops it at the end; srv_run must
+ * return 0 (a graceful stop). With the engine, test_restart_after_kill
+ * also checks durability: a server with --sync always is SIGKILLed in a
+ * child process while clients write, and every acknowledged write must be
+ * in the store reopened afterwards. Clients are hiredis with
  * 10-second socket timeouts, or raw sockets with the same timeouts where a
  * test must send bytes no client library would (malformed input, HTTP,
  * junk). Every loop is bounded. The queue kind of the pool is the
  * command-line argument, so both kinds serve the whole suite.
  */
+#include "net/caskstore.h"
 #include "net/server.h"
 #include "sync/atomic.h"
 #include "tests/cutest.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <dirent.h>
 #include <hiredis/hiredis.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -25,10 +34,62 @@
 #include <unistd.h>
 
 static sync_queue_kind kind;
+static int use_cask;
+
+/* ---- store ---------------------------------------------------------------- */
+
+/* A fresh temporary directory for the engine; its path in dir[64]. */
+static void
+tmp_dir(char *dir)
+{
+    strcpy(dir, "/tmp/casklab-srvtest-XXXXXX");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+}
+
+/* Removes an engine directory (flat: data, hint and lock files). */
+static void
+rm_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[512];
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        CU_ASSERT_EQUAL(unlink(path), 0);
+    }
+    closedir(d);
+    CU_ASSERT_EQUAL(rmdir(dir), 0);
+}
+
+/* Engine options of the next store_open (fault injection); NULL = none. */
+static int (*store_fault)(void *arg, const char *op);
+
+static void
+store_open(srv_store **st, const char *dir, cask_sync_mode sync)
+{
+    cask_options co = {0};
+    char err[256];
+
+    co.sync = sync;
+    co.fault = store_fault;
+    if (!use_cask) {
+        CU_ASSERT_FATAL(srv_memstore_open(st) == 0);
+        return;
+    }
+    if (srv_caskstore_open(dir, &co, st, err, sizeof(err)) != 0) {
+        fprintf(stderr, "  %s\n", err);
+        CU_FAIL_FATAL("cannot open the engine store");
+    }
+}
 
 /* ---- fixture ------------------------------------------------------------- */
 
 typedef struct fixture {
+    char dir[64];
     srv_store *store;
     srv_server *srv;
     pthread_t th;
@@ -44,8 +105,9 @@ fx_thread(void *arg)
     return NULL;
 }
 
+/* Starts a server over a fresh store with the given engine sync mode. */
 static void
-fx_start(fixture *f, srv_opts *o)
+fx_start_sync(fixture *f, srv_opts *o, cask_sync_mode sync)
 {
     char err[160];
 
@@ -53,11 +115,19 @@ fx_start(fixture *f, srv_opts *o)
     o->port = 0;
     o->threads = 2;
     o->queue = kind;
-    CU_ASSERT_FATAL(srv_memstore_open(&f->store) == 0);
+    if (use_cask)
+        tmp_dir(f->dir);
+    store_open(&f->store, f->dir, sync);
     CU_ASSERT_FATAL(srv_create(o, f->store, &f->srv, err, sizeof(err)) == 0);
     f->port = srv_port(f->srv);
     CU_ASSERT_FATAL(f->port > 0);
     CU_ASSERT_FATAL(pthread_create(&f->th, NULL, fx_thread, f) == 0);
+}
+
+static void
+fx_start(fixture *f, srv_opts *o)
+{
+    fx_start_sync(f, o, CASK_SYNC_NONE);
 }
 
 /* Waits for a stop that is already under way (SHUTDOWN) and frees. */
@@ -68,6 +138,8 @@ fx_join(fixture *f)
     CU_ASSERT_EQUAL(f->run_rc, 0);
     srv_destroy(f->srv);
     f->store->ops->destroy(f->store);
+    if (use_cask)
+        rm_dir(f->dir);
 }
 
 static void
@@ -932,6 +1004,190 @@ test_http_auth(void)
     fx_stop(&f);
 }
 
+/* ---- durability: a failed fdatasync under --sync always ------------------- */
+
+/* Fails every data-file sync. */
+static int
+fault_sync(void *arg, const char *op)
+{
+    (void)arg;
+    return strcmp(op, "sync") == 0;
+}
+
+static void
+test_sync_failure(void)
+{
+    srv_opts o = {0};
+    fixture f;
+    redisContext *c;
+
+    if (!use_cask)
+        return; /* the memory store never syncs */
+    store_fault = fault_sync;
+    fx_start_sync(&f, &o, CASK_SYNC_ALWAYS);
+    store_fault = NULL;
+    c = fx_client(&f);
+    /* Never OK for a write that is not durable, nor for any after it. */
+    expect(c, REDIS_REPLY_ERROR, NULL, "SET k v");
+    expect(c, REDIS_REPLY_ERROR, NULL, "SET k2 v");
+    redisAppendCommand(c, "SET a 1");
+    redisAppendCommand(c, "SET b 2");
+    for (int i = 0; i < 2; i++) {
+        redisReply *r = NULL;
+        CU_ASSERT_EQUAL_FATAL(redisGetReply(c, (void **)&r), REDIS_OK);
+        CU_ASSERT_EQUAL(r->type, REDIS_REPLY_ERROR);
+        CU_ASSERT(strncmp(r->str, "IOERR", 5) == 0);
+        freeReplyObject(r);
+    }
+    expect(c, REDIS_REPLY_STATUS, "PONG", "PING");
+    redisFree(c);
+    srv_stop(f.srv);
+    pthread_join(f.th, NULL);
+    srv_destroy(f.srv);
+    f.store->ops->destroy(f.store); /* its closing sync fails too: poisoned */
+    rm_dir(f.dir);
+}
+
+/* ---- durability: SIGKILL under --sync always ------------------------------ */
+
+enum { RK_WRITERS = 8, RK_KILL_AFTER = 150 };
+
+typedef struct rk_shared {
+    int port;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    long acked_total;
+    long acked[RK_WRITERS]; /* writer i's keys 0..acked[i]-1 were answered OK */
+} rk_shared;
+
+typedef struct rk_writer {
+    rk_shared *sh;
+    int id;
+} rk_writer;
+
+/* Writes rk-ID-J = val-ID-J for J = 0, 1, ... until the server is gone. */
+static void *
+rk_write(void *arg)
+{
+    rk_writer *w = arg;
+    struct timeval tv = {10, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", w->sh->port, tv);
+
+    if (c == NULL || c->err != 0) {
+        redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    for (long j = 0;; j++) {
+        redisReply *r = redisCommand(c, "SET rk-%d-%ld val-%d-%ld", w->id, j,
+                                     w->id, j);
+        int ok = r != NULL && r->type == REDIS_REPLY_STATUS &&
+                 strcmp(r->str, "OK") == 0;
+        freeReplyObject(r);
+        if (!ok)
+            break;
+        pthread_mutex_lock(&w->sh->lock);
+        w->sh->acked[w->id] = j + 1;
+        w->sh->acked_total++;
+        pthread_cond_signal(&w->sh->cond);
+        pthread_mutex_unlock(&w->sh->lock);
+    }
+    redisFree(c);
+    return NULL;
+}
+
+/* The child: serves dir with sync=always until it is killed. */
+static void
+rk_serve(const char *dir, int fd)
+{
+    srv_opts o = {0};
+    cask_options co = {0};
+    srv_store *st;
+    srv_server *srv;
+    char err[256];
+    int port;
+
+    o.threads = RK_WRITERS;
+    o.queue = kind;
+    co.sync = CASK_SYNC_ALWAYS;
+    if (srv_caskstore_open(dir, &co, &st, err, sizeof(err)) != 0 ||
+        srv_create(&o, st, &srv, err, sizeof(err)) != 0)
+        _exit(2);
+    port = srv_port(srv);
+    if (write(fd, &port, sizeof(port)) != (ssize_t)sizeof(port))
+        _exit(2);
+    srv_run(srv);
+    _exit(0);
+}
+
+/* Every write answered OK before the kill is in the reopened store. */
+static void
+rk_verify(const char *dir, const rk_shared *sh)
+{
+    srv_store *st;
+    long missing = 0;
+
+    store_open(&st, dir, CASK_SYNC_NONE);
+    for (int i = 0; i < RK_WRITERS; i++) {
+        for (long j = 0; j < sh->acked[i]; j++) {
+            char key[64], want[64], *val = NULL;
+            size_t vlen = 0;
+            snprintf(key, sizeof(key), "rk-%d-%ld", i, j);
+            snprintf(want, sizeof(want), "val-%d-%ld", i, j);
+            if (st->ops->get(st, key, strlen(key), &val, &vlen) != 0 ||
+                vlen != strlen(want) || memcmp(val, want, vlen) != 0)
+                missing++;
+            free(val);
+        }
+    }
+    CU_ASSERT_EQUAL(missing, 0);
+    st->ops->destroy(st);
+}
+
+static void
+test_restart_after_kill(void)
+{
+    rk_shared sh = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                    .cond = PTHREAD_COND_INITIALIZER};
+    rk_writer w[RK_WRITERS];
+    pthread_t th[RK_WRITERS];
+    char dir[64];
+    int fds[2], status;
+    pid_t pid;
+
+    if (!use_cask)
+        return; /* the memory store keeps nothing across a restart */
+    tmp_dir(dir);
+    CU_ASSERT_FATAL(pipe(fds) == 0);
+    pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        rk_serve(dir, fds[1]);
+    }
+    close(fds[1]);
+    CU_ASSERT_FATAL(read(fds[0], &sh.port, sizeof(sh.port)) ==
+                    (ssize_t)sizeof(sh.port));
+    close(fds[0]);
+    for (int i = 0; i < RK_WRITERS; i++) {
+        w[i] = (rk_writer){&sh, i};
+        CU_ASSERT_FATAL(pthread_create(&th[i], NULL, rk_write, &w[i]) == 0);
+    }
+    /* Kill while the writers are mid-stream: the bound is the writers'
+     * socket timeout, should the server stop answering. */
+    pthread_mutex_lock(&sh.lock);
+    while (sh.acked_total < RK_WRITERS * RK_KILL_AFTER)
+        pthread_cond_wait(&sh.cond, &sh.lock);
+    pthread_mutex_unlock(&sh.lock);
+    CU_ASSERT_EQUAL(kill(pid, SIGKILL), 0);
+    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+    CU_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    for (int i = 0; i < RK_WRITERS; i++)
+        pthread_join(th[i], NULL);
+    rk_verify(dir, &sh);
+    rm_dir(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -945,11 +1201,17 @@ main(int argc, char **argv)
         CT_CASE(test_output_limit),     CT_CASE(test_shutdown_command),
         CT_CASE(test_graceful_stop),    CT_CASE(test_stop_with_stalled_client),
         CT_CASE(test_http_api),         CT_CASE(test_http_auth),
+        CT_CASE(test_restart_after_kill), CT_CASE(test_sync_failure),
     };
+    char name[64];
 
-    if (argc != 2 || sync_queue_kind_parse(argv[1], &kind) != 0) {
-        fprintf(stderr, "usage: test_server mutex|ring\n");
+    if (argc != 3 || sync_queue_kind_parse(argv[1], &kind) != 0 ||
+        (strcmp(argv[2], "memory") != 0 && strcmp(argv[2], "cask") != 0)) {
+        fprintf(stderr, "usage: test_server mutex|ring memory|cask\n");
         return 64;
     }
-    return ct_run(argv[1], cases, CT_NCASES(cases)) ? 1 : 0;
+    use_cask = strcmp(argv[2], "cask") == 0;
+    signal(SIGPIPE, SIG_IGN); /* a killed server: writes fail, not kill */
+    snprintf(name, sizeof(name), "%s.%s", argv[1], argv[2]);
+    return ct_run(name, cases, CT_NCASES(cases)) ? 1 : 0;
 }
