@@ -8,6 +8,8 @@
  *   stripe[i] -> sync_mu -> log_mu
  * sync_mu is never held while log_mu is wanted by its holder for long: the
  * group-commit leader drops sync_mu before taking log_mu.
+ *   log_mu -> stop_mu (rotation wakes the merge thread; stop_mu is held
+ *   by no thread while it runs a merge or a sync)
  */
 #ifndef ENGINE_CASK_INTERNAL_H
 #define ENGINE_CASK_INTERNAL_H
@@ -74,6 +76,12 @@ struct cask {
     pthread_mutex_t log_mu;    /* the append point */
     cask_file *active;         /* log_mu; holds its own reference */
     uint64_t last_seq;         /* log_mu: seq of the last appended record */
+    /* log_mu: the active file's hint, built as records are appended and
+     * written when the file is rotated out; hint_bad after an allocation
+     * failure (the file is then left to a scan or to close). */
+    cask_buf act_hint;
+    uint64_t act_hint_n;
+    int act_hint_bad;
     _Atomic int poisoned;
 
     pthread_mutex_t sync_mu;   /* group commit */
@@ -94,6 +102,14 @@ struct cask {
     pthread_mutex_t stop_mu;
     pthread_cond_t stop_cv;
     int stopping;
+
+    pthread_t merger;          /* opt.auto_merge */
+    int merger_on;
+    pthread_cond_t merge_cv;   /* stop_mu: wakes the merge thread */
+    pthread_cond_t merge_done_cv; /* stop_mu: a policy check finished */
+    int merge_kick;            /* stop_mu: a file was rotated out */
+    uint64_t auto_merge_runs;  /* stop_mu */
+    _Atomic uint64_t merge_errors, hints_written;
 
     _Atomic uint64_t open_fds;  /* data file descriptors open */
     _Atomic uint64_t fd_clock;  /* LRU ticks for the descriptor cache */
@@ -147,6 +163,13 @@ uint32_t cask_active_id(cask *c);
 int cask_create_file(cask *c, uint32_t id, cask_file **out);
 
 int cask_recover(cask *c);
+
+/* The automatic merge thread (merge.c): started by cask_open when
+ * opt.auto_merge is set, stopped by cask_close before anything else. */
+int cask_merger_start(cask *c);
+void cask_merger_stop(cask *c);
+/* Wakes the merge thread for an early policy check (after a rotation). */
+void cask_merger_kick(cask *c);
 
 /* Finishes hint (n entries, describing data_size bytes of data file id)
  * and writes it beside as .hint.tmp, synced, then renamed into place: a
