@@ -496,13 +496,17 @@ mg_deadline(struct timespec *ts, uint32_t ms)
 
 /* One policy check, outside stop_mu. A poisoned store is left alone: its
  * merges could only fail at their sync, and the writers already report
- * the poisoning. */
+ * the poisoning. The thread is registered with the keydir only around the
+ * merge: a registered thread asleep for merge_check_ms would hold back
+ * the grace periods of the RCU keydirs. */
 static void
 mg_auto_once(cask *c)
 {
     if (sync_load_acq(&c->poisoned))
         return;
+    kd_thread_register(c->kd);
     int rc = cask_merge(c, CASK_MERGE_AUTO);
+    kd_thread_unregister(c->kd);
     if (rc < 0) {
         sync_faa_rlx(&c->merge_errors, 1);
         cask_log(c, "%s: automatic merge failed: %s: %s", c->dir,
@@ -518,7 +522,6 @@ mg_thread(void *arg)
     cask *c = arg;
     struct timespec ts;
 
-    kd_thread_register(c->kd);
     pthread_mutex_lock(&c->stop_mu);
     while (!c->stopping) {
         if (!c->merge_kick) {
@@ -535,7 +538,6 @@ mg_thread(void *arg)
         pthread_cond_broadcast(&c->merge_done_cv);
     }
     pthread_mutex_unlock(&c->stop_mu);
-    kd_thread_unregister(c->kd);
     return NULL;
 }
 
