@@ -402,14 +402,11 @@ cask_poison(cask *c)
  * wait for it. */
 typedef struct cask_retired {
     cask_file *f;      /* pinned, still uncached: no merge takes it yet */
-    cask_buf hint;
-    uint64_t n;
-    int bad;
 } cask_retired;
 
 /* Under log_mu: makes the active file durable and starts the next one. The
- * old file comes back in *ret with its hint, still marked uncached, so no
- * merge can retire (and unlink) it before its hint is written. */
+ * old file comes back in *ret, still marked uncached, so no merge can
+ * retire (and unlink) it before its hint is written. */
 static int
 cask_rotate(cask *c, cask_retired *ret)
 {
@@ -427,29 +424,22 @@ cask_rotate(cask *c, cask_retired *ret)
     cask_file_pin(nf); /* the log's reference, besides the table's */
     c->active = nf;
     ret->f = old;      /* takes over the log's reference */
-    ret->hint = c->act_hint;
-    ret->n = c->act_hint_n;
-    ret->bad = c->act_hint_bad;
-    memset(&c->act_hint, 0, sizeof c->act_hint);
-    c->act_hint_n = 0;
-    c->act_hint_bad = 0;
     return 0;
 }
 
 /*
- * Outside log_mu: writes the retired file's hint (temp file, fdatasync,
- * rename, directory fsync), so that the file loads from its hint after a
- * crash, then hands the file to the descriptor cache and to merges. A hint
- * that cannot be written only costs a scan at the next open: logged, the
- * store goes on.
+ * Outside log_mu: writes the retired file's hint (built by reading the
+ * file, just synced and still in the page cache; then temp file,
+ * fdatasync, rename, directory fsync), so that the file loads from its
+ * hint after a crash, then hands the file to the descriptor cache and to
+ * merges. A hint that cannot be written only costs a scan at the next
+ * open: logged, the store goes on.
  */
 static void
 cask_retire(cask *c, cask_retired *ret)
 {
     cask_file *f = ret->f;
-    uint64_t size = sync_load_rlx(&f->size);
-    int rc = ret->bad ? CASK_ENOMEM
-                      : cask_hint_write(c, f->id, &ret->hint, ret->n, size);
+    int rc = cask_hint_build(c, f);
 
     if (rc == 0 && fsync(c->dirfd) != 0)
         rc = cask_fail(CASK_EIO, "%s: fsync: %s", c->dir, strerror(errno));
@@ -459,25 +449,12 @@ cask_retire(cask *c, cask_retired *ret)
     } else {
         cask_log(c, "%s/%010u.hint: not written at rotation (%s); the file "
                     "is scanned at the next open", c->dir, f->id,
-                 ret->bad ? "out of memory" : cask_errdetail());
+                 cask_strerror(rc));
     }
-    free(ret->hint.p);
     sync_store_rel(&f->uncached, 0);
     cask_file_unpin(f);
     cask_fd_trim(c);
     cask_merger_kick(c);
-}
-
-/* Under log_mu: the hint entry of a record just appended at pos. */
-static void
-cask_hint_note(cask *c, const cask_rec *r, uint64_t pos)
-{
-    cask_hint h = {r->seq, pos, r->expiry_ms, r->klen, r->vlen, r->flags,
-                   r->key};
-
-    if (!c->act_hint_bad && cask_hint_append(&c->act_hint, &h) != 0)
-        c->act_hint_bad = 1;
-    c->act_hint_n++;
 }
 
 /*
@@ -519,7 +496,6 @@ cask_append(cask *c, cask_rec *r, uint8_t *buf, cask_file **fout,
     }
     c->last_seq = r->seq;
     sync_store_rlx(&c->active->size, *pos + n);
-    cask_hint_note(c, r, *pos);
     *fout = c->active;
     cask_file_pin(*fout);
     sync_faa_rlx(&(*fout)->pending, 1);
@@ -1215,7 +1191,6 @@ cask_free(cask *c)
     pthread_cond_destroy(&c->stop_cv);
     pthread_cond_destroy(&c->merge_cv);
     pthread_cond_destroy(&c->merge_done_cv);
-    free(c->act_hint.p);
     free(c->dir);
     free(c);
 }
@@ -1331,20 +1306,6 @@ cask_stop_threads(cask *c)
     }
 }
 
-/* At close: the active file's hint from the entries gathered while it was
- * written, sparing cask_hint_missing a scan of it. */
-static void
-cask_hint_active(cask *c)
-{
-    cask_file *f = c->active;
-
-    if (c->act_hint_bad || sync_load_rlx(&f->size) <= CASK_FILE_HDR)
-        return;
-    if (cask_hint_write(c, f->id, &c->act_hint, c->act_hint_n,
-                        sync_load_rlx(&f->size)) == 0)
-        sync_store_rlx(&f->has_hint, 1);
-}
-
 int
 cask_close(cask *c)
 {
@@ -1354,10 +1315,8 @@ cask_close(cask *c)
         return 0;
     cask_stop_threads(c);
     rc = sync_load_acq(&c->poisoned) ? 0 : cask_sync(c);
-    if (rc == 0 && !sync_load_acq(&c->poisoned)) {
-        cask_hint_active(c);
+    if (rc == 0 && !sync_load_acq(&c->poisoned))
         cask_hint_missing(c);
-    }
     cask_free(c);
     return rc;
 }

@@ -76,12 +76,6 @@ struct cask {
     pthread_mutex_t log_mu;    /* the append point */
     cask_file *active;         /* log_mu; holds its own reference */
     uint64_t last_seq;         /* log_mu: seq of the last appended record */
-    /* log_mu: the active file's hint, built as records are appended and
-     * written when the file is rotated out; hint_bad after an allocation
-     * failure (the file is then left to a scan or to close). */
-    cask_buf act_hint;
-    uint64_t act_hint_n;
-    int act_hint_bad;
     _Atomic int poisoned;
 
     pthread_mutex_t sync_mu;   /* group commit */
@@ -176,6 +170,9 @@ void cask_merger_kick(cask *c);
  * hint file exists whole or not at all. */
 int cask_hint_write(cask *c, uint32_t id, cask_buf *hint, uint64_t n,
                     uint64_t data_size);
+/* Builds the hint of a whole, valid data file (pinned, its descriptor
+ * held) by reading it, and writes it; returns 0 if written. */
+int cask_hint_build(cask *c, cask_file *f);
 /* Writes hint files for data files that lack one (at close, so the next
  * open loads hints instead of scanning). Best effort: a file that cannot
  * be read whole is left to be scanned. */
