@@ -39,5 +39,6 @@ extern const cli_cmd cli_cmd_merge;
 extern const cli_cmd cli_cmd_enginebench;
 extern const cli_cmd cli_cmd_serve;
 extern const cli_cmd cli_cmd_poolbench;
+extern const cli_cmd cli_cmd_verify;
 
 #endif /* CLI_CLI_H */

@@ -21,6 +21,7 @@ static const cli_cmd *const cli_cmds[] = {
     &cli_cmd_enginebench,
     &cli_cmd_serve,
     &cli_cmd_poolbench,
+    &cli_cmd_verify,
 };
 
 #define CLI_NCMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))

@@ -397,9 +397,18 @@ cask_poison(cask *c)
     sync_store_rel(&c->poisoned, 1);
 }
 
-/* Under log_mu: makes the active file durable and starts the next one. */
+/* A rotated-out file whose hint is still to be written: the writer that
+ * rotated it writes the hint after dropping log_mu, so other writers never
+ * wait for it. */
+typedef struct cask_retired {
+    cask_file *f;      /* pinned, still uncached: no merge takes it yet */
+} cask_retired;
+
+/* Under log_mu: makes the active file durable and starts the next one. The
+ * old file comes back in *ret, still marked uncached, so no merge can
+ * retire (and unlink) it before its hint is written. */
 static int
-cask_rotate(cask *c)
+cask_rotate(cask *c, cask_retired *ret)
 {
     cask_file *nf, *old = c->active;
     int rc;
@@ -414,10 +423,38 @@ cask_rotate(cask *c)
         return rc;
     cask_file_pin(nf); /* the log's reference, besides the table's */
     c->active = nf;
-    sync_store_rel(&old->uncached, 0);
-    cask_file_unpin(old);
-    cask_fd_trim(c);
+    ret->f = old;      /* takes over the log's reference */
     return 0;
+}
+
+/*
+ * Outside log_mu: writes the retired file's hint (built by reading the
+ * file, just synced and still in the page cache; then temp file,
+ * fdatasync, rename, directory fsync), so that the file loads from its
+ * hint after a crash, then hands the file to the descriptor cache and to
+ * merges. A hint that cannot be written only costs a scan at the next
+ * open: logged, the store goes on.
+ */
+static void
+cask_retire(cask *c, cask_retired *ret)
+{
+    cask_file *f = ret->f;
+    int rc = cask_hint_build(c, f);
+
+    if (rc == 0 && fsync(c->dirfd) != 0)
+        rc = cask_fail(CASK_EIO, "%s: fsync: %s", c->dir, strerror(errno));
+    if (rc == 0) {
+        sync_store_rlx(&f->has_hint, 1);
+        sync_faa_rlx(&c->hints_written, 1);
+    } else {
+        cask_log(c, "%s/%010u.hint: not written at rotation (%s); the file "
+                    "is scanned at the next open", c->dir, f->id,
+                 cask_strerror(rc));
+    }
+    sync_store_rel(&f->uncached, 0);
+    cask_file_unpin(f);
+    cask_fd_trim(c);
+    cask_merger_kick(c);
 }
 
 /*
@@ -431,6 +468,7 @@ cask_append(cask *c, cask_rec *r, uint8_t *buf, cask_file **fout,
             uint64_t *pos)
 {
     uint64_t n = cask_rec_size(r->klen, r->vlen);
+    cask_retired ret = {0};
     int rc = 0;
 
     pthread_mutex_lock(&c->log_mu);
@@ -441,7 +479,7 @@ cask_append(cask *c, cask_rec *r, uint8_t *buf, cask_file **fout,
     }
     if (sync_load_rlx(&c->active->size) + n > c->opt.max_file_size &&
         sync_load_rlx(&c->active->size) > CASK_FILE_HDR &&
-        (rc = cask_rotate(c)) != 0) {
+        (rc = cask_rotate(c, &ret)) != 0) {
         cask_poison(c);
         goto out;
     }
@@ -463,6 +501,8 @@ cask_append(cask *c, cask_rec *r, uint8_t *buf, cask_file **fout,
     sync_faa_rlx(&(*fout)->pending, 1);
 out:
     pthread_mutex_unlock(&c->log_mu);
+    if (ret.f != NULL)
+        cask_retire(c, &ret);
     return rc;
 }
 
@@ -959,6 +999,11 @@ cask_stats(cask *c, cask_info *st)
     st->merges = sync_load_rlx(&c->merges);
     st->merge_ns_total = sync_load_rlx(&c->merge_ns_total);
     st->merge_ns_last = sync_load_rlx(&c->merge_ns_last);
+    st->merge_errors = sync_load_rlx(&c->merge_errors);
+    st->hints_written = sync_load_rlx(&c->hints_written);
+    pthread_mutex_lock(&c->stop_mu);
+    st->auto_merge_runs = c->auto_merge_runs;
+    pthread_mutex_unlock(&c->stop_mu);
     st->open_ns = c->open_ns;
     st->hints_loaded = c->hints_loaded;
     st->files_scanned = c->files_scanned;
@@ -1043,6 +1088,8 @@ cask_defaults(cask_options *o)
         o->dead_bytes_threshold = 128u << 20;
     if (o->tier_min_files == 0)
         o->tier_min_files = 4;
+    if (o->merge_check_ms == 0)
+        o->merge_check_ms = 1000;
     if (o->tier_base == 0)
         o->tier_base = o->max_file_size / 16 ? o->max_file_size / 16 : 1;
 }
@@ -1112,6 +1159,8 @@ cask_init_locks(cask *c)
     pthread_mutex_init(&c->inst_mu, NULL);
     pthread_mutex_init(&c->stop_mu, NULL);
     pthread_cond_init(&c->stop_cv, NULL);
+    pthread_cond_init(&c->merge_cv, NULL);
+    pthread_cond_init(&c->merge_done_cv, NULL);
     return 0;
 }
 
@@ -1140,6 +1189,8 @@ cask_free(cask *c)
     pthread_mutex_destroy(&c->inst_mu);
     pthread_mutex_destroy(&c->stop_mu);
     pthread_cond_destroy(&c->stop_cv);
+    pthread_cond_destroy(&c->merge_cv);
+    pthread_cond_destroy(&c->merge_done_cv);
     free(c->dir);
     free(c);
 }
@@ -1198,6 +1249,8 @@ cask_open_log(cask *c)
     return 0;
 }
 
+static void cask_stop_threads(cask *c);
+
 int
 cask_open(const char *dir, const cask_options *opt, cask **out)
 {
@@ -1224,13 +1277,33 @@ cask_open(const char *dir, const cask_options *opt, cask **out)
         else
             c->syncer_on = 1;
     }
+    if (rc == 0 && c->opt.auto_merge)
+        rc = cask_merger_start(c);
     if (rc != 0) {
+        cask_stop_threads(c);
         cask_free(c);
         return rc;
     }
     c->open_ns = sync_now_ns() - t0;
     *out = c;
     return 0;
+}
+
+/* Stops the sync and merge threads; a merge in progress finishes first
+ * (cask_merge leaves the store whole at every step, so waiting for it is
+ * the only safe stop). */
+static void
+cask_stop_threads(cask *c)
+{
+    cask_merger_stop(c);
+    if (c->syncer_on) {
+        pthread_mutex_lock(&c->stop_mu);
+        c->stopping = 1;
+        pthread_cond_signal(&c->stop_cv);
+        pthread_mutex_unlock(&c->stop_mu);
+        pthread_join(c->syncer, NULL);
+        c->syncer_on = 0;
+    }
 }
 
 int
@@ -1240,13 +1313,7 @@ cask_close(cask *c)
 
     if (c == NULL)
         return 0;
-    if (c->syncer_on) {
-        pthread_mutex_lock(&c->stop_mu);
-        c->stopping = 1;
-        pthread_cond_signal(&c->stop_cv);
-        pthread_mutex_unlock(&c->stop_mu);
-        pthread_join(c->syncer, NULL);
-    }
+    cask_stop_threads(c);
     rc = sync_load_acq(&c->poisoned) ? 0 : cask_sync(c);
     if (rc == 0 && !sync_load_acq(&c->poisoned))
         cask_hint_missing(c);

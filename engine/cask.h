@@ -94,6 +94,12 @@ typedef struct cask_options {
                                     files; 0 = 4 */
     uint64_t tier_base;          /* smallest tier's upper size; 0 =
                                     max_file_size / 16 */
+    /* Automatic merging: a thread owned by the store runs cask_merge with
+     * CASK_MERGE_AUTO every merge_check_ms and whenever a data file is
+     * rotated out; a failed merge is counted in cask_info.merge_errors and
+     * logged, the store keeps serving. Stopped and joined by cask_close. */
+    int auto_merge;
+    uint32_t merge_check_ms;     /* 0 = 1000 */
     cask_log_fn log;             /* NULL = silent */
     void *log_arg;
     /* Fault injection for tests: called before each append write and each
@@ -213,6 +219,9 @@ typedef struct cask_info {
     uint64_t merges;
     uint64_t merge_ns_total;
     uint64_t merge_ns_last;
+    uint64_t merge_errors;       /* automatic merges that failed */
+    uint64_t auto_merge_runs;    /* policy checks by the merge thread */
+    uint64_t hints_written;      /* at rotation, by this open store */
     uint64_t open_ns;            /* open + recovery time */
     uint64_t hints_loaded;
     uint64_t files_scanned;
@@ -221,6 +230,29 @@ typedef struct cask_info {
     cask_file_stats *file;       /* nfile entries, malloc'd */
     size_t nfile;
 } cask_info;
+
+/*
+ * cask_merge_wait: waits until the automatic merge thread has finished at
+ * least `runs` policy checks since open (successful, failed or finding
+ * nothing to merge), or timeout_ms passes. Returns 0, or CASK_EINVAL when
+ * auto_merge is off or the wait timed out. For tests and tools that must
+ * observe a background merge without sleeping.
+ */
+int cask_merge_wait(cask *c, uint64_t runs, uint32_t timeout_ms);
+
+/*
+ * cask_verify: reads every record of every data file (immutable files
+ * loaded from hints included, whose records open never checks) and calls
+ * fn for each one failing its checksum or format, with file id, offset and
+ * a reason. A damaged record whose header still gives a length is skipped
+ * and the scan goes on; otherwise the rest of that file is reported as one
+ * unreadable range. Returns the number of damaged records (>= 0) or an
+ * error. May run beside every operation (files are pinned; the active file
+ * is read up to its size at the call).
+ */
+typedef void (*cask_verify_fn)(void *arg, uint32_t file_id, uint64_t off,
+                               const char *why);
+int cask_verify(cask *c, cask_verify_fn fn, void *arg);
 
 /* Fills *st; free st->file with cask_info_free. May run beside every
  * operation: each counter is read atomically, the set is not one instant. */

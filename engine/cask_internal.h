@@ -8,6 +8,8 @@
  *   stripe[i] -> sync_mu -> log_mu
  * sync_mu is never held while log_mu is wanted by its holder for long: the
  * group-commit leader drops sync_mu before taking log_mu.
+ *   log_mu -> stop_mu (rotation wakes the merge thread; stop_mu is held
+ *   by no thread while it runs a merge or a sync)
  */
 #ifndef ENGINE_CASK_INTERNAL_H
 #define ENGINE_CASK_INTERNAL_H
@@ -95,6 +97,14 @@ struct cask {
     pthread_cond_t stop_cv;
     int stopping;
 
+    pthread_t merger;          /* opt.auto_merge */
+    int merger_on;
+    pthread_cond_t merge_cv;   /* stop_mu: wakes the merge thread */
+    pthread_cond_t merge_done_cv; /* stop_mu: a policy check finished */
+    int merge_kick;            /* stop_mu: a file was rotated out */
+    uint64_t auto_merge_runs;  /* stop_mu */
+    _Atomic uint64_t merge_errors, hints_written;
+
     _Atomic uint64_t open_fds;  /* data file descriptors open */
     _Atomic uint64_t fd_clock;  /* LRU ticks for the descriptor cache */
     _Atomic uint64_t merges, merge_ns_total, merge_ns_last;
@@ -148,11 +158,21 @@ int cask_create_file(cask *c, uint32_t id, cask_file **out);
 
 int cask_recover(cask *c);
 
+/* The automatic merge thread (merge.c): started by cask_open when
+ * opt.auto_merge is set, stopped by cask_close before anything else. */
+int cask_merger_start(cask *c);
+void cask_merger_stop(cask *c);
+/* Wakes the merge thread for an early policy check (after a rotation). */
+void cask_merger_kick(cask *c);
+
 /* Finishes hint (n entries, describing data_size bytes of data file id)
  * and writes it beside as .hint.tmp, synced, then renamed into place: a
  * hint file exists whole or not at all. */
 int cask_hint_write(cask *c, uint32_t id, cask_buf *hint, uint64_t n,
                     uint64_t data_size);
+/* Builds the hint of a whole, valid data file (pinned, its descriptor
+ * held) by reading it, and writes it; returns 0 if written. */
+int cask_hint_build(cask *c, cask_file *f);
 /* Writes hint files for data files that lack one (at close, so the next
  * open loads hints instead of scanning). Best effort: a file that cannot
  * be read whole is left to be scanned. */

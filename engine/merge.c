@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 /* One relocation to install: the key's entry before and after. */
@@ -480,4 +481,116 @@ cask_merge(cask *c, int mode)
     }
     pthread_mutex_unlock(&c->merge_mu);
     return rc != 0 ? rc : (int)nin;
+}
+
+/* ---- the automatic merge thread ------------------------------------------------------ */
+
+static void
+mg_deadline(struct timespec *ts, uint32_t ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    uint64_t ns = (uint64_t)ts->tv_nsec + (uint64_t)ms * 1000000u;
+    ts->tv_sec += (time_t)(ns / 1000000000u);
+    ts->tv_nsec = (long)(ns % 1000000000u);
+}
+
+/* One policy check, outside stop_mu. A poisoned store is left alone: its
+ * merges could only fail at their sync, and the writers already report
+ * the poisoning. The thread is registered with the keydir only around the
+ * merge: a registered thread asleep for merge_check_ms would hold back
+ * the grace periods of the RCU keydirs. */
+static void
+mg_auto_once(cask *c)
+{
+    if (sync_load_acq(&c->poisoned))
+        return;
+    kd_thread_register(c->kd);
+    int rc = cask_merge(c, CASK_MERGE_AUTO);
+    kd_thread_unregister(c->kd);
+    if (rc < 0) {
+        sync_faa_rlx(&c->merge_errors, 1);
+        cask_log(c, "%s: automatic merge failed: %s: %s", c->dir,
+                 cask_strerror(rc), cask_errdetail());
+    }
+}
+
+/* Wakes every merge_check_ms, or at once after a rotation (merge_kick),
+ * and stops when cask_close sets stopping. */
+static void *
+mg_thread(void *arg)
+{
+    cask *c = arg;
+    struct timespec ts;
+
+    pthread_mutex_lock(&c->stop_mu);
+    while (!c->stopping) {
+        if (!c->merge_kick) {
+            mg_deadline(&ts, c->opt.merge_check_ms);
+            pthread_cond_timedwait(&c->merge_cv, &c->stop_mu, &ts);
+        }
+        if (c->stopping)
+            break;
+        c->merge_kick = 0;
+        pthread_mutex_unlock(&c->stop_mu);
+        mg_auto_once(c);
+        pthread_mutex_lock(&c->stop_mu);
+        c->auto_merge_runs++;
+        pthread_cond_broadcast(&c->merge_done_cv);
+    }
+    pthread_mutex_unlock(&c->stop_mu);
+    return NULL;
+}
+
+int
+cask_merger_start(cask *c)
+{
+    if (pthread_create(&c->merger, NULL, mg_thread, c) != 0)
+        return cask_fail(CASK_ENOMEM, "cannot start the merge thread");
+    c->merger_on = 1;
+    return 0;
+}
+
+void
+cask_merger_stop(cask *c)
+{
+    if (!c->merger_on)
+        return;
+    pthread_mutex_lock(&c->stop_mu);
+    c->stopping = 1;
+    pthread_cond_broadcast(&c->merge_cv);
+    pthread_cond_broadcast(&c->merge_done_cv);
+    pthread_mutex_unlock(&c->stop_mu);
+    pthread_join(c->merger, NULL);
+    c->merger_on = 0;
+}
+
+void
+cask_merger_kick(cask *c)
+{
+    if (!c->opt.auto_merge)
+        return;
+    pthread_mutex_lock(&c->stop_mu);
+    c->merge_kick = 1;
+    pthread_cond_signal(&c->merge_cv);
+    pthread_mutex_unlock(&c->stop_mu);
+}
+
+int
+cask_merge_wait(cask *c, uint64_t runs, uint32_t timeout_ms)
+{
+    struct timespec ts;
+    int rc = 0;
+
+    if (!c->opt.auto_merge)
+        return cask_fail(CASK_EINVAL, "%s: automatic merging is off", c->dir);
+    mg_deadline(&ts, timeout_ms);
+    pthread_mutex_lock(&c->stop_mu);
+    while (c->auto_merge_runs < runs && !c->stopping && rc == 0)
+        rc = pthread_cond_timedwait(&c->merge_done_cv, &c->stop_mu, &ts);
+    int done = c->auto_merge_runs >= runs;
+    pthread_mutex_unlock(&c->stop_mu);
+    return done ? 0
+                : cask_fail(CASK_EINVAL, "%s: %llu automatic merge checks "
+                            "not done within %u ms", c->dir,
+                            (unsigned long long)runs, timeout_ms);
 }

@@ -391,9 +391,8 @@ cask_hint_write(cask *c, uint32_t id, cask_buf *hint, uint64_t n,
     return rc;
 }
 
-/* Builds the hint of a whole, valid data file; returns 0 if written. */
-static int
-hint_for_file(cask *c, cask_file *f)
+int
+cask_hint_build(cask *c, cask_file *f)
 {
     uint64_t size = sync_load_rlx(&f->size), off = CASK_FILE_HDR, len, n = 0;
     cask_buf b = {0};
@@ -443,7 +442,7 @@ cask_hint_missing(cask *c)
         if (f == NULL)
             continue;
         if (!sync_load_rlx(&f->has_hint) &&
-            sync_load_rlx(&f->size) > CASK_FILE_HDR && hint_for_file(c, f) == 0)
+            sync_load_rlx(&f->size) > CASK_FILE_HDR && cask_hint_build(c, f) == 0)
             sync_store_rlx(&f->has_hint, 1);
         cask_file_unpin(f);
     }

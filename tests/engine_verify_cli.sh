@@ -1,0 +1,36 @@
+#!/bin/sh
+# tests/engine_verify_cli.sh CASKLAB OUTDIR - `casklab verify` end to end: a
+# clean store verifies (exit 0); a value byte flipped under a valid hint
+# file is invisible to open but verify names its file and offset (exit 1);
+# --auto-merge is accepted; bad usage exits 64.
+set -u
+cas=$1
+out=$2
+fail() { echo "engine_verify_cli: FAIL: $*" >&2; exit 1; }
+expect() { # expect CODE COMMAND...: output in last.log
+    want=$1; shift
+    "$@" >"$out/last.log" 2>&1
+    got=$?
+    [ "$got" -eq "$want" ] || { cat "$out/last.log" >&2; fail "$* exited $got, want $want"; }
+}
+
+rm -rf "$out" && mkdir -p "$out" || fail "cannot create $out"
+s=$out/store
+expect 0 "$cas" verify --help
+expect 64 "$cas" verify
+expect 64 "$cas" verify --dir "$s" extra
+expect 0 "$cas" put --dir "$s" --auto-merge hello world-of-bytes
+expect 0 "$cas" verify --dir "$s"
+grep -q '^0 damaged records$' "$out/last.log" || fail "clean store: $(cat "$out/last.log")"
+[ -f "$s/0000000001.hint" ] || fail "close wrote no hint file"
+# record at 16: 40-byte header, "hello", then the value: flip its 4th byte
+printf 'X' | dd of="$s/0000000001.data" bs=1 seek=64 conv=notrunc 2>/dev/null ||
+    fail "cannot damage the data file"
+expect 0 "$cas" stats --dir "$s"
+grep -q '1 hint files, 0 files scanned' "$out/last.log" || fail "open did not trust the hint"
+expect 1 "$cas" verify --dir "$s"
+grep -q '0000000001.data offset 16: record fails its checksum' "$out/last.log" ||
+    fail "verify did not name file and offset: $(cat "$out/last.log")"
+grep -q '^1 damaged record$' "$out/last.log" || fail "verify count"
+expect 2 "$cas" get --dir "$s" hello
+echo "engine_verify_cli: ok"
