@@ -220,4 +220,6 @@ const stress_target_ops stress_srv_target = {
     srvt_put,
     srvt_del,
     srvt_cas,
+    NULL, /* merging is the server's business (POST /v1/admin/merge) */
+    NULL, /* a remote server is not reopened by the harness */
 };
