@@ -18,7 +18,7 @@
 #include "ds/chain_internal.h"
 
 #include <pthread.h>
-#include <sched.h>
+#include <time.h>
 #include <stdlib.h>
 
 enum bkd_bug { BKD_RACY, BKD_STALE };
@@ -121,7 +121,9 @@ bkd_del(kd_keydir *kd, const void *key, size_t klen, uint64_t hash,
 
 /* Reads the current entry (under the lock), then - racy only - lets other
  * threads run before the caller writes: the read and the write are two
- * critical sections, which is the bug. */
+ * critical sections, which is the bug. The pause is a short sleep rather
+ * than a bare yield: on a loaded machine a yield often returns at once, and
+ * the bug would then show too rarely to be caught on a handful of seeds. */
 static int
 bkd_read_phase(bkd *b, const void *key, size_t klen, uint64_t hash,
                kd_entry *cur)
@@ -131,8 +133,9 @@ bkd_read_phase(bkd *b, const void *key, size_t klen, uint64_t hash,
     pthread_mutex_lock(&b->lock);
     rc = kd_chain_get(&b->chain, key, klen, hash, cur);
     if (b->bug == BKD_RACY) {
+        struct timespec pause = {0, 20000}; /* 20 us */
         pthread_mutex_unlock(&b->lock);
-        sched_yield();
+        nanosleep(&pause, NULL);
         pthread_mutex_lock(&b->lock);
     }
     return rc; /* returns with the lock held */
