@@ -90,6 +90,7 @@
 #define LF_FROZEN ((uint64_t)2)
 #define LF_COPIED ((uint64_t)4)
 #define LF_PTR_MASK 0x0000fffffffffff0ull
+#define LF_HUGE_BYTES (4u << 20) /* slot arrays from here on: huge pages */
 
 typedef struct lf_rec {
     kd_entry e;
@@ -365,6 +366,12 @@ lf_table_new(lf_kd *kd, uint64_t slots)
         free(t);
         return NULL;
     }
+    /* Large arrays on transparent huge pages where the system allows it:
+     * a 16 MiB array faults in 8 times instead of 4096 (the faults of a
+     * 1M-key fill were a large share of its time); each fault zeroes 2 MiB,
+     * tens of microseconds. A hint: refused, the array stays on 4 KiB. */
+    if (t->slots_bytes >= LF_HUGE_BYTES)
+        (void)madvise(m, t->slots_bytes, MADV_HUGEPAGE);
     t->slots = m;
     t->mask = slots - 1;
     t->limit = slots / 4 * 3;
