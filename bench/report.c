@@ -129,6 +129,12 @@ bench_meta_command(bench_meta *m, int argc, char **argv)
     bench_meta_set(m, "command", buf);
 }
 
+const char *
+bench_build_commit(void)
+{
+    return CASKLAB_BUILD_COMMIT;
+}
+
 void
 bench_meta_collect(bench_meta *m, int argc, char **argv)
 {
@@ -138,7 +144,7 @@ bench_meta_collect(bench_meta *m, int argc, char **argv)
     struct tm tm;
 
     memset(m, 0, sizeof(*m));
-    bench_meta_set(m, "commit", CASKLAB_BUILD_COMMIT);
+    bench_meta_set(m, "commit", bench_build_commit());
     bench_meta_set(m, "compiler", "cc " __VERSION__);
     snprintf(buf, sizeof(buf), "%s (%s)%s%s", CASKLAB_CFLAGS,
              CASKLAB_BUILD_TYPE, CASKLAB_SANITIZE_STR[0] ? " sanitize=" : "",

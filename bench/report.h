@@ -32,6 +32,10 @@ typedef struct bench_meta {
     char val[BENCH_META_MAX][512];
 } bench_meta;
 
+/* The commit this binary was built from (git describe, "-dirty" when the
+   tree had changes, "unknown" outside git), regenerated at every build. */
+const char *bench_build_commit(void);
+
 /* Fills the standard fields: commit, compiler, cflags, cpu, cores, kernel,
    date, command (argv joined with shell quoting). */
 void bench_meta_collect(bench_meta *m, int argc, char **argv);

@@ -9,6 +9,7 @@
  * Exit status: 0 done (and linearizable with --check), 1 not linearizable,
  * 2 check unknown, 64 usage, 70 the run itself failed.
  */
+#include "bench/report.h"
 #include "cli/cli.h"
 #include "ds/keydir.h"
 #include "stress/lincheck.h"
@@ -20,9 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef CASKLAB_COMMIT
-#define CASKLAB_COMMIT "unknown"
-#endif
 
 enum { STRESS_EXIT_UNKNOWN = 2, STRESS_EXIT_SOFTWARE = 70 };
 
@@ -184,7 +182,7 @@ stress_parse_args(int argc, char **argv, stress_args *a)
 
     memset(a, 0, sizeof(*a));
     a->opt.target = "global";
-    a->opt.commit = CASKLAB_COMMIT;
+    a->opt.commit = bench_build_commit();
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {

@@ -43,7 +43,7 @@ cli_usage(FILE *to)
                 "the kit to\ncompare them and check them for "
                 "linearizability.\n\ncommands:\n");
     for (size_t i = 0; i < CLI_NCMDS; i++)
-        fprintf(to, "  %-10s %s\n", cli_cmds[i]->name, cli_cmds[i]->summary);
+        fprintf(to, "  %-12s %s\n", cli_cmds[i]->name, cli_cmds[i]->summary);
     fprintf(to, "\n`casklab COMMAND --help` describes a command.\n");
 }
 
