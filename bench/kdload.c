@@ -177,7 +177,11 @@ bench_keydir_run(const char *name, const bench_kd_config *cfg_in,
     kdl_defaults(cfg_in, &cfg);
     memset(&sh, 0, sizeof(sh));
     sh.cfg = &cfg;
-    rc = kd_open(name, NULL, &sh.kd);
+    /* Sized for the key space, as `casklab bench` does: the pre-sized peer
+     * (urcu_lfht) never grows, and would otherwise run with long chains. */
+    kd_options opt = {0};
+    opt.capacity_hint = cfg.keys;
+    rc = kd_open(name, &opt, &sh.kd);
     if (rc != KD_OK)
         return rc;
     w = calloc(cfg.threads, sizeof(*w));

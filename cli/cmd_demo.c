@@ -111,7 +111,7 @@ demo_row(const kd_ops *ops, const bench_kd_config *cfg)
         printf("%-12s  error: %s\n", ops->name, kd_strerror(rc));
         return -1;
     }
-    printf("%-12s %7u %10.2f %10.2f %10.2f %12.1f %s\n", ops->name, r.threads,
+    printf("%-15s %7u %10.2f %10.2f %10.2f %12.1f %s\n", ops->name, r.threads,
            r.put_mops, r.get_mops, r.del_mops, r.bytes_per_key,
            (ops->flags & KD_FLAG_PEER) ? "(peer)" : "");
     if (r.errors != 0) {
@@ -133,13 +133,13 @@ demo_run(int argc, char **argv)
     if (demo_parse(argc, argv, &cfg, &only) != 0)
         return CLI_EXIT_USAGE;
     unsigned threads = cfg.threads ? cfg.threads : bench_ncores();
-    printf("casklab demo: %llu keys of 8 bytes, %u threads on %u cores%s, "
-           "get phase %.1f s\n\n",
+    printf("casklab demo: %llu keys of 8 bytes (tables sized for them), %u "
+           "threads on %u cores%s, get phase %.1f s\n\n",
            (unsigned long long)(cfg.keys ? cfg.keys : 1000000), threads,
            bench_ncores(),
            threads > bench_ncores() ? " (oversubscribed)" : "",
            cfg.get_seconds > 0 ? cfg.get_seconds : 1.0);
-    printf("%-12s %7s %10s %10s %10s %12s\n", "keydir", "threads", "put Mops/s",
+    printf("%-15s %7s %10s %10s %10s %12s\n", "keydir", "threads", "put Mops/s",
            "get Mops/s", "del Mops/s", "bytes/key");
     for (size_t i = 0; kd_registered(i) != NULL; i++) {
         const kd_ops *ops = kd_registered(i);
