@@ -11,11 +11,14 @@
  * bounded by the open jobs, since a finished key's caches are freed at once.
  *
  * Shrinking: for the first bad key, the smallest failing prefix (by
- * invocation) is found by bisection, then operations are removed one at a
- * time, from the last, keeping each removal after which the rest still
- * fails. An operation that another remaining operation reads from is kept,
- * so that the result explains the violation instead of reducing it to "a
- * read of a value nobody wrote".
+ * invocation) is found by bisection; then runs of operations are removed,
+ * halving the run length each round (delta debugging, Zeller 2002), which
+ * takes a history of thousands of operations down to a few dozen in a few
+ * hundred trials; then operations are removed one at a time, from the
+ * last, keeping each removal after which the rest still fails. A removal
+ * that takes away the only writer of a value a remaining operation reads is
+ * refused, so that the result explains the violation instead of reducing it
+ * to "a read of a value nobody wrote".
  */
 #include "stress/lin_internal.h"
 
@@ -31,7 +34,7 @@
 #define LIN_SLICE 2000u             /* model steps per turn */
 #define LIN_MAX_THREADS 256u
 #define LIN_OPS_PER_THREAD 1024u
-#define LIN_SHRINK_MAX_OPS 600u     /* greedy removal above this: prefix only */
+#define LIN_SHRINK_MAX_OPS 600u     /* one-at-a-time removal above this: runs only */
 #define LIN_SHRINK_STEPS 400000u    /* budget of one trial search */
 #define LIN_SHRINK_NS 1000000000ull /* budget of the whole shrinking */
 
@@ -327,6 +330,210 @@ lin_is_read_from(const hist *h, const size_t *ops, size_t n, size_t skip)
     return read;
 }
 
+/* A value written in the sub-history, and when its writer ran. */
+typedef struct lin_wv {
+    uint32_t val;
+    uint64_t call, ret;
+} lin_wv;
+
+static int
+lin_wv_cmp(const void *a, const void *b)
+{
+    uint32_t x = ((const lin_wv *)a)->val, y = ((const lin_wv *)b)->val;
+    return x < y ? -1 : x > y;
+}
+
+/* Does o (perhaps) store a value? Which one? */
+static uint32_t
+lin_written(const hist_op *o)
+{
+    if (o->status == HIST_ST_FAIL)
+        return HIST_NIL;
+    return o->fn == HIST_PUT ? o->arg1 : o->fn == HIST_CAS ? o->arg2 : HIST_NIL;
+}
+
+/* What a sub-history of a kv key needs so that each op's outcome has a
+ * possible cause inside it. */
+typedef struct lin_needs {
+    lin_wv *vals; /* values written, sorted by value */
+    size_t nvals;
+    size_t deleters;
+    uint64_t first_call; /* earliest invocation of a writer */
+    uint64_t first_ret;  /* earliest completion of a completed writer */
+    uint64_t last_del;   /* latest completion of a (maybe) delete */
+    lin_wv late[2];      /* the two writers completing last */
+} lin_needs;
+
+static void
+lin_needs_add_writer(lin_needs *nd, const hist_op *o, uint32_t v)
+{
+    lin_wv w = {v, o->call, o->ret};
+
+    nd->vals[nd->nvals++] = w;
+    if (o->call < nd->first_call)
+        nd->first_call = o->call;
+    if (o->status == HIST_ST_OK && o->ret < nd->first_ret)
+        nd->first_ret = o->ret;
+    if (o->ret > nd->late[0].ret || nd->late[0].val == HIST_NIL) {
+        nd->late[1] = nd->late[0];
+        nd->late[0] = w;
+    } else if (o->ret > nd->late[1].ret || nd->late[1].val == HIST_NIL) {
+        nd->late[1] = w;
+    }
+}
+
+static int
+lin_needs_collect(const hist *h, const size_t *ops, size_t n, lin_needs *nd)
+{
+    memset(nd, 0, sizeof *nd);
+    nd->first_call = nd->first_ret = HIST_NEVER;
+    nd->vals = malloc((n ? n : 1) * sizeof *nd->vals);
+    if (nd->vals == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const hist_op *o = &h->ops[ops[i]];
+        uint32_t v = lin_written(o);
+        if (v != HIST_NIL)
+            lin_needs_add_writer(nd, o, v);
+        if (o->fn == HIST_DEL && o->status != HIST_ST_FAIL) {
+            nd->deleters++;
+            if (o->ret > nd->last_del)
+                nd->last_del = o->ret;
+        }
+    }
+    qsort(nd->vals, nd->nvals, sizeof *nd->vals, lin_wv_cmp);
+    return 0;
+}
+
+static const lin_wv *
+lin_writer_of(const lin_needs *nd, uint32_t v)
+{
+    lin_wv k = {v, 0, 0};
+    return bsearch(&k, nd->vals, nd->nvals, sizeof k, lin_wv_cmp);
+}
+
+/* A failed cas saw something other than what it expected: a present value
+ * when it expected absence; when it expected v, absence before v's writer,
+ * or a delete or another write that did not end before v's writer began. */
+static int
+lin_cas_fail_explained(const hist_op *o, const lin_needs *nd)
+{
+    if (o->arg1 == HIST_NIL)
+        return nd->first_call < o->ret;
+    const lin_wv *w = lin_writer_of(nd, o->arg1);
+    if (w == NULL || w->ret > o->call)
+        return 1; /* v may not be there yet */
+    const lin_wv *other = nd->late[0].val != o->arg1 ? &nd->late[0]
+                                                      : &nd->late[1];
+    return nd->last_del > w->call ||
+           (other->val != HIST_NIL && other->ret > w->call);
+}
+
+/* Is o's outcome possible given what the sub-history holds? */
+static int
+lin_op_explained(const hist_op *o, const lin_needs *nd)
+{
+    uint32_t seen = HIST_NIL;
+    int absent = 0;
+
+    if (o->status == HIST_ST_INFO)
+        return 1;
+    if (o->status == HIST_ST_FAIL && o->fn == HIST_CAS)
+        return lin_cas_fail_explained(o, nd);
+    if (o->fn == HIST_DEL && o->status == HIST_ST_OK)
+        return nd->first_call < o->ret; /* something to remove */
+    if (o->fn == HIST_GET)
+        seen = o->out, absent = o->out == HIST_NIL;
+    else if (o->fn == HIST_CAS)
+        seen = o->arg1, absent = o->arg1 == HIST_NIL;
+    else if (o->fn == HIST_DEL)
+        absent = 1; /* a failed delete */
+    if (seen != HIST_NIL)
+        return lin_writer_of(nd, seen) != NULL;
+    if (absent && nd->first_ret < o->call)
+        return nd->deleters > 0; /* absent after a write completed */
+    return 1;
+}
+
+/*
+ * 1 if every op of ops[0..n) has a possible cause among them: a read of v
+ * keeps a writer of v, a successful delete keeps a writer invoked before it
+ * returned, a read of absence after a
+ * completed write keeps a delete, a failed cas keeps something it could
+ * have seen instead. A shrink step that
+ * breaks this would reduce the violation to "a read nobody caused", which
+ * explains nothing, so it is refused. Only the kv model (the others: 1).
+ * -1 when out of memory.
+ */
+static int
+lin_explained(const hist *h, const size_t *ops, size_t n)
+{
+    lin_needs nd;
+    int ok = 1;
+
+    if (h->model != HIST_MODEL_KV)
+        return 1;
+    if (lin_needs_collect(h, ops, n, &nd) != 0)
+        return -1;
+    for (size_t i = 0; i < n && ok; i++)
+        ok = lin_op_explained(&h->ops[ops[i]], &nd);
+    free(nd.vals);
+    return ok;
+}
+
+/* Does the run cur[at..at+len) hold an append or add? Those stay: their
+ * effect shows in longer values. */
+static int
+lin_run_pinned(const hist *h, const size_t *cur, size_t at, size_t len)
+{
+    for (size_t i = at; i < at + len; i++)
+        if (h->ops[cur[i]].fn == HIST_APPEND || h->ops[cur[i]].fn == HIST_ADD)
+            return 1;
+    return 0;
+}
+
+/* Tries tmp[0..n) as the new failing sub-history (strict: it must stay
+ * explained). 1 taken, 0 not, -1 undecided. */
+static int
+lin_try(const hist *h, const size_t *tmp, size_t n, int strict)
+{
+    int e = strict ? lin_explained(h, tmp, n) : 1;
+
+    if (e <= 0)
+        return e;
+    return lin_fails(h, tmp, n);
+}
+
+/* Removes runs of len ops, last first, halving len down to 2; keeps each
+ * removal after which the rest still fails. Sets *exact to 0 when a trial
+ * was undecided or time ran out. */
+static void
+lin_shrink_runs(const hist *h, size_t *cur, size_t *n, size_t *tmp,
+                uint64_t until, int strict, int *exact)
+{
+    for (size_t len = *n / 2; len >= 2; len /= 2) {
+        /* whether or not [at, end) went, the next run ends at at */
+        for (size_t end = *n; end >= len; end -= len) {
+            size_t at = end - len;
+            if (sync_now_ns() > until) {
+                *exact = 0;
+                return;
+            }
+            if (lin_run_pinned(h, cur, at, len))
+                continue;
+            memcpy(tmp, cur, at * sizeof(size_t));
+            memcpy(tmp + at, cur + end, (*n - end) * sizeof(size_t));
+            int f = lin_try(h, tmp, *n - len, strict);
+            if (f < 0)
+                *exact = 0;
+            if (f == 1) {
+                memcpy(cur, tmp, (*n - len) * sizeof(size_t));
+                *n -= len;
+            }
+        }
+    }
+}
+
 /* The smallest failing prefix, by bisection (failure is close to monotone
  * in the prefix length; the result is checked again). */
 static size_t
@@ -348,7 +555,7 @@ lin_shrink_prefix(const hist *h, const size_t *ops, size_t n)
  * *exact to 0 when a trial was undecided or time ran out. */
 static size_t
 lin_shrink_pass(const hist *h, size_t *cur, size_t *n, size_t *tmp,
-                uint64_t until, int *exact)
+                uint64_t until, int strict, int *exact)
 {
     size_t removed = 0;
 
@@ -361,7 +568,7 @@ lin_shrink_pass(const hist *h, size_t *cur, size_t *n, size_t *tmp,
             continue;
         memcpy(tmp, cur, i * sizeof(size_t));
         memcpy(tmp + i, cur + i + 1, (*n - i - 1) * sizeof(size_t));
-        int f = lin_fails(h, tmp, *n - 1);
+        int f = lin_try(h, tmp, *n - 1, strict);
         if (f < 0)
             *exact = 0;
         if (f == 1) {
@@ -388,10 +595,15 @@ lin_shrink(const hist *h, lin_result *res)
     }
     memcpy(cur, res->bad_ops, res->nbad * sizeof(size_t));
     n = lin_shrink_prefix(h, cur, res->nbad);
+    /* a history that starts unexplained (a foreign one whose keys start
+     * with values, say) is shrunk without that rule */
+    int exact = 1, strict = lin_explained(h, cur, n) == 1;
+    lin_shrink_runs(h, cur, &n, tmp, until, strict, &exact);
     /* removing one op can free another (its reader): repeat to a fixpoint */
-    int exact = n <= LIN_SHRINK_MAX_OPS;
+    exact = exact && n <= LIN_SHRINK_MAX_OPS;
     while (n <= LIN_SHRINK_MAX_OPS &&
-           lin_shrink_pass(h, cur, &n, tmp, until, &exact) > 0 && exact)
+           lin_shrink_pass(h, cur, &n, tmp, until, strict, &exact) > 0 &&
+           exact)
         ;
     free(tmp);
     res->minimal = cur;

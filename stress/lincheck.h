@@ -95,8 +95,12 @@ typedef struct lin_result {
     size_t *prefix;   size_t nprefix;/* longest linearizable prefix found,
                                         in linearization order */
     size_t *minimal;  size_t nminimal; /* a failing sub-history, shrunk
-                                        until removing any one op that no
-                                        other op reads from makes it pass */
+                                        (runs of ops, then single ops)
+                                        until removing any one op either
+                                        makes it pass or leaves an op
+                                        without a possible cause (a read
+                                        of a value nobody wrote, a delete
+                                        of nothing) */
     int minimal_exact; /* 1: that holds; 0: shrinking stopped at its time
                           or step budget, so it may not be minimal */
 } lin_result;

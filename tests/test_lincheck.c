@@ -458,6 +458,96 @@ test_minimal_and_html(void)
 }
 
 
+/* Minimal of text (which must parse and fail); *exact and the op ids in
+ * ids[0..*n) (at most cap) come back. */
+static void
+minimal_of(const char *text, size_t *n, int *exact, uint64_t *ids,
+           size_t cap)
+{
+    hist h;
+    lin_options opt = {0};
+    lin_result r;
+
+    opt.minimize = 1;
+    *n = 0;
+    CU_ASSERT_EQUAL_FATAL(parse(text, &h, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(lin_check(&h, &opt, &r), 0);
+    CU_ASSERT_EQUAL(r.verdict, LIN_ILLEGAL);
+    *n = r.nminimal;
+    *exact = r.minimal_exact;
+    for (size_t i = 0; i < r.nminimal && i < cap; i++)
+        ids[i] = h.ops[r.minimal[i]].id;
+    lin_result_free(&r);
+    hist_free(&h);
+}
+
+static void
+test_minimal_of_long_history(void)
+{
+    /* 3000 sequential ops (put v_i, then a get of it), and at the very end
+     * a get of v_1: the prefix is the whole history, so the run removal
+     * must bring it down to put v_1, one later put, the get */
+    enum { PAIRS = 1500 };
+    size_t cap = (PAIRS + 1) * 128, len = strlen(HDR), n;
+    char *text = malloc(cap);
+    uint64_t ids[8];
+    int exact;
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    memcpy(text, HDR, len);
+    for (int i = 0; i < PAIRS; i++) {
+        uint64_t t = 100 * (uint64_t)i;
+        len += (size_t)snprintf(text + len, cap - len,
+                                "%d 0 %llu %llu ok put k v%d - -\n"
+                                "%d 1 %llu %llu ok get k - - v%d\n",
+                                2 * i, (unsigned long long)t + 10,
+                                (unsigned long long)t + 20, i, 2 * i + 1,
+                                (unsigned long long)t + 30,
+                                (unsigned long long)t + 40, i);
+    }
+    snprintf(text + len, cap - len, "%d 1 %d %d ok get k - - v1\n",
+             2 * PAIRS, 100 * PAIRS + 10, 100 * PAIRS + 20);
+    minimal_of(text, &n, &exact, ids, 8);
+    CU_ASSERT_EQUAL(n, 3);
+    CU_ASSERT_EQUAL(exact, 1);
+    if (n == 3) {
+        CU_ASSERT_EQUAL(ids[0], 2);               /* put v1 */
+        CU_ASSERT(ids[1] > 2 && ids[1] % 2 == 0); /* a later put */
+        CU_ASSERT_EQUAL(ids[2], 2 * PAIRS);       /* get -> v1 */
+    }
+    free(text);
+}
+
+static void
+test_minimal_keeps_causes(void)
+{
+    /* Two successful deletes of one put. Dropping the put would still
+     * fail ("del, del" on an empty key) but explain nothing: it stays. */
+    size_t n;
+    int exact;
+    uint64_t ids[8];
+
+    minimal_of(HDR "0 0 0 10 ok put k a - -\n"
+                   "1 1 12 14 ok get k - - a\n"
+                   "2 0 20 30 ok del k - - -\n"
+                   "3 1 40 50 ok del k - - -\n", &n, &exact, ids, 8);
+    CU_ASSERT_EQUAL(n, 3);
+    CU_ASSERT_EQUAL(exact, 1);
+    CU_ASSERT(n == 3 && ids[0] == 0 && ids[1] == 2 && ids[2] == 3);
+    /* A failed cas expecting b, after put b: the write of c that made it
+     * fail stays, though "put b; cas(b) fails" alone already fails. */
+    minimal_of(HDR "0 0 0 10 ok put k a - -\n"
+                   "1 0 20 30 ok put k b - -\n"
+                   "2 1 15 35 ok put k c - -\n"
+                   "3 0 40 50 ok get k - - b\n"
+                   "4 0 60 70 fail cas k b d -\n", &n, &exact, ids, 8);
+    CU_ASSERT_EQUAL(exact, 1);
+    int has_c = 0;
+    for (size_t i = 0; i < n && i < 8; i++)
+        has_c |= ids[i] == 2;
+    CU_ASSERT(has_c);
+}
+
 /* ---- a brute-force oracle on random tiny histories -------------------------- */
 
 /* Small histories, one key, values 0 (absent) to 3, brute-forced by trying
@@ -819,6 +909,8 @@ main(void)
         CT_CASE(test_write_read_round_trip),
         CT_CASE(test_limits_give_unknown),
         CT_CASE(test_minimal_and_html),
+        CT_CASE(test_minimal_of_long_history),
+        CT_CASE(test_minimal_keeps_causes),
         CT_CASE(test_random_vs_brute_force),
         CT_CASE(test_random_appends_vs_brute_force),
         CT_CASE(test_agreement_shared),
