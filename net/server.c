@@ -1,16 +1,24 @@
 /*
  * net/server.c - the loop side of the server (see net/server.h for the
- * model): accept, read, parse into batches, hand batches to the pool,
- * collect them back through a uv_async, write replies in order, enforce
- * limits, shut down gracefully.
+ * model): accept, read, parse into batches, hand batches to the pool a
+ * loop pass at a time, collect them back through a uv_async, write
+ * replies in order, enforce limits, shut down gracefully.
  *
- * Everything here runs on the loop thread except srv_stop and
- * srv_batch_done (called by workers), which touch only the completion
- * list under its mutex and the async handle, whose uv_async_send is the
- * one libuv call that is safe from any thread.
+ * Everything here runs on the loop thread except srv_stop and job_run
+ * (called by workers), which touch only the completion list under its
+ * mutex, the batches of the job they run, and the async handle, whose
+ * uv_async_send is the one libuv call that is safe from any thread.
+ *
+ * Pass batching: an event that leaves a connection with a pending batch
+ * and none in flight puts the connection on the ready list (conn_pump);
+ * the uv_check handle, which libuv runs right after the poll phase, sends
+ * the whole list to the pool (srv_submit_pass), and the uv_prepare handle
+ * does the same before the loop blocks, for connections readied outside
+ * the poll phase (write callbacks, timers, closes).
  *
  * A connection is freed only when its handle is closed AND it has no batch
- * on the pool, so a worker never finishes a batch for freed memory.
+ * on the pool AND it is not on the ready list, so a worker never finishes
+ * a batch for freed memory and a pass never submits one.
  * Shutdown waits for every connection to drain its batches and writes and
  * close; the last one out syncs the store and closes the loop's own
  * handles, which ends uv_run.
@@ -32,6 +40,7 @@ enum {
     SRV_DEF_CLIENTS = 10000,
     SRV_DEF_BATCH = 1024,
     SRV_SWEEP_MS = 250,
+    SRV_MAX_PASS_JOBS = 64,
     SRV_DEF_SHUTDOWN_MS = 10000
 };
 #define SRV_DEF_BACKPRESSURE ((size_t)1 << 20)
@@ -46,6 +55,8 @@ typedef struct srv_conn {
     srv_session sess;
     srv_batch *inflight; /* on the pool (at most one) */
     srv_batch *pending;  /* requests parsed, waiting for inflight */
+    struct srv_conn *ready_next; /* on the server's ready list */
+    int queued;          /* on the ready list: pending goes out this pass */
     resp_buf out;        /* replies not yet written */
     resp_buf wbuf;       /* replies being written */
     uv_write_t wreq;
@@ -63,9 +74,18 @@ struct srv_server {
     uv_timer_t sweep;
     uv_timer_t grace; /* ends the graceful shutdown's wait for clients */
     uv_signal_t sigint, sigterm;
+    /* Pass batching: connections whose pending batch may go to the pool
+     * wait on the ready list until the loop has handled every event of
+     * this pass; pass_check (after the poll phase) and pass_prep (before
+     * it, for what timers and write callbacks queued) then send them as
+     * at most pass_jobs jobs. */
+    uv_check_t pass_check;
+    uv_prepare_t pass_prep;
+    srv_conn *ready, **ready_tail;
+    unsigned pass_jobs;
     srv_shared sh;
     pthread_mutex_t done_lock;
-    srv_batch *done; /* completion list, filled by workers */
+    srv_batch *done, **done_tail; /* completion list (FIFO), from workers */
     /* Group commit (loop side): batches that wrote wait in commit_wait
      * (oldest first) until the commit after them; commit_run holds those
      * the commit on the pool now covers. */
@@ -139,17 +159,22 @@ batch_add(srv_batch *b, void *item)
     return 0;
 }
 
-/* Worker side: run the batch, then queue it for the loop. */
+/* Worker side: run a job (batches of different connections chained by
+ * next), then hand the whole chain back to the loop with one lock and one
+ * uv_async_send. */
 static void
-batch_run(void *arg)
+job_run(void *arg)
 {
-    srv_batch *b = arg;
-    srv_server *s = ((srv_conn *)b->conn)->srv;
+    srv_batch *head = arg, *last = head;
+    srv_server *s = ((srv_conn *)head->conn)->srv;
 
-    srv_exec_batch(b);
+    for (srv_batch *b = head; b != NULL; b = b->next) {
+        srv_exec_batch(b);
+        last = b;
+    }
     pthread_mutex_lock(&s->done_lock);
-    b->next = s->done;
-    s->done = b;
+    *s->done_tail = head;
+    s->done_tail = &last->next;
     pthread_mutex_unlock(&s->done_lock);
     uv_async_send(&s->wake);
 }
@@ -192,7 +217,7 @@ conn_maybe_free(srv_conn *c)
 {
     srv_server *s = c->srv;
 
-    if (!c->closed || c->inflight != NULL)
+    if (!c->closed || c->inflight != NULL || c->queued)
         return;
     conn_free(c);
     if (s->stopping && s->conns == NULL)
@@ -275,10 +300,24 @@ conn_update_reading(srv_conn *c)
     }
 }
 
+/* The pending batch may go out: queue the connection for this pass. */
+static void
+conn_make_ready(srv_conn *c)
+{
+    srv_server *s = c->srv;
+
+    if (c->queued || c->inflight != NULL || c->pending == NULL)
+        return;
+    c->queued = 1;
+    c->ready_next = NULL;
+    *s->ready_tail = c;
+    s->ready_tail = &c->ready_next;
+}
+
 /*
- * Moves the connection forward after any event: submit the pending batch
- * if none is in flight, write what is ready, close when finished, and
- * decide whether to read.
+ * Moves the connection forward after any event: queue the pending batch
+ * for this pass if none is in flight, write what is ready, close when
+ * finished, and decide whether to read.
  */
 static void
 conn_pump(srv_conn *c)
@@ -287,16 +326,7 @@ conn_pump(srv_conn *c)
 
     if (c->closing)
         return;
-    if (c->inflight == NULL && c->pending != NULL) {
-        c->inflight = c->pending;
-        c->pending = NULL;
-        if (sync_pool_submit(s->sh.pool, batch_run, c->inflight) != 0) {
-            batch_free(c->inflight);
-            c->inflight = NULL;
-            conn_close(c);
-            return;
-        }
-    }
+    conn_make_ready(c);
     conn_flush(c);
     if (conn_unsent(c) > s->sh.opts.max_output) {
         conn_close(c); /* Redis's client-output-buffer-limit */
@@ -510,6 +540,72 @@ on_http_connection(uv_stream_t *ls, int status)
     srv_accept(ls, status, 1);
 }
 
+/* ---- pass batching ------------------------------------------------------- */
+
+/* The pool refused a job (closed: cannot happen while the loop runs, but
+ * a refused batch must not leak): close its connections. */
+static void
+srv_fail_job(srv_batch *b)
+{
+    while (b != NULL) {
+        srv_batch *n = b->next;
+        srv_conn *c = b->conn;
+        c->inflight = NULL;
+        batch_free(b);
+        conn_close(c);
+        b = n;
+    }
+}
+
+/* Sends the ready connections' batches to the pool: spread round-robin
+ * over at most pass_jobs jobs, so one pass costs one queue push (and at
+ * most one worker wake-up) per job instead of one per connection. */
+static void
+srv_submit_pass(srv_server *s)
+{
+    srv_batch *head[SRV_MAX_PASS_JOBS] = {0}, **tail[SRV_MAX_PASS_JOBS];
+    srv_conn *c = s->ready;
+    unsigned j = 0;
+
+    s->ready = NULL;
+    s->ready_tail = &s->ready;
+    for (unsigned i = 0; i < s->pass_jobs; i++)
+        tail[i] = &head[i];
+    while (c != NULL) {
+        srv_conn *n = c->ready_next;
+        c->queued = 0;
+        if (c->closing) {
+            conn_maybe_free(c);
+        } else {
+            c->inflight = c->pending;
+            c->pending = NULL;
+            c->inflight->next = NULL;
+            *tail[j] = c->inflight;
+            tail[j] = &c->inflight->next;
+            j = (j + 1) % s->pass_jobs;
+            conn_update_reading(c); /* the new pending batch is empty */
+        }
+        c = n;
+    }
+    for (unsigned i = 0; i < s->pass_jobs && head[i] != NULL; i++)
+        if (sync_pool_submit(s->sh.pool, job_run, head[i]) != 0)
+            srv_fail_job(head[i]);
+}
+
+static void
+on_pass_check(uv_check_t *h)
+{
+    if (((srv_server *)h->data)->ready != NULL)
+        srv_submit_pass(h->data);
+}
+
+static void
+on_pass_prep(uv_prepare_t *h)
+{
+    if (((srv_server *)h->data)->ready != NULL)
+        srv_submit_pass(h->data);
+}
+
 /* ---- completions, timers, signals ---------------------------------------- */
 
 /* Takes a finished batch back from the pool (loop thread). */
@@ -601,22 +697,17 @@ static void
 on_wake(uv_async_t *a)
 {
     srv_server *s = a->data;
-    srv_batch *list, *rev = NULL;
+    srv_batch *list;
 
     pthread_mutex_lock(&s->done_lock);
     list = s->done;
     s->done = NULL;
+    s->done_tail = &s->done;
     pthread_mutex_unlock(&s->done_lock);
-    while (list != NULL) { /* oldest first: the list was built by pushing */
+    while (list != NULL) { /* oldest first */
         srv_batch *n = list->next;
-        list->next = rev;
-        rev = list;
+        srv_finished(s, list);
         list = n;
-    }
-    while (rev != NULL) {
-        srv_batch *n = rev->next;
-        srv_finished(s, rev);
-        rev = n;
     }
     if (sync_load_acq(&s->commit_done)) {
         sync_store_rlx(&s->commit_done, 0);
@@ -668,6 +759,8 @@ srv_close_handles(srv_server *s)
     if (!uv_is_closing((uv_handle_t *)&s->http_listener))
         uv_close((uv_handle_t *)&s->http_listener, NULL);
     uv_close((uv_handle_t *)&s->wake, NULL);
+    uv_close((uv_handle_t *)&s->pass_check, NULL);
+    uv_close((uv_handle_t *)&s->pass_prep, NULL);
     uv_close((uv_handle_t *)&s->sweep, NULL);
     uv_close((uv_handle_t *)&s->grace, NULL);
     if (s->sh.opts.handle_signals) {
@@ -714,10 +807,17 @@ srv_begin_shutdown(srv_server *s)
  * (group commit), since a commit task sits in fdatasync for a disk's
  * latency and must not leave the commands without a worker meanwhile. */
 static unsigned
-srv_pool_threads(const srv_opts *o, const srv_store *store)
+srv_cmd_threads(const srv_opts *o)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned t = o->threads ? o->threads : cores > 0 ? (unsigned)cores : 1;
+
+    return o->threads ? o->threads : cores > 0 ? (unsigned)cores : 1;
+}
+
+static unsigned
+srv_pool_threads(const srv_opts *o, const srv_store *store)
+{
+    unsigned t = srv_cmd_threads(o);
 
     return store->ops->commit != NULL ? t + 1 : t;
 }
@@ -797,7 +897,10 @@ srv_init_handles(srv_server *s)
     s->http_listener.data = s;
     uv_timer_init(&s->loop, &s->sweep);
     uv_timer_init(&s->loop, &s->grace);
+    uv_check_init(&s->loop, &s->pass_check);
+    uv_prepare_init(&s->loop, &s->pass_prep);
     s->wake.data = s->listener.data = s->sweep.data = s->grace.data = s;
+    s->pass_check.data = s->pass_prep.data = s;
     if (s->sh.opts.handle_signals) {
         uv_signal_init(&s->loop, &s->sigint);
         uv_signal_init(&s->loop, &s->sigterm);
@@ -809,9 +912,11 @@ srv_init_handles(srv_server *s)
 static int
 srv_start_handles(srv_server *s)
 {
-    int rc = 0;
+    int rc = uv_check_start(&s->pass_check, on_pass_check);
 
-    if (s->sh.opts.timeout_s > 0)
+    if (rc == 0)
+        rc = uv_prepare_start(&s->pass_prep, on_pass_prep);
+    if (rc == 0 && s->sh.opts.timeout_s > 0)
         rc = uv_timer_start(&s->sweep, on_sweep, SRV_SWEEP_MS, SRV_SWEEP_MS);
     if (rc == 0 && s->sh.opts.handle_signals) {
         rc = uv_signal_start(&s->sigint, on_signal, SIGINT);
@@ -858,6 +963,11 @@ srv_create(const srv_opts *opts, srv_store *store, srv_server **out,
     s->sh.store = store;
     s->sh.started_ms = srv_now_ms();
     pthread_mutex_init(&s->done_lock, NULL);
+    s->done_tail = &s->done;
+    s->ready_tail = &s->ready;
+    s->pass_jobs = srv_cmd_threads(opts);
+    if (s->pass_jobs > SRV_MAX_PASS_JOBS)
+        s->pass_jobs = SRV_MAX_PASS_JOBS;
     s->commit_tail = &s->commit_wait;
     if (uv_loop_init(&s->loop) != 0) {
         free(s);
