@@ -245,19 +245,36 @@ conn_close(srv_conn *c)
 
 static void on_write(uv_write_t *req, int status);
 
+/* Writes the queued replies: straight into the socket when it takes them
+ * all (the common case: no write request, no callback a pass later), else
+ * the rest through uv_write. */
 static void
 conn_flush(srv_conn *c)
 {
     resp_buf t;
     uv_buf_t buf;
+    size_t done;
+    int n;
 
     if (c->writing || c->closing || c->out.len == 0)
         return;
+    buf = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+    if (n < 0 && n != UV_EAGAIN) {
+        conn_close(c);
+        return;
+    }
+    done = n > 0 ? (size_t)n : 0;
+    if (done == c->out.len) {
+        c->out.len = 0;
+        c->last_active = uv_now(&c->srv->loop);
+        return;
+    }
     t = c->wbuf; /* swap: the accumulating buffer goes to the kernel */
     c->wbuf = c->out;
     c->out = t;
     c->out.len = 0;
-    buf = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
+    buf = uv_buf_init(c->wbuf.data + done, (unsigned)(c->wbuf.len - done));
     if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &buf, 1, on_write) != 0) {
         conn_close(c);
         return;
