@@ -635,6 +635,11 @@ cmd_info(srv_ctx *x)
                 ps.threads, sync_queue_kind_name(ps.queue),
                 (unsigned long long)ps.submitted,
                 (unsigned long long)ps.completed);
+    info_append(&t, "# Groupcommit\r\ncommits:%llu\r\ncommit_batches:%llu\r\n"
+                "commit_commands:%llu\r\n\r\n",
+                (unsigned long long)sync_load_rlx(&sh->commits),
+                (unsigned long long)sync_load_rlx(&sh->commit_batches),
+                (unsigned long long)sync_load_rlx(&sh->commit_commands));
     info_append(&t, "# Store\r\nstore_backend:%s\r\nstore_keydir:%s\r\n"
                 "store_keys:%llu\r\nstore_bytes:%llu\r\nstore_files:%llu\r\n"
                 "store_merges:%llu\r\nstore_index_bytes:%llu\r\n\r\n",

@@ -668,6 +668,21 @@ commit_job(void *arg)
     uv_async_send(&s->wake);
 }
 
+/* Counts the commit about to cover commit_run (INFO shows the counts). */
+static void
+commit_count(srv_server *s)
+{
+    uint64_t batches = 0, cmds = 0;
+
+    for (srv_batch *b = s->commit_run; b != NULL; b = b->next) {
+        batches++;
+        cmds += b->commit_ran;
+    }
+    sync_faa_rlx(&s->sh.commits, 1);
+    sync_faa_rlx(&s->sh.commit_batches, batches);
+    sync_faa_rlx(&s->sh.commit_commands, cmds);
+}
+
 /* Starts a commit covering every waiting batch, unless one is running. */
 static void
 commit_start(srv_server *s)
@@ -677,6 +692,7 @@ commit_start(srv_server *s)
     s->commit_run = s->commit_wait;
     s->commit_wait = NULL;
     s->commit_tail = &s->commit_wait;
+    commit_count(s);
     if (sync_pool_submit(s->sh.pool, commit_job, s) != 0)
         commit_job(s); /* the queue is full: commit here, the loop waits */
 }

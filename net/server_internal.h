@@ -37,6 +37,10 @@ typedef struct srv_shared {
     _Atomic uint64_t connections; /* accepted, ever */
     _Atomic uint64_t clients;     /* connected now */
     _Atomic uint64_t rejected;    /* refused at max_clients */
+    /* Group commit (sync=always): commits started, the batches and the
+     * commands they covered; commands / commits is the writes one
+     * fdatasync makes durable. */
+    _Atomic uint64_t commits, commit_batches, commit_commands;
 } srv_shared;
 
 typedef struct srv_batch {
