@@ -41,6 +41,7 @@ enum {
     SRV_DEF_BATCH = 1024,
     SRV_SWEEP_MS = 250,
     SRV_MAX_PASS_JOBS = 64,
+    SRV_JOB_REQS = 64,
     SRV_DEF_SHUTDOWN_MS = 10000
 };
 #define SRV_DEF_BACKPRESSURE ((size_t)1 << 20)
@@ -574,6 +575,24 @@ srv_fail_job(srv_batch *b)
     }
 }
 
+/* How many jobs this pass's ready requests make: one per SRV_JOB_REQS
+ * requests, at least one, at most pass_jobs. A light pass (at -P 1, one
+ * request per client) stays one job: a second job would cost a second
+ * worker wake-up, a context switch or two, for a few microseconds of
+ * engine work, and on a machine with few cores the loop and the clients
+ * need that CPU. A heavy pass (pipelines) is split over the workers. */
+static unsigned
+srv_pass_jobs(const srv_server *s)
+{
+    size_t reqs = 0, jobs;
+
+    for (const srv_conn *c = s->ready; c != NULL; c = c->ready_next)
+        if (!c->closing && c->pending != NULL)
+            reqs += c->pending->n + 1; /* + 1: a protocol error's reply */
+    jobs = reqs / SRV_JOB_REQS;
+    return jobs < 1 ? 1 : jobs > s->pass_jobs ? s->pass_jobs : (unsigned)jobs;
+}
+
 /* Sends the ready connections' batches to the pool: spread round-robin
  * over at most pass_jobs jobs, so one pass costs one queue push (and at
  * most one worker wake-up) per job instead of one per connection. */
@@ -581,30 +600,30 @@ static void
 srv_submit_pass(srv_server *s)
 {
     srv_batch *head[SRV_MAX_PASS_JOBS] = {0}, **tail[SRV_MAX_PASS_JOBS];
+    unsigned j = 0, jobs = srv_pass_jobs(s);
     srv_conn *c = s->ready;
-    unsigned j = 0;
 
     s->ready = NULL;
     s->ready_tail = &s->ready;
-    for (unsigned i = 0; i < s->pass_jobs; i++)
+    for (unsigned i = 0; i < jobs; i++)
         tail[i] = &head[i];
     while (c != NULL) {
         srv_conn *n = c->ready_next;
         c->queued = 0;
         if (c->closing) {
             conn_maybe_free(c);
-        } else {
+        } else if (c->pending != NULL) {
             c->inflight = c->pending;
             c->pending = NULL;
             c->inflight->next = NULL;
             *tail[j] = c->inflight;
             tail[j] = &c->inflight->next;
-            j = (j + 1) % s->pass_jobs;
+            j = (j + 1) % jobs;
             conn_update_reading(c); /* the new pending batch is empty */
         }
         c = n;
     }
-    for (unsigned i = 0; i < s->pass_jobs && head[i] != NULL; i++)
+    for (unsigned i = 0; i < jobs && head[i] != NULL; i++)
         if (sync_pool_submit(s->sh.pool, job_run, head[i]) != 0)
             srv_fail_job(head[i]);
 }
