@@ -42,6 +42,8 @@ enum {
     SRV_SWEEP_MS = 250,
     SRV_MAX_PASS_JOBS = 64,
     SRV_JOB_REQS = 64,
+    SRV_SPARE_REQS = 1024,
+    SRV_SPARE_OUT = 64 * 1024,
     SRV_DEF_SHUTDOWN_MS = 10000
 };
 #define SRV_DEF_BACKPRESSURE ((size_t)1 << 20)
@@ -56,6 +58,7 @@ typedef struct srv_conn {
     srv_session sess;
     srv_batch *inflight; /* on the pool (at most one) */
     srv_batch *pending;  /* requests parsed, waiting for inflight */
+    srv_batch *spare;    /* a finished batch kept for reuse (or NULL) */
     struct srv_conn *ready_next; /* on the server's ready list */
     int queued;          /* on the ready list: pending goes out this pass */
     resp_buf out;        /* replies not yet written */
@@ -100,6 +103,7 @@ struct srv_server {
 };
 
 static void conn_close(srv_conn *c);
+static void batch_free(srv_batch *b);
 static void conn_pump(srv_conn *c);
 static void srv_begin_shutdown(srv_server *s);
 
@@ -108,8 +112,13 @@ static void srv_begin_shutdown(srv_server *s);
 static srv_batch *
 batch_new(srv_conn *c)
 {
-    srv_batch *b = calloc(1, sizeof(*b));
+    srv_batch *b = c->spare;
 
+    if (b != NULL) {
+        c->spare = NULL;
+        return b;
+    }
+    b = calloc(1, sizeof(*b));
     if (b == NULL)
         return NULL;
     b->sh = &c->srv->sh;
@@ -135,6 +144,30 @@ batch_free(srv_batch *b)
     free(b->proto_error);
     resp_buf_free(&b->out);
     free(b);
+}
+
+/* A batch back from the pool, its requests run and freed and its replies
+ * taken: kept as the connection's spare (with its request array and reply
+ * buffer) so that the next batch costs no allocation, unless it grew
+ * large, which a connection that pipelined a lot once need not hold on
+ * to. */
+static void
+batch_recycle(srv_conn *c, srv_batch *b)
+{
+    if (c->spare != NULL || b->n != 0 || b->cap > SRV_SPARE_REQS ||
+        b->out.cap > SRV_SPARE_OUT) {
+        batch_free(b);
+        return;
+    }
+    free(b->proto_error);
+    b->proto_error = NULL;
+    b->http_error = 0;
+    b->out.len = 0;
+    b->quit = b->shutdown = 0;
+    b->needs_commit = 0;
+    b->commit_start = b->commit_ran = 0;
+    b->next = NULL;
+    c->spare = b;
 }
 
 /* Adds a RESP command (or, in an HTTP batch, an http_request). */
@@ -205,6 +238,7 @@ conn_free(srv_conn *c)
     http_parser_destroy(c->hparser);
     srv_session_clear(&c->sess);
     batch_free(c->pending);
+    batch_free(c->spare);
     resp_buf_free(&c->out);
     resp_buf_free(&c->wbuf);
     free(c);
@@ -668,7 +702,7 @@ srv_complete(srv_server *s, srv_batch *b)
         } else if (resp_add_raw(&c->out, b->out.data, b->out.len) != 0) {
             conn_close(c);
         }
-        batch_free(b);
+        batch_recycle(c, b);
         conn_pump(c);
     }
     /* After the replies are queued, so that shutdown flushes them. */
