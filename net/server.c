@@ -26,6 +26,7 @@
 #include "net/server_internal.h"
 
 #include "sync/atomic.h"
+#include "sync/clock.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -46,6 +47,11 @@ enum {
     SRV_SPARE_OUT = 64 * 1024,
     SRV_DEF_SHUTDOWN_MS = 10000
 };
+/* Group commit's gathering (commit_gather): a gap in the write tickets
+ * this long ends it, as does SRV_GATHER_MAX_NS; it checks every NAP. */
+#define SRV_GATHER_GAP_NS 100000u
+#define SRV_GATHER_MAX_NS 2000000u
+#define SRV_GATHER_NAP_NS 20000
 #define SRV_DEF_BACKPRESSURE ((size_t)1 << 20)
 #define SRV_DEF_MAX_OUTPUT ((size_t)256 << 20)
 
@@ -96,6 +102,16 @@ struct srv_server {
     srv_batch *commit_wait, **commit_tail, *commit_run;
     int commit_rc;
     _Atomic int commit_done;
+    /* Write tickets: a worker takes the next one after running a batch
+     * that wrote; a commit makes durable every batch whose ticket is at
+     * most the count it read before syncing (commit_snap), whether or not
+     * the loop had seen that batch yet. durable: the latest such count. */
+    _Atomic uint64_t tickets;
+    uint64_t commit_snap, durable;
+    int commit_gather;    /* the commit job may wait for more writers ... */
+    uint64_t commit_want; /* ... until this many tickets are out */
+    size_t commit_last;   /* batches the last commit answered */
+    uint64_t commit_ns;   /* how long the last commit's sync took */
     srv_conn *conns;
     _Atomic int stop_requested;
     int stopping, signals, forced, handles_closed;
@@ -166,6 +182,7 @@ batch_recycle(srv_conn *c, srv_batch *b)
     b->quit = b->shutdown = 0;
     b->needs_commit = 0;
     b->commit_start = b->commit_ran = 0;
+    b->ticket = 0;
     b->next = NULL;
     c->spare = b;
 }
@@ -204,6 +221,10 @@ job_run(void *arg)
 
     for (srv_batch *b = head; b != NULL; b = b->next) {
         srv_exec_batch(b);
+        /* acq_rel: the batch's writes returned before its ticket, so a
+         * commit that reads this ticket (acquire) syncs after them. */
+        if (b->needs_commit)
+            b->ticket = sync_faa_acqrel(&s->tickets, 1) + 1;
         last = b;
     }
     pthread_mutex_lock(&s->done_lock);
@@ -710,30 +731,56 @@ srv_complete(srv_server *s, srv_batch *b)
         srv_begin_shutdown(s);
 }
 
-/* Pool side: one commit for every batch in commit_run. */
+/*
+ * Pool side, before the sync: wait (bounded) while other writers are
+ * still coming. Under steady load the clients answered by one commit
+ * write again while the next one runs, so without this wait the writers
+ * split into two groups that take turns, each fdatasync covering about
+ * half of them. The wait ends once as many writes arrived since the last
+ * commit as it answered (commit_want: they are likely the same clients
+ * again), or when no new write ticket came for SRV_GATHER_GAP_NS, or after
+ * half the last sync's duration, which bounds what it costs. The loop
+ * only asks for it when the last commit covered more than one batch, so
+ * a lone writer never waits.
+ */
+static void
+commit_gather(srv_server *s)
+{
+    const struct timespec nap = {0, SRV_GATHER_NAP_NS};
+    uint64_t start = sync_now_ns(), last = start, now = start;
+    uint64_t budget = s->commit_ns / 2, seen = sync_load_acq(&s->tickets);
+
+    if (budget > SRV_GATHER_MAX_NS)
+        budget = SRV_GATHER_MAX_NS;
+    while (seen < s->commit_want && now - start < budget &&
+           now - last < SRV_GATHER_GAP_NS) {
+        uint64_t t;
+        nanosleep(&nap, NULL);
+        now = sync_now_ns();
+        t = sync_load_acq(&s->tickets);
+        if (t != seen) {
+            seen = t;
+            last = now;
+        }
+    }
+}
+
+/* Pool side: one commit for every batch in commit_run, and for every
+ * batch whose ticket it read before the sync. */
 static void
 commit_job(void *arg)
 {
     srv_server *s = arg;
+    uint64_t t0;
 
+    if (s->commit_gather)
+        commit_gather(s);
+    s->commit_snap = sync_load_acq(&s->tickets);
+    t0 = sync_now_ns();
     s->commit_rc = s->sh.store->ops->commit(s->sh.store);
+    s->commit_ns = sync_now_ns() - t0;
     sync_store_rel(&s->commit_done, 1);
     uv_async_send(&s->wake);
-}
-
-/* Counts the commit about to cover commit_run (INFO shows the counts). */
-static void
-commit_count(srv_server *s)
-{
-    uint64_t batches = 0, cmds = 0;
-
-    for (srv_batch *b = s->commit_run; b != NULL; b = b->next) {
-        batches++;
-        cmds += b->commit_ran;
-    }
-    sync_faa_rlx(&s->sh.commits, 1);
-    sync_faa_rlx(&s->sh.commit_batches, batches);
-    sync_faa_rlx(&s->sh.commit_commands, cmds);
 }
 
 /* Starts a commit covering every waiting batch, unless one is running. */
@@ -745,32 +792,66 @@ commit_start(srv_server *s)
     s->commit_run = s->commit_wait;
     s->commit_wait = NULL;
     s->commit_tail = &s->commit_wait;
-    commit_count(s);
+    s->commit_gather = s->commit_last > 1 || s->commit_run->next != NULL;
+    s->commit_want = s->durable + s->commit_last;
+    sync_faa_rlx(&s->sh.commits, 1);
     if (sync_pool_submit(s->sh.pool, commit_job, s) != 0)
         commit_job(s); /* the queue is full: commit here, the loop waits */
 }
 
-/* The commit finished: answer the batches it covered. */
+/* Answers a batch a commit covered (counted for INFO). */
+static void
+commit_answer(srv_server *s, srv_batch *b)
+{
+    sync_faa_rlx(&s->sh.commit_batches, 1);
+    sync_faa_rlx(&s->sh.commit_commands, b->commit_ran);
+    s->commit_last++;
+    srv_complete(s, b);
+}
+
+/* The commit finished: answer the batches it covered. A failed commit
+ * fails those it was started for; the others wait for the next commit,
+ * which fails as well (the store is poisoned). */
 static void
 commit_finish(srv_server *s)
 {
-    srv_batch *b = s->commit_run;
+    srv_batch *b = s->commit_run, **pp = &s->commit_wait;
 
     s->commit_run = NULL;
+    s->commit_last = 0;
     while (b != NULL) {
         srv_batch *n = b->next;
         if (s->commit_rc != 0)
             srv_batch_commit_failed(b);
-        srv_complete(s, b);
+        commit_answer(s, b);
         b = n;
     }
+    if (s->commit_rc != 0)
+        return;
+    s->durable = s->commit_snap;
+    while ((b = *pp) != NULL) { /* waiting batches the sync covered too */
+        if (b->ticket <= s->durable) {
+            *pp = b->next;
+            commit_answer(s, b);
+        } else {
+            pp = &b->next;
+        }
+    }
+    s->commit_tail = pp;
 }
 
-/* A finished batch: answered now, or after a commit if it wrote. */
+/* A finished batch: answered now, or after a commit if it wrote (and no
+ * finished commit covered its ticket already). */
 static void
 srv_finished(srv_server *s, srv_batch *b)
 {
     if (!b->needs_commit) {
+        srv_complete(s, b);
+        return;
+    }
+    if (b->ticket <= s->durable) {
+        sync_faa_rlx(&s->sh.commit_batches, 1);
+        sync_faa_rlx(&s->sh.commit_commands, b->commit_ran);
         srv_complete(s, b);
         return;
     }

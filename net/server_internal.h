@@ -61,6 +61,7 @@ typedef struct srv_batch {
      * the commit_ran that ran. */
     int needs_commit;
     size_t commit_start, commit_ran;
+    uint64_t ticket; /* its write ticket (see net/server.c), if it wrote */
 } srv_batch;
 
 /* Runs the batch's commands in order into b->out (worker side). */
