@@ -1206,6 +1206,46 @@ test_sync_failure(void)
     rm_dir(f.dir);
 }
 
+/* Many writers at once while every sync fails: a commit covers batches
+ * it was not started for (write tickets), and none of them may be
+ * answered OK either. */
+static void
+test_sync_failure_many(void)
+{
+    enum { CLIENTS = 8, DEPTH = 20 };
+    srv_opts o = {0};
+    redisContext *c[CLIENTS];
+    fixture f;
+    int ok = 0;
+
+    if (!use_cask)
+        return; /* the memory store never syncs */
+    store_fault = fault_sync;
+    fx_start_sync(&f, &o, CASK_SYNC_ALWAYS);
+    store_fault = NULL;
+    for (int i = 0; i < CLIENTS; i++) {
+        c[i] = fx_client(&f);
+        for (int d = 0; d < DEPTH; d++)
+            redisAppendCommand(c[i], "SET f:%d:%d v", i, d);
+        flush_client(c[i]);
+    }
+    for (int i = 0; i < CLIENTS; i++) {
+        for (int d = 0; d < DEPTH; d++) {
+            redisReply *r = NULL;
+            CU_ASSERT_EQUAL_FATAL(redisGetReply(c[i], (void **)&r), REDIS_OK);
+            ok += r->type != REDIS_REPLY_ERROR;
+            freeReplyObject(r);
+        }
+        redisFree(c[i]);
+    }
+    CU_ASSERT_EQUAL(ok, 0);
+    srv_stop(f.srv);
+    pthread_join(f.th, NULL);
+    srv_destroy(f.srv);
+    f.store->ops->destroy(f.store);
+    rm_dir(f.dir);
+}
+
 /* ---- durability: SIGKILL under --sync always ------------------------------ */
 
 enum { RK_WRITERS = 8, RK_KILL_AFTER = 150 };
@@ -1361,7 +1401,7 @@ main(int argc, char **argv)
         CT_CASE(test_http_api),         CT_CASE(test_http_auth),
         CT_CASE(test_restart_after_kill), CT_CASE(test_sync_failure),
         CT_CASE(test_pass_batching),    CT_CASE(test_stop_during_pass),
-        CT_CASE(test_group_commit_counts),
+        CT_CASE(test_group_commit_counts), CT_CASE(test_sync_failure_many),
     };
     char name[64];
 
