@@ -144,17 +144,26 @@ batch_new(srv_conn *c)
     return b;
 }
 
+/* Frees the batch's requests (RESP commands, which srv_exec_batch leaves
+ * to the loop thread that allocated them, or what is left of HTTP ones). */
 static void
-batch_free(srv_batch *b)
+batch_free_reqs(srv_batch *b)
 {
-    if (b == NULL)
-        return;
     for (size_t i = 0; i < b->n; i++) {
         if (b->http)
             http_request_free(b->reqs[i]);
         else
             resp_cmd_free(b->cmds[i]);
     }
+    b->n = 0;
+}
+
+static void
+batch_free(srv_batch *b)
+{
+    if (b == NULL)
+        return;
+    batch_free_reqs(b);
     free(b->cmds);
     free(b->reqs);
     free(b->proto_error);
@@ -162,19 +171,20 @@ batch_free(srv_batch *b)
     free(b);
 }
 
-/* A batch back from the pool, its requests run and freed and its replies
- * taken: kept as the connection's spare (with its request array and reply
+/* A batch back from the pool, its requests run and its replies taken:
+ * kept as the connection's spare (with its request array and reply
  * buffer) so that the next batch costs no allocation, unless it grew
  * large, which a connection that pipelined a lot once need not hold on
  * to. */
 static void
 batch_recycle(srv_conn *c, srv_batch *b)
 {
-    if (c->spare != NULL || b->n != 0 || b->cap > SRV_SPARE_REQS ||
+    if (c->spare != NULL || b->cap > SRV_SPARE_REQS ||
         b->out.cap > SRV_SPARE_OUT) {
         batch_free(b);
         return;
     }
+    batch_free_reqs(b);
     free(b->proto_error);
     b->proto_error = NULL;
     b->http_error = 0;
