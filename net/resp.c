@@ -22,7 +22,8 @@ enum {
     RESP_NUM_MAX = 24,          /* "-9223372036854775808\r" fits */
     RESP_DEF_ARGS = 1024 * 1024,
     RESP_DEF_INLINE = 64 * 1024,
-    RESP_FIRST_SLOTS = 16
+    RESP_FIRST_SLOTS = 16,
+    RESP_CMD_ARENA = 192
 };
 #define RESP_DEF_BULK ((size_t)512 * 1024 * 1024)
 #define RESP_DEF_REQUEST ((size_t)1024 * 1024 * 1024)
@@ -68,57 +69,105 @@ resp_strerror(int err)
 
 /* ---- requests ---------------------------------------------------------- */
 
+/* Whether p lies in the block the parser allocated for cmd (an argument
+ * carved from its arena, not malloc'd on its own). */
+static int
+cmd_in_block(const resp_cmd *cmd, const void *p)
+{
+    uintptr_t lo = (uintptr_t)cmd, at = (uintptr_t)p;
+
+    return at >= lo && at < lo + cmd->blk_size;
+}
+
 void
 resp_cmd_free(resp_cmd *cmd)
 {
     if (cmd == NULL)
         return;
     for (size_t i = 0; i < cmd->argc; i++)
-        free(cmd->argv[i]);
-    free(cmd->argv);
-    free(cmd->lens);
+        if (!cmd_in_block(cmd, cmd->argv[i]))
+            free(cmd->argv[i]);
+    if (cmd->heap_slots) {
+        free(cmd->argv);
+        free(cmd->lens);
+    }
     free(cmd);
 }
 
+/* One block: the struct, slots argument slots, and RESP_CMD_ARENA bytes
+ * for short arguments (a SET of a 100-byte value fits). */
 static resp_cmd *
 cmd_new(size_t slots)
 {
-    resp_cmd *c = calloc(1, sizeof(*c));
+    size_t total = sizeof(resp_cmd) +
+                   slots * (sizeof(char *) + sizeof(size_t)) + RESP_CMD_ARENA;
+    resp_cmd *c = malloc(total);
 
     if (c == NULL)
         return NULL;
-    c->argv = malloc(slots * sizeof(*c->argv));
-    c->lens = malloc(slots * sizeof(*c->lens));
-    if (c->argv == NULL || c->lens == NULL) {
-        resp_cmd_free(c);
-        return NULL;
-    }
+    memset(c, 0, sizeof(*c));
+    c->argv = (char **)(c + 1);
+    c->lens = (size_t *)(c->argv + slots);
+    c->arena = (char *)(c->lens + slots);
+    c->arena_left = RESP_CMD_ARENA;
+    c->blk_size = total;
     c->cap = slots;
     return c;
 }
 
-/* Appends an argument of len bytes (plus a NUL) and returns its storage. */
+/* Doubles the argument slots: onto the heap the first time, then by
+ * realloc. */
+static int
+cmd_grow(resp_cmd *c)
+{
+    size_t cap = c->cap * 2;
+    char **argv;
+    size_t *lens;
+
+    if (!c->heap_slots) {
+        argv = malloc(cap * sizeof(*argv));
+        lens = malloc(cap * sizeof(*lens));
+        if (argv == NULL || lens == NULL) {
+            free(argv);
+            free(lens);
+            return -1;
+        }
+        memcpy(argv, c->argv, c->argc * sizeof(*argv));
+        memcpy(lens, c->lens, c->argc * sizeof(*lens));
+        c->heap_slots = 1;
+    } else {
+        argv = realloc(c->argv, cap * sizeof(*argv));
+        if (argv == NULL)
+            return -1;
+        c->argv = argv;
+        lens = realloc(c->lens, cap * sizeof(*lens));
+        if (lens == NULL)
+            return -1;
+    }
+    c->argv = argv;
+    c->lens = lens;
+    c->cap = cap;
+    return 0;
+}
+
+/* Appends an argument of len bytes (plus a NUL) and returns its storage:
+ * from the block's arena while it lasts, else its own allocation. */
 static char *
 cmd_add_arg(resp_cmd *c, size_t len)
 {
     char *arg;
 
-    if (c->argc == c->cap) {
-        size_t cap = c->cap * 2;
-        char **argv = realloc(c->argv, cap * sizeof(*argv));
-
-        if (argv == NULL)
-            return NULL;
-        c->argv = argv;
-        size_t *lens = realloc(c->lens, cap * sizeof(*lens));
-        if (lens == NULL)
-            return NULL;
-        c->lens = lens;
-        c->cap = cap;
-    }
-    arg = malloc(len + 1);
-    if (arg == NULL)
+    if (c->argc == c->cap && cmd_grow(c) != 0)
         return NULL;
+    if (len < c->arena_left) {
+        arg = c->arena;
+        c->arena += len + 1;
+        c->arena_left -= len + 1;
+    } else {
+        arg = malloc(len + 1);
+        if (arg == NULL)
+            return NULL;
+    }
     arg[len] = '\0';
     c->argv[c->argc] = arg;
     c->lens[c->argc] = len;

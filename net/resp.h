@@ -59,12 +59,19 @@ typedef struct resp_limits {
 } resp_limits;
 
 /* One parsed request: argc arguments, each NUL-terminated for convenience
- * (the NUL is not counted in lens and arguments may contain NULs). */
+ * (the NUL is not counted in lens and arguments may contain NULs). The
+ * parser allocates a request as one block holding the struct, its first
+ * argument slots and a small arena for short arguments, so a typical
+ * request costs one malloc; the fields after cap are the parser's. */
 typedef struct resp_cmd {
     size_t argc;
     char **argv;
     size_t *lens;
     size_t cap; /* slots allocated in argv and lens */
+    size_t blk_size;     /* bytes of the block the parser allocated */
+    char *arena;         /* next free byte of its argument arena ... */
+    size_t arena_left;   /* ... and what is left of it */
+    int heap_slots;      /* argv and lens outgrew the block */
 } resp_cmd;
 
 void resp_cmd_free(resp_cmd *cmd);

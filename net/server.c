@@ -1,16 +1,24 @@
 /*
  * net/server.c - the loop side of the server (see net/server.h for the
- * model): accept, read, parse into batches, hand batches to the pool,
- * collect them back through a uv_async, write replies in order, enforce
- * limits, shut down gracefully.
+ * model): accept, read, parse into batches, hand batches to the pool a
+ * loop pass at a time, collect them back through a uv_async, write
+ * replies in order, enforce limits, shut down gracefully.
  *
- * Everything here runs on the loop thread except srv_stop and
- * srv_batch_done (called by workers), which touch only the completion
- * list under its mutex and the async handle, whose uv_async_send is the
- * one libuv call that is safe from any thread.
+ * Everything here runs on the loop thread except srv_stop and job_run
+ * (called by workers), which touch only the completion list under its
+ * mutex, the batches of the job they run, and the async handle, whose
+ * uv_async_send is the one libuv call that is safe from any thread.
+ *
+ * Pass batching: an event that leaves a connection with a pending batch
+ * and none in flight puts the connection on the ready list (conn_pump);
+ * the uv_check handle, which libuv runs right after the poll phase, sends
+ * the whole list to the pool (srv_submit_pass), and the uv_prepare handle
+ * does the same before the loop blocks, for connections readied outside
+ * the poll phase (write callbacks, timers, closes).
  *
  * A connection is freed only when its handle is closed AND it has no batch
- * on the pool, so a worker never finishes a batch for freed memory.
+ * on the pool AND it is not on the ready list, so a worker never finishes
+ * a batch for freed memory and a pass never submits one.
  * Shutdown waits for every connection to drain its batches and writes and
  * close; the last one out syncs the store and closes the loop's own
  * handles, which ends uv_run.
@@ -18,6 +26,7 @@
 #include "net/server_internal.h"
 
 #include "sync/atomic.h"
+#include "sync/clock.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -32,8 +41,17 @@ enum {
     SRV_DEF_CLIENTS = 10000,
     SRV_DEF_BATCH = 1024,
     SRV_SWEEP_MS = 250,
+    SRV_MAX_PASS_JOBS = 64,
+    SRV_JOB_REQS = 64,
+    SRV_SPARE_REQS = 1024,
+    SRV_SPARE_OUT = 64 * 1024,
     SRV_DEF_SHUTDOWN_MS = 10000
 };
+/* Group commit's gathering (commit_gather): a gap in the write tickets
+ * this long ends it, as does SRV_GATHER_MAX_NS; it checks every NAP. */
+#define SRV_GATHER_GAP_NS 100000u
+#define SRV_GATHER_MAX_NS 2000000u
+#define SRV_GATHER_NAP_NS 20000
 #define SRV_DEF_BACKPRESSURE ((size_t)1 << 20)
 #define SRV_DEF_MAX_OUTPUT ((size_t)256 << 20)
 
@@ -46,6 +64,9 @@ typedef struct srv_conn {
     srv_session sess;
     srv_batch *inflight; /* on the pool (at most one) */
     srv_batch *pending;  /* requests parsed, waiting for inflight */
+    srv_batch *spare;    /* a finished batch kept for reuse (or NULL) */
+    struct srv_conn *ready_next; /* on the server's ready list */
+    int queued;          /* on the ready list: pending goes out this pass */
     resp_buf out;        /* replies not yet written */
     resp_buf wbuf;       /* replies being written */
     uv_write_t wreq;
@@ -63,15 +84,34 @@ struct srv_server {
     uv_timer_t sweep;
     uv_timer_t grace; /* ends the graceful shutdown's wait for clients */
     uv_signal_t sigint, sigterm;
+    /* Pass batching: connections whose pending batch may go to the pool
+     * wait on the ready list until the loop has handled every event of
+     * this pass; pass_check (after the poll phase) and pass_prep (before
+     * it, for what timers and write callbacks queued) then send them as
+     * at most pass_jobs jobs. */
+    uv_check_t pass_check;
+    uv_prepare_t pass_prep;
+    srv_conn *ready, **ready_tail;
+    unsigned pass_jobs;
     srv_shared sh;
     pthread_mutex_t done_lock;
-    srv_batch *done; /* completion list, filled by workers */
+    srv_batch *done, **done_tail; /* completion list (FIFO), from workers */
     /* Group commit (loop side): batches that wrote wait in commit_wait
      * (oldest first) until the commit after them; commit_run holds those
      * the commit on the pool now covers. */
     srv_batch *commit_wait, **commit_tail, *commit_run;
     int commit_rc;
     _Atomic int commit_done;
+    /* Write tickets: a worker takes the next one after running a batch
+     * that wrote; a commit makes durable every batch whose ticket is at
+     * most the count it read before syncing (commit_snap), whether or not
+     * the loop had seen that batch yet. durable: the latest such count. */
+    _Atomic uint64_t tickets;
+    uint64_t commit_snap, durable;
+    int commit_gather;    /* the commit job may wait for more writers ... */
+    uint64_t commit_want; /* ... until this many tickets are out */
+    size_t commit_last;   /* batches the last commit answered */
+    uint64_t commit_ns;   /* how long the last commit's sync took */
     srv_conn *conns;
     _Atomic int stop_requested;
     int stopping, signals, forced, handles_closed;
@@ -79,6 +119,7 @@ struct srv_server {
 };
 
 static void conn_close(srv_conn *c);
+static void batch_free(srv_batch *b);
 static void conn_pump(srv_conn *c);
 static void srv_begin_shutdown(srv_server *s);
 
@@ -87,8 +128,13 @@ static void srv_begin_shutdown(srv_server *s);
 static srv_batch *
 batch_new(srv_conn *c)
 {
-    srv_batch *b = calloc(1, sizeof(*b));
+    srv_batch *b = c->spare;
 
+    if (b != NULL) {
+        c->spare = NULL;
+        return b;
+    }
+    b = calloc(1, sizeof(*b));
     if (b == NULL)
         return NULL;
     b->sh = &c->srv->sh;
@@ -98,22 +144,57 @@ batch_new(srv_conn *c)
     return b;
 }
 
+/* Frees the batch's requests (RESP commands, which srv_exec_batch leaves
+ * to the loop thread that allocated them, or what is left of HTTP ones). */
 static void
-batch_free(srv_batch *b)
+batch_free_reqs(srv_batch *b)
 {
-    if (b == NULL)
-        return;
     for (size_t i = 0; i < b->n; i++) {
         if (b->http)
             http_request_free(b->reqs[i]);
         else
             resp_cmd_free(b->cmds[i]);
     }
+    b->n = 0;
+}
+
+static void
+batch_free(srv_batch *b)
+{
+    if (b == NULL)
+        return;
+    batch_free_reqs(b);
     free(b->cmds);
     free(b->reqs);
     free(b->proto_error);
     resp_buf_free(&b->out);
     free(b);
+}
+
+/* A batch back from the pool, its requests run and its replies taken:
+ * kept as the connection's spare (with its request array and reply
+ * buffer) so that the next batch costs no allocation, unless it grew
+ * large, which a connection that pipelined a lot once need not hold on
+ * to. */
+static void
+batch_recycle(srv_conn *c, srv_batch *b)
+{
+    if (c->spare != NULL || b->cap > SRV_SPARE_REQS ||
+        b->out.cap > SRV_SPARE_OUT) {
+        batch_free(b);
+        return;
+    }
+    batch_free_reqs(b);
+    free(b->proto_error);
+    b->proto_error = NULL;
+    b->http_error = 0;
+    b->out.len = 0;
+    b->quit = b->shutdown = 0;
+    b->needs_commit = 0;
+    b->commit_start = b->commit_ran = 0;
+    b->ticket = 0;
+    b->next = NULL;
+    c->spare = b;
 }
 
 /* Adds a RESP command (or, in an HTTP batch, an http_request). */
@@ -139,17 +220,26 @@ batch_add(srv_batch *b, void *item)
     return 0;
 }
 
-/* Worker side: run the batch, then queue it for the loop. */
+/* Worker side: run a job (batches of different connections chained by
+ * next), then hand the whole chain back to the loop with one lock and one
+ * uv_async_send. */
 static void
-batch_run(void *arg)
+job_run(void *arg)
 {
-    srv_batch *b = arg;
-    srv_server *s = ((srv_conn *)b->conn)->srv;
+    srv_batch *head = arg, *last = head;
+    srv_server *s = ((srv_conn *)head->conn)->srv;
 
-    srv_exec_batch(b);
+    for (srv_batch *b = head; b != NULL; b = b->next) {
+        srv_exec_batch(b);
+        /* acq_rel: the batch's writes returned before its ticket, so a
+         * commit that reads this ticket (acquire) syncs after them. */
+        if (b->needs_commit)
+            b->ticket = sync_faa_acqrel(&s->tickets, 1) + 1;
+        last = b;
+    }
     pthread_mutex_lock(&s->done_lock);
-    b->next = s->done;
-    s->done = b;
+    *s->done_tail = head;
+    s->done_tail = &last->next;
     pthread_mutex_unlock(&s->done_lock);
     uv_async_send(&s->wake);
 }
@@ -179,6 +269,7 @@ conn_free(srv_conn *c)
     http_parser_destroy(c->hparser);
     srv_session_clear(&c->sess);
     batch_free(c->pending);
+    batch_free(c->spare);
     resp_buf_free(&c->out);
     resp_buf_free(&c->wbuf);
     free(c);
@@ -192,7 +283,7 @@ conn_maybe_free(srv_conn *c)
 {
     srv_server *s = c->srv;
 
-    if (!c->closed || c->inflight != NULL)
+    if (!c->closed || c->inflight != NULL || c->queued)
         return;
     conn_free(c);
     if (s->stopping && s->conns == NULL)
@@ -220,19 +311,36 @@ conn_close(srv_conn *c)
 
 static void on_write(uv_write_t *req, int status);
 
+/* Writes the queued replies: straight into the socket when it takes them
+ * all (the common case: no write request, no callback a pass later), else
+ * the rest through uv_write. */
 static void
 conn_flush(srv_conn *c)
 {
     resp_buf t;
     uv_buf_t buf;
+    size_t done;
+    int n;
 
     if (c->writing || c->closing || c->out.len == 0)
         return;
+    buf = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+    if (n < 0 && n != UV_EAGAIN) {
+        conn_close(c);
+        return;
+    }
+    done = n > 0 ? (size_t)n : 0;
+    if (done == c->out.len) {
+        c->out.len = 0;
+        c->last_active = uv_now(&c->srv->loop);
+        return;
+    }
     t = c->wbuf; /* swap: the accumulating buffer goes to the kernel */
     c->wbuf = c->out;
     c->out = t;
     c->out.len = 0;
-    buf = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
+    buf = uv_buf_init(c->wbuf.data + done, (unsigned)(c->wbuf.len - done));
     if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &buf, 1, on_write) != 0) {
         conn_close(c);
         return;
@@ -275,10 +383,24 @@ conn_update_reading(srv_conn *c)
     }
 }
 
+/* The pending batch may go out: queue the connection for this pass. */
+static void
+conn_make_ready(srv_conn *c)
+{
+    srv_server *s = c->srv;
+
+    if (c->queued || c->inflight != NULL || c->pending == NULL)
+        return;
+    c->queued = 1;
+    c->ready_next = NULL;
+    *s->ready_tail = c;
+    s->ready_tail = &c->ready_next;
+}
+
 /*
- * Moves the connection forward after any event: submit the pending batch
- * if none is in flight, write what is ready, close when finished, and
- * decide whether to read.
+ * Moves the connection forward after any event: queue the pending batch
+ * for this pass if none is in flight, write what is ready, close when
+ * finished, and decide whether to read.
  */
 static void
 conn_pump(srv_conn *c)
@@ -287,16 +409,7 @@ conn_pump(srv_conn *c)
 
     if (c->closing)
         return;
-    if (c->inflight == NULL && c->pending != NULL) {
-        c->inflight = c->pending;
-        c->pending = NULL;
-        if (sync_pool_submit(s->sh.pool, batch_run, c->inflight) != 0) {
-            batch_free(c->inflight);
-            c->inflight = NULL;
-            conn_close(c);
-            return;
-        }
-    }
+    conn_make_ready(c);
     conn_flush(c);
     if (conn_unsent(c) > s->sh.opts.max_output) {
         conn_close(c); /* Redis's client-output-buffer-limit */
@@ -510,6 +623,90 @@ on_http_connection(uv_stream_t *ls, int status)
     srv_accept(ls, status, 1);
 }
 
+/* ---- pass batching ------------------------------------------------------- */
+
+/* The pool refused a job (closed: cannot happen while the loop runs, but
+ * a refused batch must not leak): close its connections. */
+static void
+srv_fail_job(srv_batch *b)
+{
+    while (b != NULL) {
+        srv_batch *n = b->next;
+        srv_conn *c = b->conn;
+        c->inflight = NULL;
+        batch_free(b);
+        conn_close(c);
+        b = n;
+    }
+}
+
+/* How many jobs this pass's ready requests make: one per SRV_JOB_REQS
+ * requests, at least one, at most pass_jobs. A light pass (at -P 1, one
+ * request per client) stays one job: a second job would cost a second
+ * worker wake-up, a context switch or two, for a few microseconds of
+ * engine work, and on a machine with few cores the loop and the clients
+ * need that CPU. A heavy pass (pipelines) is split over the workers. */
+static unsigned
+srv_pass_jobs(const srv_server *s)
+{
+    size_t reqs = 0, jobs;
+
+    for (const srv_conn *c = s->ready; c != NULL; c = c->ready_next)
+        if (!c->closing && c->pending != NULL)
+            reqs += c->pending->n + 1; /* + 1: a protocol error's reply */
+    jobs = reqs / SRV_JOB_REQS;
+    return jobs < 1 ? 1 : jobs > s->pass_jobs ? s->pass_jobs : (unsigned)jobs;
+}
+
+/* Sends the ready connections' batches to the pool: spread round-robin
+ * over at most pass_jobs jobs, so one pass costs one queue push (and at
+ * most one worker wake-up) per job instead of one per connection. */
+static void
+srv_submit_pass(srv_server *s)
+{
+    srv_batch *head[SRV_MAX_PASS_JOBS] = {0}, **tail[SRV_MAX_PASS_JOBS];
+    unsigned j = 0, jobs = srv_pass_jobs(s);
+    srv_conn *c = s->ready;
+
+    s->ready = NULL;
+    s->ready_tail = &s->ready;
+    for (unsigned i = 0; i < jobs; i++)
+        tail[i] = &head[i];
+    while (c != NULL) {
+        srv_conn *n = c->ready_next;
+        c->queued = 0;
+        if (c->closing) {
+            conn_maybe_free(c);
+        } else if (c->pending != NULL) {
+            c->inflight = c->pending;
+            c->pending = NULL;
+            c->inflight->next = NULL;
+            *tail[j] = c->inflight;
+            tail[j] = &c->inflight->next;
+            j = (j + 1) % jobs;
+            conn_update_reading(c); /* the new pending batch is empty */
+        }
+        c = n;
+    }
+    for (unsigned i = 0; i < jobs && head[i] != NULL; i++)
+        if (sync_pool_submit(s->sh.pool, job_run, head[i]) != 0)
+            srv_fail_job(head[i]);
+}
+
+static void
+on_pass_check(uv_check_t *h)
+{
+    if (((srv_server *)h->data)->ready != NULL)
+        srv_submit_pass(h->data);
+}
+
+static void
+on_pass_prep(uv_prepare_t *h)
+{
+    if (((srv_server *)h->data)->ready != NULL)
+        srv_submit_pass(h->data);
+}
+
 /* ---- completions, timers, signals ---------------------------------------- */
 
 /* Takes a finished batch back from the pool (loop thread). */
@@ -536,7 +733,7 @@ srv_complete(srv_server *s, srv_batch *b)
         } else if (resp_add_raw(&c->out, b->out.data, b->out.len) != 0) {
             conn_close(c);
         }
-        batch_free(b);
+        batch_recycle(c, b);
         conn_pump(c);
     }
     /* After the replies are queued, so that shutdown flushes them. */
@@ -544,13 +741,54 @@ srv_complete(srv_server *s, srv_batch *b)
         srv_begin_shutdown(s);
 }
 
-/* Pool side: one commit for every batch in commit_run. */
+/*
+ * Pool side, before the sync: wait (bounded) while other writers are
+ * still coming. Under steady load the clients answered by one commit
+ * write again while the next one runs, so without this wait the writers
+ * split into two groups that take turns, each fdatasync covering about
+ * half of them. The wait ends once as many writes arrived since the last
+ * commit as it answered (commit_want: they are likely the same clients
+ * again), or when no new write ticket came for SRV_GATHER_GAP_NS, or after
+ * half the last sync's duration, which bounds what it costs. The loop
+ * only asks for it when the last commit covered more than one batch, so
+ * a lone writer never waits.
+ */
+static void
+commit_gather(srv_server *s)
+{
+    const struct timespec nap = {0, SRV_GATHER_NAP_NS};
+    uint64_t start = sync_now_ns(), last = start, now = start;
+    uint64_t budget = s->commit_ns / 2, seen = sync_load_acq(&s->tickets);
+
+    if (budget > SRV_GATHER_MAX_NS)
+        budget = SRV_GATHER_MAX_NS;
+    while (seen < s->commit_want && now - start < budget &&
+           now - last < SRV_GATHER_GAP_NS) {
+        uint64_t t;
+        nanosleep(&nap, NULL);
+        now = sync_now_ns();
+        t = sync_load_acq(&s->tickets);
+        if (t != seen) {
+            seen = t;
+            last = now;
+        }
+    }
+}
+
+/* Pool side: one commit for every batch in commit_run, and for every
+ * batch whose ticket it read before the sync. */
 static void
 commit_job(void *arg)
 {
     srv_server *s = arg;
+    uint64_t t0;
 
+    if (s->commit_gather)
+        commit_gather(s);
+    s->commit_snap = sync_load_acq(&s->tickets);
+    t0 = sync_now_ns();
     s->commit_rc = s->sh.store->ops->commit(s->sh.store);
+    s->commit_ns = sync_now_ns() - t0;
     sync_store_rel(&s->commit_done, 1);
     uv_async_send(&s->wake);
 }
@@ -564,31 +802,66 @@ commit_start(srv_server *s)
     s->commit_run = s->commit_wait;
     s->commit_wait = NULL;
     s->commit_tail = &s->commit_wait;
+    s->commit_gather = s->commit_last > 1 || s->commit_run->next != NULL;
+    s->commit_want = s->durable + s->commit_last;
+    sync_faa_rlx(&s->sh.commits, 1);
     if (sync_pool_submit(s->sh.pool, commit_job, s) != 0)
         commit_job(s); /* the queue is full: commit here, the loop waits */
 }
 
-/* The commit finished: answer the batches it covered. */
+/* Answers a batch a commit covered (counted for INFO). */
+static void
+commit_answer(srv_server *s, srv_batch *b)
+{
+    sync_faa_rlx(&s->sh.commit_batches, 1);
+    sync_faa_rlx(&s->sh.commit_commands, b->commit_ran);
+    s->commit_last++;
+    srv_complete(s, b);
+}
+
+/* The commit finished: answer the batches it covered. A failed commit
+ * fails those it was started for; the others wait for the next commit,
+ * which fails as well (the store is poisoned). */
 static void
 commit_finish(srv_server *s)
 {
-    srv_batch *b = s->commit_run;
+    srv_batch *b = s->commit_run, **pp = &s->commit_wait;
 
     s->commit_run = NULL;
+    s->commit_last = 0;
     while (b != NULL) {
         srv_batch *n = b->next;
         if (s->commit_rc != 0)
             srv_batch_commit_failed(b);
-        srv_complete(s, b);
+        commit_answer(s, b);
         b = n;
     }
+    if (s->commit_rc != 0)
+        return;
+    s->durable = s->commit_snap;
+    while ((b = *pp) != NULL) { /* waiting batches the sync covered too */
+        if (b->ticket <= s->durable) {
+            *pp = b->next;
+            commit_answer(s, b);
+        } else {
+            pp = &b->next;
+        }
+    }
+    s->commit_tail = pp;
 }
 
-/* A finished batch: answered now, or after a commit if it wrote. */
+/* A finished batch: answered now, or after a commit if it wrote (and no
+ * finished commit covered its ticket already). */
 static void
 srv_finished(srv_server *s, srv_batch *b)
 {
     if (!b->needs_commit) {
+        srv_complete(s, b);
+        return;
+    }
+    if (b->ticket <= s->durable) {
+        sync_faa_rlx(&s->sh.commit_batches, 1);
+        sync_faa_rlx(&s->sh.commit_commands, b->commit_ran);
         srv_complete(s, b);
         return;
     }
@@ -601,22 +874,17 @@ static void
 on_wake(uv_async_t *a)
 {
     srv_server *s = a->data;
-    srv_batch *list, *rev = NULL;
+    srv_batch *list;
 
     pthread_mutex_lock(&s->done_lock);
     list = s->done;
     s->done = NULL;
+    s->done_tail = &s->done;
     pthread_mutex_unlock(&s->done_lock);
-    while (list != NULL) { /* oldest first: the list was built by pushing */
+    while (list != NULL) { /* oldest first */
         srv_batch *n = list->next;
-        list->next = rev;
-        rev = list;
+        srv_finished(s, list);
         list = n;
-    }
-    while (rev != NULL) {
-        srv_batch *n = rev->next;
-        srv_finished(s, rev);
-        rev = n;
     }
     if (sync_load_acq(&s->commit_done)) {
         sync_store_rlx(&s->commit_done, 0);
@@ -668,6 +936,8 @@ srv_close_handles(srv_server *s)
     if (!uv_is_closing((uv_handle_t *)&s->http_listener))
         uv_close((uv_handle_t *)&s->http_listener, NULL);
     uv_close((uv_handle_t *)&s->wake, NULL);
+    uv_close((uv_handle_t *)&s->pass_check, NULL);
+    uv_close((uv_handle_t *)&s->pass_prep, NULL);
     uv_close((uv_handle_t *)&s->sweep, NULL);
     uv_close((uv_handle_t *)&s->grace, NULL);
     if (s->sh.opts.handle_signals) {
@@ -714,10 +984,17 @@ srv_begin_shutdown(srv_server *s)
  * (group commit), since a commit task sits in fdatasync for a disk's
  * latency and must not leave the commands without a worker meanwhile. */
 static unsigned
-srv_pool_threads(const srv_opts *o, const srv_store *store)
+srv_cmd_threads(const srv_opts *o)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned t = o->threads ? o->threads : cores > 0 ? (unsigned)cores : 1;
+
+    return o->threads ? o->threads : cores > 0 ? (unsigned)cores : 1;
+}
+
+static unsigned
+srv_pool_threads(const srv_opts *o, const srv_store *store)
+{
+    unsigned t = srv_cmd_threads(o);
 
     return store->ops->commit != NULL ? t + 1 : t;
 }
@@ -797,7 +1074,10 @@ srv_init_handles(srv_server *s)
     s->http_listener.data = s;
     uv_timer_init(&s->loop, &s->sweep);
     uv_timer_init(&s->loop, &s->grace);
+    uv_check_init(&s->loop, &s->pass_check);
+    uv_prepare_init(&s->loop, &s->pass_prep);
     s->wake.data = s->listener.data = s->sweep.data = s->grace.data = s;
+    s->pass_check.data = s->pass_prep.data = s;
     if (s->sh.opts.handle_signals) {
         uv_signal_init(&s->loop, &s->sigint);
         uv_signal_init(&s->loop, &s->sigterm);
@@ -809,9 +1089,11 @@ srv_init_handles(srv_server *s)
 static int
 srv_start_handles(srv_server *s)
 {
-    int rc = 0;
+    int rc = uv_check_start(&s->pass_check, on_pass_check);
 
-    if (s->sh.opts.timeout_s > 0)
+    if (rc == 0)
+        rc = uv_prepare_start(&s->pass_prep, on_pass_prep);
+    if (rc == 0 && s->sh.opts.timeout_s > 0)
         rc = uv_timer_start(&s->sweep, on_sweep, SRV_SWEEP_MS, SRV_SWEEP_MS);
     if (rc == 0 && s->sh.opts.handle_signals) {
         rc = uv_signal_start(&s->sigint, on_signal, SIGINT);
@@ -858,6 +1140,11 @@ srv_create(const srv_opts *opts, srv_store *store, srv_server **out,
     s->sh.store = store;
     s->sh.started_ms = srv_now_ms();
     pthread_mutex_init(&s->done_lock, NULL);
+    s->done_tail = &s->done;
+    s->ready_tail = &s->ready;
+    s->pass_jobs = srv_cmd_threads(opts);
+    if (s->pass_jobs > SRV_MAX_PASS_JOBS)
+        s->pass_jobs = SRV_MAX_PASS_JOBS;
     s->commit_tail = &s->commit_wait;
     if (uv_loop_init(&s->loop) != 0) {
         free(s);

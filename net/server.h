@@ -13,6 +13,15 @@
  * requests still travel to the pool many at a time, and different
  * connections run in parallel.
  *
+ * Pass batching: batches do not go to the pool one by one. The loop first
+ * handles every event of a pass (all readable connections, all finished
+ * jobs), then sends the batches that became ready as at most one job per
+ * command worker, each job a chain of batches of different connections;
+ * a worker runs its job's batches in turn and hands the whole chain back
+ * with one uv_async_send. With many clients a queue push, a worker
+ * wake-up and a loop wake-up are thus paid once per pass, not once per
+ * request.
+ *
  * Back-pressure: a connection stops being read while its next batch is full
  * or its unsent replies exceed the back-pressure mark, and resumes once the
  * writes drain. A client whose unsent replies exceed max_output is closed.

@@ -37,6 +37,10 @@ typedef struct srv_shared {
     _Atomic uint64_t connections; /* accepted, ever */
     _Atomic uint64_t clients;     /* connected now */
     _Atomic uint64_t rejected;    /* refused at max_clients */
+    /* Group commit (sync=always): commits started, the batches and the
+     * commands they covered; commands / commits is the writes one
+     * fdatasync makes durable. */
+    _Atomic uint64_t commits, commit_batches, commit_commands;
 } srv_shared;
 
 typedef struct srv_batch {
@@ -57,6 +61,7 @@ typedef struct srv_batch {
      * the commit_ran that ran. */
     int needs_commit;
     size_t commit_start, commit_ran;
+    uint64_t ticket; /* its write ticket (see net/server.c), if it wrote */
 } srv_batch;
 
 /* Runs the batch's commands in order into b->out (worker side). */

@@ -4,7 +4,11 @@
  * not-full for producers). Every operation is linearizable at its critical
  * section and blocking. Signals are sent only when someone waits (the
  * waiter counts live under the mutex), so the uncontended path costs one
- * lock and unlock and no system call beyond the futex fast path.
+ * lock and unlock and no system call beyond the futex fast path. Signals
+ * go out after the unlock, so that the woken thread does not block at
+ * once on the mutex its waker still holds; a waiter re-checks the count
+ * under the mutex, so a signal that finds the task already taken costs
+ * only a spurious wake-up.
  */
 #include "sync/queue_internal.h"
 
@@ -27,32 +31,41 @@ mq_of(sync_queue *q)
     return (mq_queue *)q;
 }
 
-/* Called with the lock held and a free cell. */
-static void
+/* Called with the lock held and a free cell; returns whether a consumer
+ * waits (to be signalled after the unlock). */
+static int
 mq_put_locked(mq_queue *m, const sync_task *task)
 {
     m->tasks[(m->head + m->count) % m->cap] = *task;
     m->count++;
-    if (m->pop_waiters > 0)
-        pthread_cond_signal(&m->nonempty);
+    return m->pop_waiters > 0;
 }
 
-/* Called with the lock held and at least one task. */
-static void
+/* Called with the lock held and at least one task; returns whether a
+ * producer waits (to be signalled after the unlock). */
+static int
 mq_take_locked(mq_queue *m, sync_task *task)
 {
     *task = m->tasks[m->head];
     m->head = (m->head + 1) % m->cap;
     m->count--;
-    if (m->push_waiters > 0)
-        pthread_cond_signal(&m->nonfull);
+    return m->push_waiters > 0;
+}
+
+/* Unlocks, then wakes one waiter of cond if asked. */
+static void
+mq_unlock_signal(mq_queue *m, pthread_cond_t *cond, int wake)
+{
+    pthread_mutex_unlock(&m->lock);
+    if (wake)
+        pthread_cond_signal(cond);
 }
 
 static int
 mq_try_push(sync_queue *q, const sync_task *task)
 {
     mq_queue *m = mq_of(q);
-    int rc = 0;
+    int rc = 0, wake = 0;
 
     pthread_mutex_lock(&m->lock);
     if (m->closed)
@@ -60,8 +73,8 @@ mq_try_push(sync_queue *q, const sync_task *task)
     else if (m->count == m->cap)
         rc = SYNC_EFULL;
     else
-        mq_put_locked(m, task);
-    pthread_mutex_unlock(&m->lock);
+        wake = mq_put_locked(m, task);
+    mq_unlock_signal(m, &m->nonempty, wake);
     return rc;
 }
 
@@ -69,7 +82,7 @@ static int
 mq_push(sync_queue *q, const sync_task *task)
 {
     mq_queue *m = mq_of(q);
-    int rc = 0;
+    int rc = 0, wake = 0;
 
     pthread_mutex_lock(&m->lock);
     m->push_waiters++;
@@ -79,8 +92,8 @@ mq_push(sync_queue *q, const sync_task *task)
     if (m->closed)
         rc = SYNC_ECLOSED;
     else
-        mq_put_locked(m, task);
-    pthread_mutex_unlock(&m->lock);
+        wake = mq_put_locked(m, task);
+    mq_unlock_signal(m, &m->nonempty, wake);
     return rc;
 }
 
@@ -88,14 +101,14 @@ static int
 mq_try_pop(sync_queue *q, sync_task *task)
 {
     mq_queue *m = mq_of(q);
-    int rc = 0;
+    int rc = 0, wake = 0;
 
     pthread_mutex_lock(&m->lock);
     if (m->count > 0)
-        mq_take_locked(m, task);
+        wake = mq_take_locked(m, task);
     else
         rc = m->closed ? SYNC_ECLOSED : SYNC_EEMPTY;
-    pthread_mutex_unlock(&m->lock);
+    mq_unlock_signal(m, &m->nonfull, wake);
     return rc;
 }
 
@@ -103,7 +116,7 @@ static int
 mq_pop(sync_queue *q, sync_task *task)
 {
     mq_queue *m = mq_of(q);
-    int rc = 0;
+    int rc = 0, wake = 0;
 
     pthread_mutex_lock(&m->lock);
     m->pop_waiters++;
@@ -111,10 +124,10 @@ mq_pop(sync_queue *q, sync_task *task)
         pthread_cond_wait(&m->nonempty, &m->lock);
     m->pop_waiters--;
     if (m->count > 0) /* drain before reporting closed */
-        mq_take_locked(m, task);
+        wake = mq_take_locked(m, task);
     else
         rc = SYNC_ECLOSED;
-    pthread_mutex_unlock(&m->lock);
+    mq_unlock_signal(m, &m->nonfull, wake);
     return rc;
 }
 

@@ -25,9 +25,11 @@
  * consumer's increment reads from it and so synchronises with it, and the
  * consumer's retry sees the published cell; if the consumer's comes first,
  * the producer reads a non-zero count and signals. Since the consumer holds
- * the lock from its increment until cond_wait releases it, a signal sent
- * under the lock cannot fall between the retry and the wait. Full producers
- * park the same way on push_waiters.
+ * the lock from its increment until cond_wait releases it, a producer that
+ * takes the lock after seeing the count finds the consumer already waiting
+ * on the condvar, so its signal (sent after it drops the lock again)
+ * cannot fall between the retry and the wait. Full producers park the same
+ * way on push_waiters.
  *
  * That RMW on a shared counter after every operation makes the counter's
  * cache line bounce between all cores. Outside ThreadSanitizer builds the
@@ -155,15 +157,19 @@ rq_announce(_Atomic unsigned *waiters)
 #endif
 }
 
-/* After a successful operation: wake one parked peer of the other side. */
+/* After a successful operation: wake one parked peer of the other side.
+ * Taking and dropping the park lock first waits out a peer between its
+ * announcement and its cond_wait (it holds the lock throughout), so the
+ * peer is on the condvar by then; signalling after the unlock spares the
+ * woken thread from blocking at once on the lock we would still hold. */
 static void
 rq_wake(rq_queue *r, _Atomic unsigned *waiters, pthread_cond_t *cond)
 {
     if (rq_waiters(waiters) == 0)
         return;
     pthread_mutex_lock(&r->park);
-    pthread_cond_signal(cond);
     pthread_mutex_unlock(&r->park);
+    pthread_cond_signal(cond);
 }
 
 static int

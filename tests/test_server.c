@@ -556,6 +556,164 @@ test_pipelining(void)
     fx_stop(&f);
 }
 
+/* Sends everything hiredis has buffered for c (blocking socket). */
+static void
+flush_client(redisContext *c)
+{
+    int done = 0;
+
+    while (!done)
+        CU_ASSERT_FATAL(redisBufferWrite(c, &done) == REDIS_OK);
+}
+
+/* Pass batching: many connections' pipelines land in the same loop pass
+ * and travel to the pool as a few jobs; each connection must still get
+ * its own replies, complete and in order. Every client sends its whole
+ * round before any client reads, so passes see many ready connections. */
+static void
+test_pass_batching(void)
+{
+    enum { CLIENTS = 24, ROUNDS = 20, DEPTH = 16 };
+    srv_opts o = {.max_batch = 8}; /* several batches per pipeline, too */
+    redisContext *c[CLIENTS];
+    fixture f;
+    int bad = 0;
+
+    fx_start(&f, &o);
+    for (int i = 0; i < CLIENTS; i++)
+        c[i] = fx_client(&f);
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < CLIENTS; i++) {
+            for (int d = 0; d < DEPTH; d++) {
+                redisAppendCommand(c[i], "INCR n:%d", i);
+                redisAppendCommand(c[i], "SET v:%d %d:%d", i, r, d);
+                redisAppendCommand(c[i], "GET v:%d", i);
+            }
+            flush_client(c[i]);
+        }
+        for (int i = 0; i < CLIENTS; i++) {
+            for (int d = 0; d < DEPTH; d++) {
+                redisReply *a, *b, *g;
+                char want[32];
+                CU_ASSERT_FATAL(redisGetReply(c[i], (void **)&a) == REDIS_OK);
+                CU_ASSERT_FATAL(redisGetReply(c[i], (void **)&b) == REDIS_OK);
+                CU_ASSERT_FATAL(redisGetReply(c[i], (void **)&g) == REDIS_OK);
+                snprintf(want, sizeof(want), "%d:%d", r, d);
+                bad += a->type != REDIS_REPLY_INTEGER ||
+                       a->integer != (long long)r * DEPTH + d + 1;
+                bad += b->type != ST;
+                bad += g->type != STR || strcmp(g->str, want) != 0;
+                freeReplyObject(a);
+                freeReplyObject(b);
+                freeReplyObject(g);
+            }
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    for (int i = 0; i < CLIENTS; i++)
+        redisFree(c[i]);
+    fx_stop(&f);
+}
+
+/* A stop while many connections' batches are on the pool or waiting for
+ * the pass: each client still gets a correct prefix of its replies and
+ * then the close, and srv_run returns 0 (fx_join). */
+static void
+test_stop_during_pass(void)
+{
+    enum { CLIENTS = 16, N = 200 };
+    srv_opts o = {.max_batch = 4};
+    fixture f;
+    char req[N * 16], resp[N * 16];
+    int fd[CLIENTS], bad = 0;
+    size_t len = 0;
+
+    for (int i = 0; i < N; i++)
+        len += (size_t)sprintf(req + len, "INCR s\r\n");
+    fx_start(&f, &o);
+    for (int i = 0; i < CLIENTS; i++) {
+        fd[i] = raw_connect(f.port);
+        CU_ASSERT_EQUAL(raw_send(fd[i], req, len), 0);
+    }
+    srv_stop(f.srv);
+    for (int i = 0; i < CLIENTS; i++) {
+        long n = raw_read_to_eof(fd[i], resp, sizeof(resp));
+        CU_ASSERT_FATAL(n >= 0);
+        /* The clients share one counter, so each sees increasing values,
+         * every one a whole integer reply. */
+        long off = 0, last = 0;
+        while (off < n) {
+            char *end = memchr(resp + off, '\n', (size_t)(n - off));
+            long v;
+            if (resp[off] != ':' || end == NULL) {
+                bad++;
+                break;
+            }
+            v = strtol(resp + off + 1, NULL, 10);
+            bad += v <= last;
+            last = v;
+            off = end - resp + 1;
+        }
+        close(fd[i]);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    fx_join(&f);
+}
+
+/* Group commit under sync=always: every acknowledged SET was covered by a
+ * commit, and INFO counts them (one commit covers many writes when many
+ * clients write at once; how many is timing, so only the totals are
+ * checked). Over the memory store nothing commits. */
+static void
+test_group_commit_counts(void)
+{
+    enum { CLIENTS = 8, DEPTH = 50 };
+    srv_opts o = {0};
+    redisContext *c[CLIENTS];
+    redisReply *r;
+    fixture f;
+    long long commits = -1, cmds = -1, batches = -1;
+
+    fx_start_sync(&f, &o, CASK_SYNC_ALWAYS);
+    for (int i = 0; i < CLIENTS; i++) {
+        c[i] = fx_client(&f);
+        for (int d = 0; d < DEPTH; d++)
+            redisAppendCommand(c[i], "SET gc:%d:%d x", i, d);
+        flush_client(c[i]);
+    }
+    for (int i = 0; i < CLIENTS; i++) {
+        for (int d = 0; d < DEPTH; d++) {
+            CU_ASSERT_FATAL(redisGetReply(c[i], (void **)&r) == REDIS_OK);
+            CU_ASSERT_EQUAL(r->type, ST);
+            freeReplyObject(r);
+        }
+    }
+    r = redisCommand(c[0], "INFO");
+    CU_ASSERT_FATAL(r != NULL && r->type == STR);
+    {
+        const char *p = strstr(r->str, "commits:");
+        const char *q = strstr(r->str, "commit_commands:");
+        const char *b = strstr(r->str, "commit_batches:");
+        CU_ASSERT_FATAL(p && q && b);
+        commits = atoll(p + 8);
+        cmds = atoll(q + 16);
+        batches = atoll(b + 15);
+    }
+    freeReplyObject(r);
+    if (use_cask) {
+        CU_ASSERT(commits >= 1);
+        CU_ASSERT_EQUAL(cmds, CLIENTS * DEPTH);
+        CU_ASSERT(batches >= CLIENTS && batches <= CLIENTS * DEPTH);
+        CU_ASSERT(commits <= batches);
+    } else {
+        CU_ASSERT_EQUAL(commits, 0);
+        CU_ASSERT_EQUAL(cmds, 0);
+    }
+    for (int i = 0; i < CLIENTS; i++)
+        redisFree(c[i]);
+    fx_stop(&f);
+}
+
 typedef struct incr_arg {
     int port;
     _Atomic int failures;
@@ -1048,6 +1206,46 @@ test_sync_failure(void)
     rm_dir(f.dir);
 }
 
+/* Many writers at once while every sync fails: a commit covers batches
+ * it was not started for (write tickets), and none of them may be
+ * answered OK either. */
+static void
+test_sync_failure_many(void)
+{
+    enum { CLIENTS = 8, DEPTH = 20 };
+    srv_opts o = {0};
+    redisContext *c[CLIENTS];
+    fixture f;
+    int ok = 0;
+
+    if (!use_cask)
+        return; /* the memory store never syncs */
+    store_fault = fault_sync;
+    fx_start_sync(&f, &o, CASK_SYNC_ALWAYS);
+    store_fault = NULL;
+    for (int i = 0; i < CLIENTS; i++) {
+        c[i] = fx_client(&f);
+        for (int d = 0; d < DEPTH; d++)
+            redisAppendCommand(c[i], "SET f:%d:%d v", i, d);
+        flush_client(c[i]);
+    }
+    for (int i = 0; i < CLIENTS; i++) {
+        for (int d = 0; d < DEPTH; d++) {
+            redisReply *r = NULL;
+            CU_ASSERT_EQUAL_FATAL(redisGetReply(c[i], (void **)&r), REDIS_OK);
+            ok += r->type != REDIS_REPLY_ERROR;
+            freeReplyObject(r);
+        }
+        redisFree(c[i]);
+    }
+    CU_ASSERT_EQUAL(ok, 0);
+    srv_stop(f.srv);
+    pthread_join(f.th, NULL);
+    srv_destroy(f.srv);
+    f.store->ops->destroy(f.store);
+    rm_dir(f.dir);
+}
+
 /* ---- durability: SIGKILL under --sync always ------------------------------ */
 
 enum { RK_WRITERS = 8, RK_KILL_AFTER = 150 };
@@ -1202,6 +1400,8 @@ main(int argc, char **argv)
         CT_CASE(test_graceful_stop),    CT_CASE(test_stop_with_stalled_client),
         CT_CASE(test_http_api),         CT_CASE(test_http_auth),
         CT_CASE(test_restart_after_kill), CT_CASE(test_sync_failure),
+        CT_CASE(test_pass_batching),    CT_CASE(test_stop_during_pass),
+        CT_CASE(test_group_commit_counts), CT_CASE(test_sync_failure_many),
     };
     char name[64];
 
