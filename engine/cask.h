@@ -137,20 +137,51 @@ void cask_thread_unregister(cask *c);
 /*
  * cask_get: the key's value, in a malloc'd buffer the caller frees with
  * free() (*val may be NULL for an empty value). Returns 0, CASK_ENOTFOUND
- * (absent, deleted or expired), or CASK_ECORRUPT / CASK_EIO.
- * Linearizable at its keydir lookup; never blocks on writers (one keydir
- * lookup and one pread; it retries the lookup if a merge moved the record).
+ * (absent, deleted or expired), or CASK_ECORRUPT / CASK_EIO (the record
+ * fails its checksum or does not match the keydir; the message names file
+ * and offset). Linearizable at its keydir lookup; wait-free with respect to
+ * writers and merges (never blocks on them): one keydir lookup, then the
+ * record is checked and copied out of the data file's read-only mapping
+ * (a pread for a record the mapping does not cover). Retries the lookup if
+ * a merge moved the record.
  */
 int cask_get(cask *c, const void *key, size_t klen, void **val, size_t *vlen);
+
+/*
+ * cask_get_buf: cask_get into the caller's buffer (cap bytes), with no
+ * allocation; for a record in a mapped file (every file but a record past
+ * a failed mapping) also no system call and no write to memory other
+ * threads use. *vlen receives the value's length; if it exceeds cap,
+ * nothing is copied and CASK_ETOOBIG is returned (call again with a
+ * buffer of *vlen bytes). Same checks, errors and guarantees as cask_get.
+ */
+int cask_get_buf(cask *c, const void *key, size_t klen, void *buf,
+                 size_t cap, size_t *vlen);
+
+/*
+ * cask_get_with: zero-copy read. Calls fn once with the key's value in
+ * place (read-only, valid only during the call; it may point into a
+ * mapped data file) and returns what fn returns; without calling fn,
+ * returns CASK_ENOTFOUND or an error as cask_get does. fn runs inside a
+ * read-side section that keeps the data file mapped even if a merge
+ * retires it meanwhile, so it must be short, must not block, and must not
+ * call into the store (no cask_* call on any store); a merge finishing
+ * waits for it. Linearizable at the keydir lookup, like cask_get.
+ */
+typedef int (*cask_get_fn)(const void *val, size_t vlen, void *arg);
+int cask_get_with(cask *c, const void *key, size_t klen, cask_get_fn fn,
+                  void *arg);
 
 /*
  * cask_put / cask_put_ttl: stores the value (ttl_ms > 0: invisible after
  * that many milliseconds). cask_del: stores a tombstone; CASK_ENOTFOUND if
  * the key was absent (nothing is written then).
  * Linearizable at the keydir update, which happens after the record is in
- * the file (and durable, with CASK_SYNC_ALWAYS). Blocking: writers of keys
- * in the same lock stripe wait for each other; all writers share one append
- * mutex for the pwrite and one fdatasync per group commit.
+ * the file - copied into the page cache through the active file's shared
+ * mapping, so it survives a crash of the process - and durable, with
+ * CASK_SYNC_ALWAYS. Blocking: writers of keys in the same lock stripe wait
+ * for each other; all writers share one append mutex for the copy and one
+ * fdatasync per group commit.
  */
 int cask_put(cask *c, const void *key, size_t klen, const void *val,
              size_t vlen);
