@@ -890,6 +890,33 @@ cask_visit(cask *c, const void *key, size_t klen, cask_val_fn fn, void *arg)
     }
 }
 
+/*
+ * The keydir's quiescent-state announcement, after every
+ * CASK_QUIESCE_EVERY operations of the calling thread on one store rather
+ * than after each: an announcement is a fence, a scan of every thread's
+ * slot and often a CAS on the keydir's global epoch - a write to a line
+ * every thread reads, which is what a get must not do. Reclamation is
+ * only delayed by that many operations (a thread that alternates between
+ * stores announces to each every time). QSBR asks for periodic
+ * announcements, not one per operation.
+ */
+#define CASK_QUIESCE_EVERY 32u
+
+static _Thread_local struct {
+    const cask *c;
+    unsigned ops;
+} cask_quiesce_tls;
+
+static void
+cask_quiesce(cask *c)
+{
+    if (cask_quiesce_tls.c == c && ++cask_quiesce_tls.ops < CASK_QUIESCE_EVERY)
+        return;
+    cask_quiesce_tls.c = c;
+    cask_quiesce_tls.ops = 0;
+    kd_quiescent(c->kd);
+}
+
 static int
 cask_check_key(size_t klen)
 {
@@ -933,7 +960,7 @@ cask_get(cask *c, const void *key, size_t klen, void **val, size_t *vlen)
     if (rc != 0)
         return rc;
     rc = cask_visit(c, key, klen, get_malloc_fn, &g);
-    kd_quiescent(c->kd);
+    cask_quiesce(c);
     return rc;
 }
 
@@ -961,7 +988,7 @@ cask_get_buf(cask *c, const void *key, size_t klen, void *buf, size_t cap,
     if (rc != 0)
         return rc;
     rc = cask_visit(c, key, klen, get_buf_fn, &g);
-    kd_quiescent(c->kd);
+    cask_quiesce(c);
     return rc;
 }
 
@@ -988,7 +1015,7 @@ cask_get_with(cask *c, const void *key, size_t klen, cask_get_fn fn,
     if (rc != 0)
         return rc;
     rc = cask_visit(c, key, klen, get_user_fn, &u);
-    kd_quiescent(c->kd);
+    cask_quiesce(c);
     return rc;
 }
 
@@ -1066,7 +1093,7 @@ cask_put_ttl(cask *c, const void *key, size_t klen, const void *val,
     pthread_mutex_lock(m);
     rc = cask_write_locked(c, key, klen, val, vlen, ttl_ms, 0);
     pthread_mutex_unlock(m);
-    kd_quiescent(c->kd);
+    cask_quiesce(c);
     return rc;
 }
 
@@ -1098,7 +1125,7 @@ cask_del(cask *c, const void *key, size_t klen)
     if (rc == 0)
         rc = cask_write_locked(c, key, klen, NULL, 0, 0, 1);
     pthread_mutex_unlock(m);
-    kd_quiescent(c->kd);
+    cask_quiesce(c);
     return rc;
 }
 
@@ -1137,7 +1164,7 @@ cask_cas(cask *c, const void *key, size_t klen, const void *expect,
     if (rc == 0 && (val != NULL || expect != NULL))
         rc = cask_write_locked(c, key, klen, val, vlen, 0, val == NULL);
     pthread_mutex_unlock(m);
-    kd_quiescent(c->kd);
+    cask_quiesce(c);
     return rc;
 }
 
@@ -1247,7 +1274,7 @@ cask_fold(cask *c, cask_fold_fn fn, void *arg)
     uint64_t now = cask_now_ms();
     int rc = fold_snapshot(c, &l, &pins, &npins);
 
-    kd_quiescent(c->kd);
+    cask_quiesce(c);
     for (size_t i = 0; rc == 0 && i < l.n; i++)
         rc = fold_visit(c, pins, npins, &l.v[i], now, fn, arg);
     for (size_t i = 0; i < l.n; i++)
