@@ -435,6 +435,10 @@ cask_account_dead(cask *c, uint32_t file_id, uint64_t bytes)
     sync_reclaim_exit(c->rcl);
 }
 
+/* The active file's mapping is populated a chunk ahead of the appends
+ * (prefault_plan). */
+#define CASK_PREFAULT (256u << 10)
+
 /* Preallocates and maps the new active file; a mapping that fails leaves
  * it to pwrite and pread. A full disk fails the preallocation: an error
  * here, at rotation, instead of a SIGBUS at a write into the mapping. */
@@ -453,6 +457,8 @@ file_prealloc(cask_file *f, int fd, uint64_t cap, const char *path)
     f->map_rw = 1;
     atomic_init(&f->map, (uint8_t *)p);
     atomic_init(&f->map_len, cap);
+    /* the first chunk; appends populate the ones after (prefault_plan) */
+    madvise(p, cap < CASK_PREFAULT ? cap : CASK_PREFAULT, MADV_POPULATE_WRITE);
     return 0;
 }
 
@@ -615,6 +621,42 @@ cask_append_bytes(cask *c, cask_file *f, const cask_rec *r, uint64_t n,
 }
 
 /*
+ * Page faults on the active file's mapping (the first store into each
+ * page allocates it in the page cache) cost microseconds; taken inside
+ * log_mu they would stall every writer. So the writer whose record enters
+ * a new CASK_PREFAULT chunk of the file populates the chunk after it,
+ * writable, once it has left log_mu (MADV_POPULATE_WRITE, Linux 5.14;
+ * where it fails the faults simply happen at the copies, as before).
+ */
+typedef struct cask_prefault {
+    cask_file *f;        /* held by the caller's pending record */
+    uint64_t off, len;
+} cask_prefault;
+
+/* Under log_mu: the chunk to populate if [pos, pos + n) entered a new one. */
+static void
+prefault_plan(cask_file *f, uint64_t pos, uint64_t n, cask_prefault *pf)
+{
+    uint64_t next = ((pos + n) / CASK_PREFAULT + 1) * CASK_PREFAULT;
+
+    if (pos / CASK_PREFAULT == (pos + n) / CASK_PREFAULT || !f->map_rw ||
+        next >= f->map_cap)
+        return;
+    pf->f = f;
+    pf->off = next;
+    pf->len = f->map_cap - next < CASK_PREFAULT ? f->map_cap - next
+                                                : CASK_PREFAULT;
+}
+
+static void
+prefault_run(const cask_prefault *pf)
+{
+    if (pf->f != NULL)
+        madvise(sync_load_rlx(&pf->f->map) + pf->off, pf->len,
+                MADV_POPULATE_WRITE);
+}
+
+/*
  * Appends r (r->seq assigned here) and returns the file it went to and its
  * offset; the file's pending count holds it in the table (no merge takes a
  * file with pending records) until the caller's keydir update. The seq
@@ -626,6 +668,7 @@ cask_append(cask *c, cask_rec *r, cask_file **fout, uint64_t *pos)
 {
     uint64_t n = cask_rec_size(r->klen, r->vlen);
     cask_retired ret = {0};
+    cask_prefault pf = {0};
     int rc = 0;
 
     pthread_mutex_lock(&c->log_mu);
@@ -654,8 +697,10 @@ cask_append(cask *c, cask_rec *r, cask_file **fout, uint64_t *pos)
     sync_store_rel(&c->active->size, *pos + n);
     *fout = c->active;
     sync_faa_rlx(&(*fout)->pending, 1);
+    prefault_plan(c->active, *pos, n, &pf);
 out:
     pthread_mutex_unlock(&c->log_mu);
+    prefault_run(&pf);
     if (ret.f != NULL)
         cask_retire(c, &ret);
     return rc;
