@@ -571,6 +571,9 @@ static void
 cask_retire(cask *c, cask_retired *ret)
 {
     cask_file *f = ret->f;
+
+    if (f == NULL)
+        return;
     int rc = cask_hint_build(c, f);
 
     if (rc == 0 && fsync(c->dirfd) != 0)
@@ -661,13 +664,16 @@ prefault_run(const cask_prefault *pf)
  * offset; the file's pending count holds it in the table (no merge takes a
  * file with pending records) until the caller's keydir update. The seq
  * and the copy happen under log_mu, so seq order is file order and the
- * file never has a hole: a crash can only cut the last record short.
+ * file never has a hole: a crash can only cut the last record short. A
+ * file this append rotated out comes back in *ret; the caller hands it to
+ * cask_retire once it holds no lock (its stripe included), so the hint's
+ * read, write and sync stall no other writer.
  */
 static int
-cask_append(cask *c, cask_rec *r, cask_file **fout, uint64_t *pos)
+cask_append(cask *c, cask_rec *r, cask_file **fout, uint64_t *pos,
+            cask_retired *ret)
 {
     uint64_t n = cask_rec_size(r->klen, r->vlen);
-    cask_retired ret = {0};
     cask_prefault pf = {0};
     int rc = 0;
 
@@ -679,7 +685,7 @@ cask_append(cask *c, cask_rec *r, cask_file **fout, uint64_t *pos)
     }
     if (sync_load_rlx(&c->active->size) + n > c->opt.max_file_size &&
         sync_load_rlx(&c->active->size) > CASK_FILE_HDR &&
-        (rc = cask_rotate(c, &ret)) != 0) {
+        (rc = cask_rotate(c, ret)) != 0) {
         cask_poison(c);
         goto out;
     }
@@ -701,8 +707,6 @@ cask_append(cask *c, cask_rec *r, cask_file **fout, uint64_t *pos)
 out:
     pthread_mutex_unlock(&c->log_mu);
     prefault_run(&pf);
-    if (ret.f != NULL)
-        cask_retire(c, &ret);
     return rc;
 }
 
@@ -1072,7 +1076,7 @@ cask_get_with(cask *c, const void *key, size_t klen, cask_get_fn fn,
  */
 static int
 cask_write_locked(cask *c, const void *key, size_t klen, const void *val,
-                  size_t vlen, uint64_t ttl_ms, int tomb)
+                  size_t vlen, uint64_t ttl_ms, int tomb, cask_retired *ret)
 {
     cask_rec r = {0};
     cask_file *f = NULL;
@@ -1087,7 +1091,7 @@ cask_write_locked(cask *c, const void *key, size_t klen, const void *val,
     r.flags = tomb ? CASK_FLAG_TOMB : 0;
     r.tstamp_ms = cask_now_ms();
     r.expiry_ms = ttl_ms ? r.tstamp_ms + ttl_ms : 0;
-    rc = cask_append(c, &r, &f, &pos);
+    rc = cask_append(c, &r, &f, &pos, ret);
     if (rc != 0)
         return rc;
     if (c->opt.sync == CASK_SYNC_ALWAYS)
@@ -1130,14 +1134,16 @@ int
 cask_put_ttl(cask *c, const void *key, size_t klen, const void *val,
              size_t vlen, uint64_t ttl_ms)
 {
+    cask_retired ret = {0};
     int rc = cask_check_kv(klen, vlen);
 
     if (rc != 0)
         return rc;
     pthread_mutex_t *m = cask_stripe(c, key, klen);
     pthread_mutex_lock(m);
-    rc = cask_write_locked(c, key, klen, val, vlen, ttl_ms, 0);
+    rc = cask_write_locked(c, key, klen, val, vlen, ttl_ms, 0, &ret);
     pthread_mutex_unlock(m);
+    cask_retire(c, &ret);
     cask_quiesce(c);
     return rc;
 }
@@ -1160,6 +1166,7 @@ exists_fn(const uint8_t *val, uint32_t vlen, void *arg)
 int
 cask_del(cask *c, const void *key, size_t klen)
 {
+    cask_retired ret = {0};
     int rc = cask_check_key(klen);
 
     if (rc != 0)
@@ -1168,8 +1175,9 @@ cask_del(cask *c, const void *key, size_t klen)
     pthread_mutex_lock(m);
     rc = cask_visit(c, key, klen, exists_fn, NULL);
     if (rc == 0)
-        rc = cask_write_locked(c, key, klen, NULL, 0, 0, 1);
+        rc = cask_write_locked(c, key, klen, NULL, 0, 0, 1, &ret);
     pthread_mutex_unlock(m);
+    cask_retire(c, &ret);
     cask_quiesce(c);
     return rc;
 }
@@ -1195,6 +1203,7 @@ int
 cask_cas(cask *c, const void *key, size_t klen, const void *expect,
          size_t elen, const void *val, size_t vlen)
 {
+    cask_retired ret = {0};
     cas_expect x = {expect, elen};
     int rc = cask_check_kv(klen, val ? vlen : 0);
 
@@ -1207,8 +1216,10 @@ cask_cas(cask *c, const void *key, size_t klen, const void *expect,
     if (rc == CASK_ENOTFOUND)
         rc = expect == NULL ? 0 : CASK_ECHANGED;
     if (rc == 0 && (val != NULL || expect != NULL))
-        rc = cask_write_locked(c, key, klen, val, vlen, 0, val == NULL);
+        rc = cask_write_locked(c, key, klen, val, vlen, 0, val == NULL,
+                               &ret);
     pthread_mutex_unlock(m);
+    cask_retire(c, &ret);
     cask_quiesce(c);
     return rc;
 }
