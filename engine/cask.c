@@ -4,10 +4,12 @@
  *
  * The write design (argued in engine/DESIGN.md): a writer takes its key's
  * stripe lock, appends its record under one short append mutex (the seq is
- * assigned and the pwrite issued inside it, so the log never has holes),
- * waits for durability in the shared group commit (CASK_SYNC_ALWAYS), then
- * updates the keydir and releases the stripe. Readers take no lock of ours
- * beyond a shared file-table rwlock that only rotation and merge write.
+ * assigned and the record copied into the active file's mapping inside it,
+ * so the log never has holes), waits for durability in the shared group
+ * commit (CASK_SYNC_ALWAYS), then updates the keydir and releases the
+ * stripe. Readers take no lock: inside an epoch read-side section they
+ * find the file in a lock-free table and read the record from its
+ * mapping; retired files are freed after a grace period.
  */
 #define _GNU_SOURCE /* PTHREAD_MUTEX_ADAPTIVE_NP (glibc) */
 #include "engine/cask_internal.h"

@@ -15,8 +15,10 @@
  * Threads: every operation except cask_close may be called by many threads
  * at once. A thread calls cask_thread_register before its first operation
  * on a store and cask_thread_unregister after its last (they forward to the
- * keydir, whose reclamation may need them). Linearizability, blocking and
- * durability of each operation are stated at its declaration.
+ * keydir, whose reclamation may need them, and to the store's own epoch
+ * domain, which frees merged-away files; a thread between operations never
+ * holds that one back). Linearizability, blocking and durability of each
+ * operation are stated at its declaration.
  *
  * Keys are 1..CASK_KEY_MAX bytes, values 0..CASK_VALUE_MAX bytes, both
  * binary-safe and copied.
@@ -225,9 +227,12 @@ enum cask_merge_mode {
  * other threads keep reading and writing (they never wait for it, except a
  * cask_fold snapshot for the length of one output's installation). Returns
  * the number of files merged (>= 0) or an error; an error leaves the store
- * as it was (outputs already installed hold the same values). Blocking:
- * one merge runs at a time, others wait. Crash-safe at every step
- * (DESIGN.md).
+ * as it was (outputs already installed hold the same values). Before it
+ * returns, it waits for the gets in progress (a grace period, as long as
+ * the longest get or cask_get_with callback), so the inputs' mappings and
+ * descriptors are closed and their space freed. Blocking: one merge runs
+ * at a time, others wait. Never call it from a cask_get_with callback.
+ * Crash-safe at every step (DESIGN.md).
  */
 int cask_merge(cask *c, int mode);
 
