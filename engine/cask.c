@@ -545,8 +545,11 @@ cask_rotate(cask *c, cask_retired *ret)
 
     if (size < sync_load_rlx(&old->map_len))
         sync_store_rel(&old->map_len, size);
-    if (ftruncate(cask_file_fd(old), (off_t)size) != 0 ||
-        cask_fault(c, "sync") != 0 || fdatasync(cask_file_fd(old)) != 0)
+    if (ftruncate(cask_file_fd(old), (off_t)size) != 0)
+        return cask_fail(CASK_EIO, "%s/%010u.data: truncate to %llu: %s",
+                         c->dir, old->id, (unsigned long long)size,
+                         strerror(errno));
+    if (cask_fault(c, "sync") != 0 || fdatasync(cask_file_fd(old)) != 0)
         return cask_fail(CASK_EIO, "%s/%010u.data: fdatasync: %s", c->dir,
                          old->id, strerror(errno));
     rc = cask_create_file(c, sync_faa_rlx(&c->next_id, 1), cask_active_cap(c),
