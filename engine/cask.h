@@ -141,11 +141,12 @@ void cask_thread_unregister(cask *c);
  * free() (*val may be NULL for an empty value). Returns 0, CASK_ENOTFOUND
  * (absent, deleted or expired), or CASK_ECORRUPT / CASK_EIO (the record
  * fails its checksum or does not match the keydir; the message names file
- * and offset). Linearizable at its keydir lookup; wait-free with respect to
- * writers and merges (never blocks on them): one keydir lookup, then the
- * record is checked and copied out of the data file's read-only mapping
- * (a pread for a record the mapping does not cover). Retries the lookup if
- * a merge moved the record.
+ * and offset). Linearizable at its keydir lookup; takes no lock of the
+ * store's and never waits for writers or merges (it blocks only where the
+ * keydir's own get does: mutex keydirs): one keydir lookup, then the
+ * record is checked and copied out of the data file's mapping (a pread for
+ * a record the mapping does not cover). Retries the lookup once if a merge
+ * moved the record.
  */
 int cask_get(cask *c, const void *key, size_t klen, void **val, size_t *vlen);
 
