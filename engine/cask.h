@@ -145,7 +145,7 @@ void cask_thread_unregister(cask *c);
  * store's and never waits for writers or merges (it blocks only where the
  * keydir's own get does: mutex keydirs): one keydir lookup, then the
  * record is checked and copied out of the data file's mapping (a pread for
- * a record the mapping does not cover). Retries the lookup once if a merge
+ * a record the mapping does not cover). Retries the lookup if a merge
  * moved the record.
  */
 int cask_get(cask *c, const void *key, size_t klen, void **val, size_t *vlen);
