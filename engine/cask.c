@@ -4,11 +4,14 @@
  *
  * The write design (argued in engine/DESIGN.md): a writer takes its key's
  * stripe lock, appends its record under one short append mutex (the seq is
- * assigned and the pwrite issued inside it, so the log never has holes),
- * waits for durability in the shared group commit (CASK_SYNC_ALWAYS), then
- * updates the keydir and releases the stripe. Readers take no lock of ours
- * beyond a shared file-table rwlock that only rotation and merge write.
+ * assigned and the record copied into the active file's mapping inside it,
+ * so the log never has holes), waits for durability in the shared group
+ * commit (CASK_SYNC_ALWAYS), then updates the keydir and releases the
+ * stripe. Readers take no lock: inside an epoch read-side section they
+ * find the file in a lock-free table and read the record from its
+ * mapping; retired files are freed after a grace period.
  */
+#define _GNU_SOURCE /* PTHREAD_MUTEX_ADAPTIVE_NP (glibc) */
 #include "engine/cask_internal.h"
 #include "sync/atomic.h"
 #include "sync/clock.h"
@@ -19,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -123,11 +128,15 @@ cask_write_full(int fd, const void *buf, size_t n, uint64_t off)
 cask_file *
 cask_file_new(cask *c, uint32_t id, int fd, uint64_t size)
 {
-    cask_file *f = calloc(1, sizeof *f);
+    /* aligned: the writers' counters start a cache line of their own */
+    cask_file *f = aligned_alloc(64, (sizeof *f + 63) & ~(size_t)63);
 
     if (f == NULL)
         return NULL;
+    memset(f, 0, sizeof *f);
     f->c = c;
+    atomic_init(&f->map, NULL);
+    atomic_init(&f->map_len, 0);
     f->id = id;
     atomic_init(&f->fd, fd);
     atomic_init(&f->users, 0);
@@ -150,6 +159,25 @@ cask_file_fd(cask_file *f)
 }
 
 void
+cask_file_map_ro(cask_file *f)
+{
+    uint64_t size = sync_load_acq(&f->size);
+    int fd = cask_fd_get(f);
+
+    if (fd < 0)
+        return;
+    void *p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+    cask_fd_put(f);
+    if (p == MAP_FAILED)
+        return; /* out of address space or mappings: pread serves it */
+    f->map_cap = size;
+    f->map_rw = 0;
+    sync_store_rel(&f->map, (uint8_t *)p);
+    /* release: a get that reads map_len finds the mapping it covers */
+    sync_store_rel(&f->map_len, size);
+}
+
+void
 cask_file_pin(cask_file *f)
 {
     sync_faa_rlx(&f->refs, 1);
@@ -160,6 +188,9 @@ cask_file_unpin(cask_file *f)
 {
     /* acq_rel: the last unpinner must see every use of fd before closing */
     if (sync_fas_acqrel(&f->refs, 1) == 1) {
+        uint8_t *map = sync_load_acq(&f->map);
+        if (map != NULL)
+            munmap(map, f->map_cap);
         int fd = sync_load_acq(&f->fd);
         if (fd >= 0) {
             close(fd);
@@ -241,14 +272,15 @@ fd_victim(cask *c)
     uint64_t oldest = UINT64_MAX;
 
     pthread_rwlock_rdlock(&c->tab_lock);
-    for (uint32_t i = 0; i < c->tab_cap; i++) {
-        cask_file *f = c->tab[i];
+    cask_ftab *t = cask_tab_now(c);
+    for (uint32_t i = 0; i < t->cap; i++) {
+        cask_file *f = cask_tab_at(t, i);
         if (f == NULL || sync_load_acq(&f->uncached) ||
             sync_load_rlx(&f->fd) < 0 || sync_load_rlx(&f->users) != 0)
             continue;
-        uint64_t t = sync_load_rlx(&f->last_use);
-        if (t < oldest) {
-            oldest = t;
+        uint64_t u = sync_load_rlx(&f->last_use);
+        if (u < oldest) {
+            oldest = u;
             best = f;
         }
     }
@@ -283,27 +315,62 @@ cask_fd_trim(cask *c)
     }
 }
 
+cask_ftab *
+cask_tab_now(cask *c)
+{
+    return sync_load_acq(&c->ftab);
+}
+
+cask_file *
+cask_tab_at(const cask_ftab *t, uint32_t i)
+{
+    /* acquire: pairs with the release that published the file, so its
+     * fields (map, id) are seen initialised */
+    return i < t->cap ? sync_load_acq(&((cask_ftab *)t)->f[i]) : NULL;
+}
+
+static cask_ftab *
+tab_alloc(uint32_t cap)
+{
+    cask_ftab *t = malloc(sizeof *t + (size_t)cap * sizeof t->f[0]);
+
+    if (t == NULL)
+        return NULL;
+    t->cap = cap;
+    for (uint32_t i = 0; i < cap; i++)
+        atomic_init(&t->f[i], NULL);
+    return t;
+}
+
+/* Under tab_lock (write): a table with room for id, the old one retired. */
+static int
+tab_grow(cask *c, uint32_t id)
+{
+    cask_ftab *old = cask_tab_now(c), *nt;
+    uint32_t cap = old->cap ? old->cap : 64;
+
+    while (cap <= id)
+        cap *= 2;
+    if ((nt = tab_alloc(cap)) == NULL)
+        return cask_fail(CASK_ENOMEM, "file table: out of memory");
+    for (uint32_t i = 0; i < old->cap; i++)
+        atomic_init(&nt->f[i], cask_tab_at(old, i));
+    sync_store_rel(&c->ftab, nt);
+    /* gets that loaded the old table may still be reading it */
+    sync_reclaim_retire(c->rcl, old, sizeof *old, free);
+    return 0;
+}
+
 int
 cask_tab_add(cask *c, cask_file *f)
 {
     int rc = 0;
 
     pthread_rwlock_wrlock(&c->tab_lock);
-    if (f->id >= c->tab_cap) {
-        uint32_t cap = c->tab_cap ? c->tab_cap : 64;
-        while (cap <= f->id)
-            cap *= 2;
-        cask_file **nt = realloc(c->tab, cap * sizeof *nt);
-        if (nt == NULL) {
-            rc = CASK_ENOMEM;
-        } else {
-            memset(nt + c->tab_cap, 0, (cap - c->tab_cap) * sizeof *nt);
-            c->tab = nt;
-            c->tab_cap = cap;
-        }
-    }
+    if (f->id >= cask_tab_now(c)->cap)
+        rc = tab_grow(c, f->id);
     if (rc == 0)
-        c->tab[f->id] = f;
+        sync_store_rel(&cask_tab_now(c)->f[f->id], f);
     pthread_rwlock_unlock(&c->tab_lock);
     return rc;
 }
@@ -311,50 +378,98 @@ cask_tab_add(cask *c, cask_file *f)
 cask_file *
 cask_tab_pin(cask *c, uint32_t id)
 {
-    cask_file *f = NULL;
-
     pthread_rwlock_rdlock(&c->tab_lock);
-    if (id < c->tab_cap && c->tab[id] != NULL) {
-        f = c->tab[id];
+    cask_file *f = cask_tab_at(cask_tab_now(c), id);
+    if (f != NULL)
         cask_file_pin(f);
-    }
     pthread_rwlock_unlock(&c->tab_lock);
     return f;
+}
+
+static void
+tab_unref(void *f)
+{
+    cask_file_unpin(f);
 }
 
 void
 cask_tab_remove(cask *c, const uint32_t *ids, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        cask_file *f = NULL;
         pthread_rwlock_wrlock(&c->tab_lock);
-        if (ids[i] < c->tab_cap) {
-            f = c->tab[ids[i]];
-            c->tab[ids[i]] = NULL;
-        }
-        pthread_rwlock_unlock(&c->tab_lock);
+        cask_ftab *t = cask_tab_now(c);
+        cask_file *f = cask_tab_at(t, ids[i]);
         if (f != NULL)
-            cask_file_unpin(f);
+            sync_store_rel(&t->f[ids[i]], NULL);
+        pthread_rwlock_unlock(&c->tab_lock);
+        /* a get that found f before the store above may still read it */
+        if (f != NULL)
+            sync_reclaim_retire(c->rcl, f, sizeof *f, tab_unref);
     }
+}
+
+void
+cask_grace_wait(cask *c)
+{
+    sync_reclaim_stats st;
+
+    sync_reclaim_stats_get(c->rcl, &st);
+    uint64_t target = st.epoch + 2;
+    /* Bounded by the longest get in progress: the epoch moves as soon as
+     * every thread inside a section has entered it in the current epoch. */
+    for (;;) {
+        sync_reclaim_quiescent(c->rcl);
+        sync_reclaim_stats_get(c->rcl, &st);
+        if (st.epoch >= target)
+            break;
+        sched_yield();
+    }
+    sync_reclaim_quiescent(c->rcl); /* frees what is now two epochs old */
 }
 
 void
 cask_account_dead(cask *c, uint32_t file_id, uint64_t bytes)
 {
-    cask_file *f = cask_tab_pin(c, file_id);
-
-    if (f != NULL) {
+    sync_reclaim_enter(c->rcl);
+    cask_file *f = cask_tab_at(cask_tab_now(c), file_id);
+    if (f != NULL)
         sync_fas_rlx(&f->live, (int64_t)bytes);
-        cask_file_unpin(f);
-    }
+    sync_reclaim_exit(c->rcl);
+}
+
+/* The active file's mapping is populated a chunk ahead of the appends
+ * (prefault_plan). */
+#define CASK_PREFAULT (256u << 10)
+
+/* Preallocates and maps the new active file; a mapping that fails leaves
+ * it to pwrite and pread. A full disk fails the preallocation: an error
+ * here, at rotation, instead of a SIGBUS at a write into the mapping. */
+static int
+file_prealloc(cask_file *f, int fd, uint64_t cap, const char *path)
+{
+    int e = posix_fallocate(fd, 0, (off_t)cap);
+
+    if (e != 0)
+        return cask_fail(CASK_EIO, "%s: preallocate %llu bytes: %s", path,
+                         (unsigned long long)cap, strerror(e));
+    void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return 0;
+    f->map_cap = cap;
+    f->map_rw = 1;
+    atomic_init(&f->map, (uint8_t *)p);
+    atomic_init(&f->map_len, cap);
+    /* the first chunk; appends populate the ones after (prefault_plan) */
+    madvise(p, cap < CASK_PREFAULT ? cap : CASK_PREFAULT, MADV_POPULATE_WRITE);
+    return 0;
 }
 
 int
-cask_create_file(cask *c, uint32_t id, cask_file **out)
+cask_create_file(cask *c, uint32_t id, uint64_t cap, cask_file **out)
 {
     char path[4096];
     uint8_t hdr[CASK_FILE_HDR];
-    int fd;
+    int fd, rc;
 
     cask_path(c, path, sizeof path, id, "data");
     fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -371,6 +486,11 @@ cask_create_file(cask *c, uint32_t id, cask_file **out)
     if (*out == NULL) {
         close(fd);
         return cask_fail(CASK_ENOMEM, "%s: out of memory", path);
+    }
+    if (cap > 0 && (rc = file_prealloc(*out, fd, cap, path)) != 0) {
+        cask_file_unpin(*out);
+        *out = NULL;
+        return rc;
     }
     /* written to until rotated out or merged: never closed by the cache */
     sync_store_rel(&(*out)->uncached, 1);
@@ -404,19 +524,36 @@ typedef struct cask_retired {
     cask_file *f;      /* pinned, still uncached: no merge takes it yet */
 } cask_retired;
 
+/* The active file's preallocated size: max_file_size in whole pages. */
+static uint64_t
+cask_active_cap(const cask *c)
+{
+    return (c->opt.max_file_size + 4095u) & ~(uint64_t)4095u;
+}
+
 /* Under log_mu: makes the active file durable and starts the next one. The
  * old file comes back in *ret, still marked uncached, so no merge can
- * retire (and unlink) it before its hint is written. */
+ * retire (and unlink) it before its hint is written. The old file's
+ * preallocated tail is cut off first, so an immutable file ends at its last
+ * record; gets keep reading its mapping below that size. */
 static int
 cask_rotate(cask *c, cask_retired *ret)
 {
     cask_file *nf, *old = c->active;
+    uint64_t size = sync_load_rlx(&old->size);
     int rc;
 
+    if (size < sync_load_rlx(&old->map_len))
+        sync_store_rel(&old->map_len, size);
+    if (ftruncate(cask_file_fd(old), (off_t)size) != 0)
+        return cask_fail(CASK_EIO, "%s/%010u.data: truncate to %llu: %s",
+                         c->dir, old->id, (unsigned long long)size,
+                         strerror(errno));
     if (cask_fault(c, "sync") != 0 || fdatasync(cask_file_fd(old)) != 0)
         return cask_fail(CASK_EIO, "%s/%010u.data: fdatasync: %s", c->dir,
                          old->id, strerror(errno));
-    rc = cask_create_file(c, sync_faa_rlx(&c->next_id, 1), &nf);
+    rc = cask_create_file(c, sync_faa_rlx(&c->next_id, 1), cask_active_cap(c),
+                          &nf);
     if (rc == 0)
         rc = cask_tab_add(c, nf);
     if (rc != 0)
@@ -439,6 +576,9 @@ static void
 cask_retire(cask *c, cask_retired *ret)
 {
     cask_file *f = ret->f;
+
+    if (f == NULL)
+        return;
     int rc = cask_hint_build(c, f);
 
     if (rc == 0 && fsync(c->dirfd) != 0)
@@ -457,18 +597,89 @@ cask_retire(cask *c, cask_retired *ret)
     cask_merger_kick(c);
 }
 
+/* Under log_mu: writes the encoded record at pos of the active file, into
+ * its mapping when the record fits there (no system call; the page cache
+ * page is the same one a pwrite would fill, so a kill -9 loses nothing
+ * that returned), else with pwrite (a mapping that failed, or a record
+ * larger than the preallocated file). Encoding in place stores the header,
+ * then key and value, then the CRC (cask_rec_encode), so a process killed
+ * mid-copy leaves the torn-tail shape recovery expects (FORMAT.md). */
+static int
+cask_append_bytes(cask *c, cask_file *f, const cask_rec *r, uint64_t n,
+                  uint64_t pos)
+{
+    uint8_t *map = sync_load_rlx(&f->map), stackbuf[512], *buf;
+
+    if (cask_fault(c, "write") != 0)
+        return -1;
+    if (map != NULL && f->map_rw && pos + n <= f->map_cap) {
+        cask_rec_encode(map + pos, r);
+        return 0;
+    }
+    buf = n <= sizeof stackbuf ? stackbuf : malloc(n);
+    if (buf == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    cask_rec_encode(buf, r);
+    int rc = cask_write_full(cask_file_fd(f), buf, n, pos);
+    if (buf != stackbuf)
+        free(buf);
+    return rc;
+}
+
 /*
- * Appends r (r->seq assigned here) and returns the file it went to, pinned,
- * and its offset. The seq and the pwrite happen under log_mu, so seq order
- * is file order and the file never has a hole: a crash can only cut the
- * last record short.
+ * Page faults on the active file's mapping (the first store into each
+ * page allocates it in the page cache) cost microseconds; taken inside
+ * log_mu they would stall every writer. So the writer whose record enters
+ * a new CASK_PREFAULT chunk of the file populates the chunk after it,
+ * writable, once it has left log_mu (MADV_POPULATE_WRITE, Linux 5.14;
+ * where it fails the faults simply happen at the copies, as before).
+ */
+typedef struct cask_prefault {
+    cask_file *f;        /* held by the caller's pending record */
+    uint64_t off, len;
+} cask_prefault;
+
+/* Under log_mu: the chunk to populate if [pos, pos + n) entered a new one. */
+static void
+prefault_plan(cask_file *f, uint64_t pos, uint64_t n, cask_prefault *pf)
+{
+    uint64_t next = ((pos + n) / CASK_PREFAULT + 1) * CASK_PREFAULT;
+
+    if (pos / CASK_PREFAULT == (pos + n) / CASK_PREFAULT || !f->map_rw ||
+        next >= f->map_cap)
+        return;
+    pf->f = f;
+    pf->off = next;
+    pf->len = f->map_cap - next < CASK_PREFAULT ? f->map_cap - next
+                                                : CASK_PREFAULT;
+}
+
+static void
+prefault_run(const cask_prefault *pf)
+{
+    if (pf->f != NULL)
+        madvise(sync_load_rlx(&pf->f->map) + pf->off, pf->len,
+                MADV_POPULATE_WRITE);
+}
+
+/*
+ * Appends r (r->seq assigned here) and returns the file it went to and its
+ * offset; the file's pending count holds it in the table (no merge takes a
+ * file with pending records) until the caller's keydir update. The seq
+ * and the copy happen under log_mu, so seq order is file order and the
+ * file never has a hole: a crash can only cut the last record short. A
+ * file this append rotated out comes back in *ret; the caller hands it to
+ * cask_retire once it holds no lock (its stripe included), so the hint's
+ * read, write and sync stall no other writer.
  */
 static int
-cask_append(cask *c, cask_rec *r, uint8_t *buf, cask_file **fout,
-            uint64_t *pos)
+cask_append(cask *c, cask_rec *r, cask_file **fout, uint64_t *pos,
+            cask_retired *ret)
 {
     uint64_t n = cask_rec_size(r->klen, r->vlen);
-    cask_retired ret = {0};
+    cask_prefault pf = {0};
     int rc = 0;
 
     pthread_mutex_lock(&c->log_mu);
@@ -479,15 +690,13 @@ cask_append(cask *c, cask_rec *r, uint8_t *buf, cask_file **fout,
     }
     if (sync_load_rlx(&c->active->size) + n > c->opt.max_file_size &&
         sync_load_rlx(&c->active->size) > CASK_FILE_HDR &&
-        (rc = cask_rotate(c, &ret)) != 0) {
+        (rc = cask_rotate(c, ret)) != 0) {
         cask_poison(c);
         goto out;
     }
     r->seq = c->last_seq + 1;
-    cask_rec_encode(buf, r);
     *pos = sync_load_rlx(&c->active->size);
-    if (cask_fault(c, "write") != 0 ||
-        cask_write_full(cask_file_fd(c->active), buf, n, *pos) != 0) {
+    if (cask_append_bytes(c, c->active, r, n, *pos) != 0) {
         rc = cask_fail(CASK_EIO, "%s/%010u.data offset %llu: write: %s",
                        c->dir, c->active->id, (unsigned long long)*pos,
                        strerror(errno));
@@ -495,14 +704,14 @@ cask_append(cask *c, cask_rec *r, uint8_t *buf, cask_file **fout,
         goto out;
     }
     c->last_seq = r->seq;
-    sync_store_rlx(&c->active->size, *pos + n);
+    /* release: cask_verify reads records below size without log_mu */
+    sync_store_rel(&c->active->size, *pos + n);
     *fout = c->active;
-    cask_file_pin(*fout);
     sync_faa_rlx(&(*fout)->pending, 1);
+    prefault_plan(c->active, *pos, n, &pf);
 out:
     pthread_mutex_unlock(&c->log_mu);
-    if (ret.f != NULL)
-        cask_retire(c, &ret);
+    prefault_run(&pf);
     return rc;
 }
 
@@ -596,19 +805,37 @@ cask_sync(cask *c)
 static pthread_mutex_t *
 cask_stripe(cask *c, const void *key, size_t klen)
 {
-    return &c->stripe[kd_hash(key, klen, 0x5bd1e995u) % CASK_STRIPES];
+    return &c->stripe[kd_hash(key, klen, 0x5bd1e995u) % CASK_STRIPES].mu;
+}
+
+/* Every check a read makes before it returns a value: the checksum, the
+ * length, and the seq and key the keydir entry names; a tombstone is never
+ * a value. */
+static int
+rec_check(cask *c, const cask_file *f, const kd_entry *e, const void *key,
+          size_t klen, const uint8_t *b, uint64_t n, cask_rec *r)
+{
+    uint64_t len;
+
+    if (cask_rec_decode(b, n, r, &len) != 0 || len != n || r->seq != e->seq ||
+        r->klen != klen || memcmp(r->key, key, klen) != 0 ||
+        (r->flags & CASK_FLAG_TOMB))
+        return cask_fail(CASK_ECORRUPT, "%s/%010u.data offset %llu: record "
+                         "fails its checksum or does not match the keydir",
+                         c->dir, f->id, (unsigned long long)e->value_pos);
+    return 0;
 }
 
 /*
- * Reads and verifies the record entry e points to, from a pinned file.
- * On success *buf holds the whole record (caller frees) and *r describes
- * it.
+ * Reads and verifies the record entry e points to, from a pinned file,
+ * with pread. On success *buf holds the whole record (caller frees) and
+ * *r describes it.
  */
 static int
 cask_read_rec(cask *c, cask_file *f, const kd_entry *e, const void *key,
               size_t klen, uint8_t **buf, cask_rec *r)
 {
-    uint64_t n = cask_rec_size((uint32_t)klen, e->value_size), len;
+    uint64_t n = cask_rec_size((uint32_t)klen, e->value_size);
     uint8_t *b = malloc(n ? n : 1);
 
     if (b == NULL)
@@ -628,56 +855,120 @@ cask_read_rec(cask *c, cask_file *f, const kd_entry *e, const void *key,
                          c->dir, f->id, (unsigned long long)e->value_pos,
                          got < 0 ? strerror(err) : "short read");
     }
-    if (cask_rec_decode(b, n, r, &len) != 0 || len != n || r->seq != e->seq ||
-        r->klen != klen || memcmp(r->key, key, klen) != 0 ||
-        (r->flags & CASK_FLAG_TOMB)) {
+    int rc = rec_check(c, f, e, key, klen, b, n, r);
+    if (rc != 0) {
         free(b);
-        return cask_fail(CASK_ECORRUPT, "%s/%010u.data offset %llu: record "
-                         "fails its checksum or does not match the keydir",
-                         c->dir, f->id, (unsigned long long)e->value_pos);
+        return rc;
     }
     *buf = b;
     return 0;
 }
 
+/* What a read does with the value it found, in place; its return value
+ * becomes the read's. */
+typedef int (*cask_val_fn)(const uint8_t *val, uint32_t vlen, void *arg);
+
+static int
+rec_expired(const cask_rec *r)
+{
+    return r->expiry_ms != 0 && r->expiry_ms <= cask_now_ms();
+}
+
+/* The slow way, for a record the mapping does not cover: pin the file
+ * (inside the section, so the table's reference is still held), leave
+ * the section, pread. */
+static int
+visit_pread(cask *c, cask_file *f, const kd_entry *e, const void *key,
+            size_t klen, cask_val_fn fn, void *arg)
+{
+    uint8_t *buf;
+    cask_rec r;
+
+    cask_file_pin(f);
+    sync_reclaim_exit(c->rcl);
+    int rc = cask_read_rec(c, f, e, key, klen, &buf, &r);
+    cask_file_unpin(f);
+    if (rc != 0)
+        return rc;
+    rc = rec_expired(&r) ? CASK_ENOTFOUND : fn(r.val, r.vlen, arg);
+    free(buf);
+    return rc;
+}
+
 /*
- * The key's visible record: keydir lookup, pin the file, pread. If a merge
- * retired the file between lookup and pin, the keydir already points at
- * the record's new home, so look again; the same entry coming back with its
- * file gone would be a bug, reported rather than looped on.
+ * The key's visible value, handed to fn in place. The common case writes
+ * no shared memory, makes no system call and allocates nothing: inside a
+ * read-side section of c->rcl it looks the key up, finds the file in the
+ * lock-free table, checks the record in the file's mapping and calls fn on
+ * it there; the section keeps the file mapped until fn returns, even if a
+ * merge retires it meanwhile. If the file left the table between lookup
+ * and use, the keydir already points at the record's new home, so look
+ * again; the same entry coming back with its file gone would be a bug,
+ * reported rather than looped on.
  */
 static int
-cask_lookup(cask *c, const void *key, size_t klen, kd_entry *e, uint8_t **buf,
-            cask_rec *r)
+cask_visit(cask *c, const void *key, size_t klen, cask_val_fn fn, void *arg)
 {
-    kd_entry prev = {0, 0, 0, 0};
-    int have_prev = 0;
+    kd_entry e, prev = {0, 0, 0, 0};
+    int have_prev = 0, rc;
+    cask_rec r;
 
     for (;;) {
-        int rc = kd_get(c->kd, key, klen, e);
-        if (rc == KD_ENOTFOUND)
-            return CASK_ENOTFOUND;
-        if (rc != KD_OK)
-            return cask_fail(CASK_EINVAL, "keydir: %s", kd_strerror(rc));
-        cask_file *f = cask_tab_pin(c, e->file_id);
+        sync_reclaim_enter(c->rcl);
+        rc = kd_get(c->kd, key, klen, &e);
+        cask_file *f = rc == KD_OK ? cask_tab_at(cask_tab_now(c), e.file_id)
+                                   : NULL;
         if (f == NULL) {
-            if (have_prev && kd_entry_eq(&prev, e))
+            sync_reclaim_exit(c->rcl);
+            if (rc == KD_ENOTFOUND)
+                return CASK_ENOTFOUND;
+            if (rc != KD_OK)
+                return cask_fail(CASK_EINVAL, "keydir: %s", kd_strerror(rc));
+            if (have_prev && kd_entry_eq(&prev, &e))
                 return cask_fail(CASK_EIO, "%s/%010u.data: file of a live "
-                                 "key is gone", c->dir, e->file_id);
-            prev = *e;
+                                 "key is gone", c->dir, e.file_id);
+            prev = e;
             have_prev = 1;
             continue;
         }
-        rc = cask_read_rec(c, f, e, key, klen, buf, r);
-        cask_file_unpin(f);
-        if (rc != 0)
-            return rc;
-        if (r->expiry_ms != 0 && r->expiry_ms <= cask_now_ms()) {
-            free(*buf);
-            return CASK_ENOTFOUND;
-        }
-        return 0;
+        uint64_t n = cask_rec_size((uint32_t)klen, e.value_size);
+        /* acquire: the mapping published before map_len is seen */
+        if (e.value_pos + n > sync_load_acq(&f->map_len))
+            return visit_pread(c, f, &e, key, klen, fn, arg);
+        rc = rec_check(c, f, &e, key, klen,
+                       sync_load_rlx(&f->map) + e.value_pos, n, &r);
+        if (rc == 0)
+            rc = rec_expired(&r) ? CASK_ENOTFOUND : fn(r.val, r.vlen, arg);
+        sync_reclaim_exit(c->rcl);
+        return rc;
     }
+}
+
+/*
+ * The keydir's quiescent-state announcement, after every
+ * CASK_QUIESCE_EVERY operations of the calling thread on one store rather
+ * than after each: an announcement is a fence, a scan of every thread's
+ * slot and often a CAS on the keydir's global epoch - a write to a line
+ * every thread reads, which is what a get must not do. Reclamation is
+ * only delayed by that many operations (a thread that alternates between
+ * stores announces to each every time). QSBR asks for periodic
+ * announcements, not one per operation.
+ */
+#define CASK_QUIESCE_EVERY 32u
+
+static _Thread_local struct {
+    const cask *c;
+    unsigned ops;
+} cask_quiesce_tls;
+
+static void
+cask_quiesce(cask *c)
+{
+    if (cask_quiesce_tls.c == c && ++cask_quiesce_tls.ops < CASK_QUIESCE_EVERY)
+        return;
+    cask_quiesce_tls.c = c;
+    cask_quiesce_tls.ops = 0;
+    kd_quiescent(c->kd);
 }
 
 static int
@@ -689,29 +980,97 @@ cask_check_key(size_t klen)
     return 0;
 }
 
+typedef struct get_copy {
+    void *buf;
+    size_t cap;
+    size_t *vlen;
+} get_copy;
+
+static int
+get_malloc_fn(const uint8_t *val, uint32_t vlen, void *arg)
+{
+    get_copy *g = arg;
+
+    *g->vlen = vlen;
+    if (vlen == 0) {
+        *(void **)g->buf = NULL;
+        return 0;
+    }
+    void *p = malloc(vlen);
+    if (p == NULL)
+        return cask_fail(CASK_ENOMEM, "out of memory for a %u-byte value",
+                         vlen);
+    memcpy(p, val, vlen);
+    *(void **)g->buf = p;
+    return 0;
+}
+
 int
 cask_get(cask *c, const void *key, size_t klen, void **val, size_t *vlen)
 {
-    uint8_t *buf;
-    cask_rec r;
-    kd_entry e;
+    get_copy g = {val, 0, vlen};
     int rc = cask_check_key(klen);
 
     if (rc != 0)
         return rc;
-    rc = cask_lookup(c, key, klen, &e, &buf, &r);
-    kd_quiescent(c->kd);
+    rc = cask_visit(c, key, klen, get_malloc_fn, &g);
+    cask_quiesce(c);
+    return rc;
+}
+
+static int
+get_buf_fn(const uint8_t *val, uint32_t vlen, void *arg)
+{
+    get_copy *g = arg;
+
+    *g->vlen = vlen;
+    if (vlen > g->cap)
+        return cask_fail(CASK_ETOOBIG, "value of %u bytes, buffer of %zu",
+                         vlen, g->cap);
+    if (vlen > 0)
+        memcpy(g->buf, val, vlen);
+    return 0;
+}
+
+int
+cask_get_buf(cask *c, const void *key, size_t klen, void *buf, size_t cap,
+             size_t *vlen)
+{
+    get_copy g = {buf, cap, vlen};
+    int rc = cask_check_key(klen);
+
     if (rc != 0)
         return rc;
-    *vlen = r.vlen;
-    if (r.vlen == 0) {
-        free(buf);
-        *val = NULL;
-        return 0;
-    }
-    memmove(buf, r.val, r.vlen);
-    *val = buf;
-    return 0;
+    rc = cask_visit(c, key, klen, get_buf_fn, &g);
+    cask_quiesce(c);
+    return rc;
+}
+
+typedef struct get_user {
+    cask_get_fn fn;
+    void *arg;
+} get_user;
+
+static int
+get_user_fn(const uint8_t *val, uint32_t vlen, void *arg)
+{
+    get_user *u = arg;
+
+    return u->fn(val, vlen, u->arg);
+}
+
+int
+cask_get_with(cask *c, const void *key, size_t klen, cask_get_fn fn,
+              void *arg)
+{
+    get_user u = {fn, arg};
+    int rc = cask_check_key(klen);
+
+    if (rc != 0)
+        return rc;
+    rc = cask_visit(c, key, klen, get_user_fn, &u);
+    cask_quiesce(c);
+    return rc;
 }
 
 /* ---- writes ----------------------------------------------------------------- */
@@ -722,18 +1081,14 @@ cask_get(cask *c, const void *key, size_t klen, void **val, size_t *vlen)
  */
 static int
 cask_write_locked(cask *c, const void *key, size_t klen, const void *val,
-                  size_t vlen, uint64_t ttl_ms, int tomb)
+                  size_t vlen, uint64_t ttl_ms, int tomb, cask_retired *ret)
 {
     cask_rec r = {0};
     cask_file *f = NULL;
     uint64_t pos = 0, n = cask_rec_size((uint32_t)klen, (uint32_t)vlen);
-    uint8_t stackbuf[512], *buf = n <= sizeof stackbuf ? stackbuf : malloc(n);
     kd_entry old;
     int rc;
 
-    if (buf == NULL)
-        return cask_fail(CASK_ENOMEM, "out of memory for a %llu-byte record",
-                         (unsigned long long)n);
     r.klen = (uint32_t)klen;
     r.vlen = (uint32_t)vlen;
     r.key = key;
@@ -741,9 +1096,7 @@ cask_write_locked(cask *c, const void *key, size_t klen, const void *val,
     r.flags = tomb ? CASK_FLAG_TOMB : 0;
     r.tstamp_ms = cask_now_ms();
     r.expiry_ms = ttl_ms ? r.tstamp_ms + ttl_ms : 0;
-    rc = cask_append(c, &r, buf, &f, &pos);
-    if (buf != stackbuf)
-        free(buf);
+    rc = cask_append(c, &r, &f, &pos, ret);
     if (rc != 0)
         return rc;
     if (c->opt.sync == CASK_SYNC_ALWAYS)
@@ -766,9 +1119,9 @@ cask_write_locked(cask *c, const void *key, size_t klen, const void *val,
                                                 old.value_size));
         }
     }
-    /* release: a merge that sees no pending record sees the keydir update */
+    /* release: a merge that sees no pending record sees the keydir
+     * update; f may be retired (and freed) right after */
     sync_fas_acqrel(&f->pending, 1);
-    cask_file_unpin(f);
     return rc;
 }
 
@@ -786,15 +1139,17 @@ int
 cask_put_ttl(cask *c, const void *key, size_t klen, const void *val,
              size_t vlen, uint64_t ttl_ms)
 {
+    cask_retired ret = {0};
     int rc = cask_check_kv(klen, vlen);
 
     if (rc != 0)
         return rc;
     pthread_mutex_t *m = cask_stripe(c, key, klen);
     pthread_mutex_lock(m);
-    rc = cask_write_locked(c, key, klen, val, vlen, ttl_ms, 0);
+    rc = cask_write_locked(c, key, klen, val, vlen, ttl_ms, 0, &ret);
     pthread_mutex_unlock(m);
-    kd_quiescent(c->kd);
+    cask_retire(c, &ret);
+    cask_quiesce(c);
     return rc;
 }
 
@@ -804,64 +1159,73 @@ cask_put(cask *c, const void *key, size_t klen, const void *val, size_t vlen)
     return cask_put_ttl(c, key, klen, val, vlen, 0);
 }
 
-/* Under the stripe lock: is the key visible, and with which value? */
 static int
-cask_current(cask *c, const void *key, size_t klen, uint8_t **buf,
-             cask_rec *r)
+exists_fn(const uint8_t *val, uint32_t vlen, void *arg)
 {
-    kd_entry e;
-
-    return cask_lookup(c, key, klen, &e, buf, r);
+    (void)val;
+    (void)vlen;
+    (void)arg;
+    return 0;
 }
 
 int
 cask_del(cask *c, const void *key, size_t klen)
 {
-    uint8_t *buf;
-    cask_rec r;
+    cask_retired ret = {0};
     int rc = cask_check_key(klen);
 
     if (rc != 0)
         return rc;
     pthread_mutex_t *m = cask_stripe(c, key, klen);
     pthread_mutex_lock(m);
-    rc = cask_current(c, key, klen, &buf, &r);
-    if (rc == 0) {
-        free(buf);
-        rc = cask_write_locked(c, key, klen, NULL, 0, 0, 1);
-    }
+    rc = cask_visit(c, key, klen, exists_fn, NULL);
+    if (rc == 0)
+        rc = cask_write_locked(c, key, klen, NULL, 0, 0, 1, &ret);
     pthread_mutex_unlock(m);
-    kd_quiescent(c->kd);
+    cask_retire(c, &ret);
+    cask_quiesce(c);
     return rc;
+}
+
+typedef struct cas_expect {
+    const void *p; /* NULL: the key must be absent */
+    size_t len;
+} cas_expect;
+
+/* 0 if the current value is the expected one, else CASK_ECHANGED. */
+static int
+cas_cmp_fn(const uint8_t *val, uint32_t vlen, void *arg)
+{
+    const cas_expect *x = arg;
+
+    return x->p != NULL && vlen == x->len &&
+                   (vlen == 0 || memcmp(val, x->p, vlen) == 0)
+               ? 0
+               : CASK_ECHANGED;
 }
 
 int
 cask_cas(cask *c, const void *key, size_t klen, const void *expect,
          size_t elen, const void *val, size_t vlen)
 {
-    uint8_t *buf = NULL;
-    cask_rec r;
-    int rc = cask_check_kv(klen, val ? vlen : 0), match;
+    cask_retired ret = {0};
+    cas_expect x = {expect, elen};
+    int rc = cask_check_kv(klen, val ? vlen : 0);
 
     if (rc != 0)
         return rc;
     pthread_mutex_t *m = cask_stripe(c, key, klen);
     pthread_mutex_lock(m);
-    rc = cask_current(c, key, klen, &buf, &r);
-    if (rc == CASK_ENOTFOUND) {
-        match = expect == NULL;
-        rc = 0;
-    } else {
-        match = rc == 0 && expect != NULL && r.vlen == elen &&
-                (elen == 0 || memcmp(r.val, expect, elen) == 0);
-        free(buf);
-    }
-    if (rc == 0 && !match)
-        rc = CASK_ECHANGED;
+    /* under the stripe lock: no writer of the key runs until the update */
+    rc = cask_visit(c, key, klen, cas_cmp_fn, &x);
+    if (rc == CASK_ENOTFOUND)
+        rc = expect == NULL ? 0 : CASK_ECHANGED;
     if (rc == 0 && (val != NULL || expect != NULL))
-        rc = cask_write_locked(c, key, klen, val, vlen, 0, val == NULL);
+        rc = cask_write_locked(c, key, klen, val, vlen, 0, val == NULL,
+                               &ret);
     pthread_mutex_unlock(m);
-    kd_quiescent(c->kd);
+    cask_retire(c, &ret);
+    cask_quiesce(c);
     return rc;
 }
 
@@ -909,10 +1273,11 @@ static cask_file **
 fold_pin_all(cask *c, uint32_t *cap)
 {
     pthread_rwlock_rdlock(&c->tab_lock);
-    *cap = c->tab_cap;
+    cask_ftab *t = cask_tab_now(c);
+    *cap = t->cap;
     cask_file **pins = calloc(*cap ? *cap : 1, sizeof *pins);
     for (uint32_t i = 0; pins != NULL && i < *cap; i++)
-        if ((pins[i] = c->tab[i]) != NULL)
+        if ((pins[i] = cask_tab_at(t, i)) != NULL)
             cask_file_pin(pins[i]);
     pthread_rwlock_unlock(&c->tab_lock);
     return pins;
@@ -930,11 +1295,11 @@ fold_snapshot(cask *c, fold_list *l, cask_file ***pins, uint32_t *npins)
 
     pthread_mutex_lock(&c->inst_mu);
     for (uint32_t i = 0; i < CASK_STRIPES; i++)
-        pthread_mutex_lock(&c->stripe[i]);
+        pthread_mutex_lock(&c->stripe[i].mu);
     rc = kd_iterate(c->kd, fold_collect, l);
     *pins = fold_pin_all(c, npins);
     for (uint32_t i = 0; i < CASK_STRIPES; i++)
-        pthread_mutex_unlock(&c->stripe[CASK_STRIPES - 1 - i]);
+        pthread_mutex_unlock(&c->stripe[CASK_STRIPES - 1 - i].mu);
     pthread_mutex_unlock(&c->inst_mu);
     if (l->oom || rc != 0 || *pins == NULL)
         return cask_fail(CASK_ENOMEM, "fold: out of memory for the snapshot");
@@ -970,7 +1335,7 @@ cask_fold(cask *c, cask_fold_fn fn, void *arg)
     uint64_t now = cask_now_ms();
     int rc = fold_snapshot(c, &l, &pins, &npins);
 
-    kd_quiescent(c->kd);
+    cask_quiesce(c);
     for (size_t i = 0; rc == 0 && i < l.n; i++)
         rc = fold_visit(c, pins, npins, &l.v[i], now, fn, arg);
     for (size_t i = 0; i < l.n; i++)
@@ -1009,9 +1374,10 @@ cask_stats(cask *c, cask_info *st)
     st->files_scanned = c->files_scanned;
     st->torn_bytes = c->torn_bytes;
     pthread_rwlock_rdlock(&c->tab_lock);
-    st->file = calloc(c->tab_cap ? c->tab_cap : 1, sizeof *st->file);
-    for (uint32_t i = 0; st->file != NULL && i < c->tab_cap; i++) {
-        cask_file *f = c->tab[i];
+    cask_ftab *t = cask_tab_now(c);
+    st->file = calloc(t->cap ? t->cap : 1, sizeof *st->file);
+    for (uint32_t i = 0; st->file != NULL && i < t->cap; i++) {
+        cask_file *f = cask_tab_at(t, i);
         if (f == NULL)
             continue;
         cask_file_stats *fs = &st->file[st->nfile++];
@@ -1146,12 +1512,31 @@ cask_syncer_main(void *arg)
     return NULL;
 }
 
+/* log_mu and the stripe locks are held for about a hundred nanoseconds
+ * (one copy into the mapping); a waiter that goes to sleep in the kernel
+ * pays microseconds to be woken, so where glibc offers it the waiter spins
+ * a bounded while first (its adaptive mutex), then sleeps. */
+static void
+cask_short_mutex_init(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t a;
+
+    pthread_mutexattr_init(&a);
+#ifdef __GLIBC__
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
+    pthread_mutex_init(m, &a);
+    pthread_mutexattr_destroy(&a);
+}
+
 static int
 cask_init_locks(cask *c)
 {
+    cask_ftab *t = tab_alloc(0);
+
     for (uint32_t i = 0; i < CASK_STRIPES; i++)
-        pthread_mutex_init(&c->stripe[i], NULL);
-    pthread_mutex_init(&c->log_mu, NULL);
+        cask_short_mutex_init(&c->stripe[i].mu);
+    cask_short_mutex_init(&c->log_mu);
     pthread_mutex_init(&c->sync_mu, NULL);
     pthread_cond_init(&c->sync_cv, NULL);
     pthread_rwlock_init(&c->tab_lock, NULL);
@@ -1161,18 +1546,25 @@ cask_init_locks(cask *c)
     pthread_cond_init(&c->stop_cv, NULL);
     pthread_cond_init(&c->merge_cv, NULL);
     pthread_cond_init(&c->merge_done_cv, NULL);
+    atomic_init(&c->ftab, t);
+    if (t == NULL || sync_reclaim_create("epoch", &c->rcl) != SYNC_OK)
+        return cask_fail(CASK_ENOMEM, "out of memory");
     return 0;
 }
 
 static void
 cask_free(cask *c)
 {
+    /* first what waits for a grace period: retired files and tables */
+    if (c->rcl != NULL)
+        sync_reclaim_destroy(c->rcl);
     if (c->active != NULL)
         cask_file_unpin(c->active);
-    for (uint32_t i = 0; i < c->tab_cap; i++)
-        if (c->tab[i] != NULL)
-            cask_file_unpin(c->tab[i]);
-    free(c->tab);
+    cask_ftab *t = sync_load_acq(&c->ftab);
+    for (uint32_t i = 0; t != NULL && i < t->cap; i++)
+        if (cask_tab_at(t, i) != NULL)
+            cask_file_unpin(cask_tab_at(t, i));
+    free(t);
     if (c->kd != NULL)
         kd_close(c->kd);
     if (c->lockfd >= 0)
@@ -1180,7 +1572,7 @@ cask_free(cask *c)
     if (c->dirfd >= 0)
         close(c->dirfd);
     for (uint32_t i = 0; i < CASK_STRIPES; i++)
-        pthread_mutex_destroy(&c->stripe[i]);
+        pthread_mutex_destroy(&c->stripe[i].mu);
     pthread_mutex_destroy(&c->log_mu);
     pthread_mutex_destroy(&c->sync_mu);
     pthread_cond_destroy(&c->sync_cv);
@@ -1236,7 +1628,8 @@ cask_open_log(cask *c)
     if (rc != 0)
         return rc;
     c->last_seq = c->durable_seq = c->max_seq_seen;
-    rc = cask_create_file(c, sync_faa_rlx(&c->next_id, 1), &c->active);
+    rc = cask_create_file(c, sync_faa_rlx(&c->next_id, 1), cask_active_cap(c),
+                          &c->active);
     if (rc != 0)
         return rc;
     rc = cask_tab_add(c, c->active);
@@ -1255,18 +1648,21 @@ int
 cask_open(const char *dir, const cask_options *opt, cask **out)
 {
     uint64_t t0 = sync_now_ns();
-    cask *c = calloc(1, sizeof *c);
+    /* aligned: the stripe locks are one per cache line */
+    cask *c = aligned_alloc(64, (sizeof *c + 63) & ~(size_t)63);
     int rc;
 
     *out = NULL;
     if (c == NULL)
         return cask_fail(CASK_ENOMEM, "out of memory");
+    memset(c, 0, sizeof *c);
     c->dirfd = c->lockfd = -1;
     if (opt != NULL)
         c->opt = *opt;
     cask_defaults(&c->opt);
-    cask_init_locks(c);
-    rc = cask_open_dir(c, dir);
+    rc = cask_init_locks(c);
+    if (rc == 0)
+        rc = cask_open_dir(c, dir);
     if (rc == 0)
         rc = cask_open_keydir(c);
     if (rc == 0)
@@ -1314,7 +1710,16 @@ cask_close(cask *c)
     if (c == NULL)
         return 0;
     cask_stop_threads(c);
+    /* the preallocated tail goes: a closed store's files end at their
+     * last record (the sync below makes the new size durable) */
+    int trc = ftruncate(cask_file_fd(c->active),
+                        (off_t)sync_load_rlx(&c->active->size)) == 0
+                  ? 0
+                  : cask_fail(CASK_EIO, "%s/%010u.data: truncate: %s", c->dir,
+                              c->active->id, strerror(errno));
     rc = sync_load_acq(&c->poisoned) ? 0 : cask_sync(c);
+    if (rc == 0)
+        rc = trc;
     if (rc == 0 && !sync_load_acq(&c->poisoned))
         cask_hint_missing(c);
     cask_free(c);
@@ -1325,10 +1730,12 @@ void
 cask_thread_register(cask *c)
 {
     kd_thread_register(c->kd);
+    sync_reclaim_register(c->rcl);
 }
 
 void
 cask_thread_unregister(cask *c)
 {
+    sync_reclaim_unregister(c->rcl);
     kd_thread_unregister(c->kd);
 }

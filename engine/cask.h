@@ -15,8 +15,10 @@
  * Threads: every operation except cask_close may be called by many threads
  * at once. A thread calls cask_thread_register before its first operation
  * on a store and cask_thread_unregister after its last (they forward to the
- * keydir, whose reclamation may need them). Linearizability, blocking and
- * durability of each operation are stated at its declaration.
+ * keydir, whose reclamation may need them, and to the store's own epoch
+ * domain, which frees merged-away files; a thread between operations never
+ * holds that one back). Linearizability, blocking and durability of each
+ * operation are stated at its declaration.
  *
  * Keys are 1..CASK_KEY_MAX bytes, values 0..CASK_VALUE_MAX bytes, both
  * binary-safe and copied.
@@ -137,20 +139,52 @@ void cask_thread_unregister(cask *c);
 /*
  * cask_get: the key's value, in a malloc'd buffer the caller frees with
  * free() (*val may be NULL for an empty value). Returns 0, CASK_ENOTFOUND
- * (absent, deleted or expired), or CASK_ECORRUPT / CASK_EIO.
- * Linearizable at its keydir lookup; never blocks on writers (one keydir
- * lookup and one pread; it retries the lookup if a merge moved the record).
+ * (absent, deleted or expired), or CASK_ECORRUPT / CASK_EIO (the record
+ * fails its checksum or does not match the keydir; the message names file
+ * and offset). Linearizable at its keydir lookup; takes no lock of the
+ * store's and never waits for writers or merges (it blocks only where the
+ * keydir's own get does: mutex keydirs): one keydir lookup, then the
+ * record is checked and copied out of the data file's mapping (a pread for
+ * a record the mapping does not cover). Retries the lookup if a merge
+ * moved the record.
  */
 int cask_get(cask *c, const void *key, size_t klen, void **val, size_t *vlen);
+
+/*
+ * cask_get_buf: cask_get into the caller's buffer (cap bytes), with no
+ * allocation; for a record in a mapped file (every file but a record past
+ * a failed mapping) also no system call and no write to memory other
+ * threads use. *vlen receives the value's length; if it exceeds cap,
+ * nothing is copied and CASK_ETOOBIG is returned (call again with a
+ * buffer of *vlen bytes). Same checks, errors and guarantees as cask_get.
+ */
+int cask_get_buf(cask *c, const void *key, size_t klen, void *buf,
+                 size_t cap, size_t *vlen);
+
+/*
+ * cask_get_with: zero-copy read. Calls fn once with the key's value in
+ * place (read-only, valid only during the call; it may point into a
+ * mapped data file) and returns what fn returns; without calling fn,
+ * returns CASK_ENOTFOUND or an error as cask_get does. fn runs inside a
+ * read-side section that keeps the data file mapped even if a merge
+ * retires it meanwhile, so it must be short, must not block, and must not
+ * call into the store (no cask_* call on any store); a merge finishing
+ * waits for it. Linearizable at the keydir lookup, like cask_get.
+ */
+typedef int (*cask_get_fn)(const void *val, size_t vlen, void *arg);
+int cask_get_with(cask *c, const void *key, size_t klen, cask_get_fn fn,
+                  void *arg);
 
 /*
  * cask_put / cask_put_ttl: stores the value (ttl_ms > 0: invisible after
  * that many milliseconds). cask_del: stores a tombstone; CASK_ENOTFOUND if
  * the key was absent (nothing is written then).
  * Linearizable at the keydir update, which happens after the record is in
- * the file (and durable, with CASK_SYNC_ALWAYS). Blocking: writers of keys
- * in the same lock stripe wait for each other; all writers share one append
- * mutex for the pwrite and one fdatasync per group commit.
+ * the file - copied into the page cache through the active file's shared
+ * mapping, so it survives a crash of the process - and durable, with
+ * CASK_SYNC_ALWAYS. Blocking: writers of keys in the same lock stripe wait
+ * for each other; all writers share one append mutex for the copy and one
+ * fdatasync per group commit.
  */
 int cask_put(cask *c, const void *key, size_t klen, const void *val,
              size_t vlen);
@@ -194,9 +228,12 @@ enum cask_merge_mode {
  * other threads keep reading and writing (they never wait for it, except a
  * cask_fold snapshot for the length of one output's installation). Returns
  * the number of files merged (>= 0) or an error; an error leaves the store
- * as it was (outputs already installed hold the same values). Blocking:
- * one merge runs at a time, others wait. Crash-safe at every step
- * (DESIGN.md).
+ * as it was (outputs already installed hold the same values). Before it
+ * returns, it waits for the gets in progress (a grace period, as long as
+ * the longest get or cask_get_with callback), so the inputs' mappings and
+ * descriptors are closed and their space freed. Blocking: one merge runs
+ * at a time, others wait. Never call it from a cask_get_with callback.
+ * Crash-safe at every step (DESIGN.md).
  */
 int cask_merge(cask *c, int mode);
 

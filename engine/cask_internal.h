@@ -16,8 +16,10 @@
 
 #include "engine/cask.h"
 #include "engine/format.h"
+#include "sync/reclaim.h"
 
 #include <pthread.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <sys/types.h>
 #include <stdint.h>
@@ -33,34 +35,64 @@
 #define CASK_TOMB_MARK UINT32_MAX
 
 /*
- * One data file. The table holds one reference; a reader or merge pins it
- * (refs + 1) around its use; the file is closed and freed when refs drops to
- * zero. A merged-away file is unlinked at once (POSIX keeps an open file's
- * data until its last descriptor closes), so pinned readers keep reading
- * and the space returns when the last pin goes.
+ * One data file. The table holds one reference; a merge, fold or verify
+ * pins it (refs + 1) around its use; the file is unmapped, closed and freed
+ * when refs drops to zero. Gets take no reference: they read the file
+ * inside a read-side section of c->rcl (DESIGN.md, "File lifetime"), and a
+ * merge drops the table's reference only after a grace period. A
+ * merged-away file is unlinked at once (POSIX keeps an open or mapped
+ * file's data until its last descriptor and mapping go), so readers that
+ * found it keep reading and the space returns when the last one is done.
+ *
+ * Fields read by every get (id, map, map_len) come first and change at
+ * most twice in a file's life; the counters writers update on every
+ * append live on their own cache line, so appends do not evict readers'
+ * copies of the read-mostly line.
  */
 typedef struct cask_file {
     struct cask *c;
     uint32_t id;
+    /* The mapping (engine/DESIGN.md, "Read path"): records wholly below
+     * map_len are read from map; the rest (a mapping that failed, a
+     * record past it) with pread. map_len is the active file's
+     * preallocated size while it is written, its data size from rotation
+     * on. map_cap is the length mapped (for munmap); map_rw: the mapping
+     * is writable (the active file: appends copy records into it). */
+    _Atomic(uint8_t *) map;
+    _Atomic uint64_t map_len;
+    uint64_t map_cap;
+    int map_rw;
     _Atomic int has_hint;
     _Atomic uint64_t size;   /* bytes in the file (appends only) */
-    _Atomic int64_t live;    /* bytes of records the keydir points to */
+    alignas(64) _Atomic int64_t live; /* bytes of records the keydir
+                                         points to */
     _Atomic uint32_t refs;
     /* Records appended whose keydir update has not happened yet. A merge
      * takes only files with none: it judges a record live or dead by the
      * keydir, and must not drop a record whose writer is about to point
-     * the keydir at it. */
+     * the keydir at it. While it is non-zero the file cannot be retired,
+     * so a writer needs no other reference to it. */
     _Atomic uint32_t pending;
     /* The descriptor cache (cask_fd_get): fd is -1 while closed; users
      * counts reads in progress, with CASK_FD_CLOSING set while the cache
      * closes it; uncached files (the active file, a merge output being
-     * written) are never closed by the cache. */
+     * written) are never closed by the cache. Gets from the mapping never
+     * use the descriptor. */
     _Atomic int fd;
     _Atomic uint32_t users;
     _Atomic uint64_t last_use;
     _Atomic int uncached;
     pthread_mutex_t fd_mu;   /* serialises reopening */
 } cask_file;
+
+/* The file table, indexed by file id; ids are never reused. Published
+ * whole with a release store; a slot changes with a release store under
+ * tab_lock (write side); a grown table replaces the old one, which is
+ * freed after a grace period of c->rcl, so gets read it with no lock. */
+typedef struct cask_ftab {
+    uint32_t cap;
+    _Atomic(cask_file *) f[];
+} cask_ftab;
 
 #define CASK_FD_CLOSING 0x80000000u
 
@@ -71,7 +103,11 @@ struct cask {
     kd_keydir *kd;
     cask_options opt; /* with defaults filled in */
 
-    pthread_mutex_t stripe[CASK_STRIPES];
+    /* one cache line per stripe: writers of different stripes do not
+     * share a line */
+    struct {
+        alignas(64) pthread_mutex_t mu;
+    } stripe[CASK_STRIPES];
 
     pthread_mutex_t log_mu;    /* the append point */
     cask_file *active;         /* log_mu; holds its own reference */
@@ -83,9 +119,12 @@ struct cask {
     int syncing;               /* sync_mu: a leader is in fdatasync */
     uint64_t durable_seq;      /* sync_mu: every seq <= it is durable */
 
-    pthread_rwlock_t tab_lock; /* the file table: readers share it */
-    cask_file **tab;           /* indexed by file id */
-    uint32_t tab_cap;
+    /* The file table. Gets read it lock-free inside a section of rcl;
+     * slow paths that walk it (merge, fold, stats, the descriptor cache)
+     * hold tab_lock's read side; changes hold its write side. */
+    pthread_rwlock_t tab_lock;
+    _Atomic(cask_ftab *) ftab;
+    sync_reclaim *rcl;         /* "epoch": file and table lifetimes */
     _Atomic uint32_t next_id;
 
     pthread_mutex_t merge_mu;  /* one merge at a time */
@@ -126,6 +165,9 @@ ssize_t cask_pread_full(int fd, void *buf, size_t n, uint64_t off);
 int cask_write_full(int fd, const void *buf, size_t n, uint64_t off);
 
 cask_file *cask_file_new(cask *c, uint32_t id, int fd, uint64_t size);
+/* Maps an immutable file read-only over its size (a file whose size will
+ * not change); on failure leaves it to pread. */
+void cask_file_map_ro(cask_file *f);
 /* The descriptor of a file the cache never closes (active, merge output,
  * or any file during recovery). */
 int cask_file_fd(cask_file *f);
@@ -142,10 +184,19 @@ void cask_fd_trim(cask *c);
 void cask_file_pin(cask_file *f);
 void cask_file_unpin(cask_file *f);
 int cask_tab_add(cask *c, cask_file *f);
+/* The table now, and its slot i (NULL if empty or out of range). Inside a
+ * read-side section of c->rcl, or holding tab_lock. */
+cask_ftab *cask_tab_now(cask *c);
+cask_file *cask_tab_at(const cask_ftab *t, uint32_t i);
 /* Pins and returns file id, or NULL if it is not (or no longer) there. */
 cask_file *cask_tab_pin(cask *c, uint32_t id);
-/* Takes files out of the table and drops the table's references. */
+/* Takes files out of the table; the table's references are dropped after
+ * a grace period (cask_grace_wait hastens it). */
 void cask_tab_remove(cask *c, const uint32_t *ids, size_t n);
+/* Waits until every get that could have found a removed file has ended,
+ * and frees what the calling thread retired. Never call it inside a
+ * read-side section (a cask_get_with callback). */
+void cask_grace_wait(cask *c);
 /* Subtracts a dead record's bytes from its file's live count. */
 void cask_account_dead(cask *c, uint32_t file_id, uint64_t bytes);
 
@@ -153,8 +204,12 @@ void cask_account_dead(cask *c, uint32_t file_id, uint64_t bytes);
 int cask_sync_upto(cask *c, uint64_t seq);
 uint64_t cask_last_seq(cask *c);
 uint32_t cask_active_id(cask *c);
-/* Creates data file id with its header, durable, named in the directory. */
-int cask_create_file(cask *c, uint32_t id, cask_file **out);
+/* Creates data file id with its header, durable, named in the directory.
+ * cap > 0 (the active file): preallocated to cap bytes with
+ * posix_fallocate, so that a full disk fails here and not at a write into
+ * the mapping, and mapped read-write over them; appends copy records into
+ * the mapping. cap = 0 (a merge output): appended with pwrite. */
+int cask_create_file(cask *c, uint32_t id, uint64_t cap, cask_file **out);
 
 int cask_recover(cask *c);
 

@@ -8,6 +8,7 @@
 #include "engine/format.h"
 #include "engine/cask.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,16 @@ cask_file_hdr_check(const uint8_t *buf, size_t len, uint32_t file_id)
     return 0;
 }
 
+/*
+ * The stores are made in three ordered steps - header, then key and value,
+ * then the checksum - because the engine encodes straight into the active
+ * file's shared mapping: a process killed in the middle leaves a record
+ * whose header is readable and zeros after its extent, or zeros after its
+ * header, which recovery recognises as a torn tail (FORMAT.md). The
+ * compiler barriers (signal fences) keep the compiler from merging or
+ * reordering the steps; the CPU retires one thread's stores in order, and
+ * a killed process's stores all reach the page cache.
+ */
 void
 cask_rec_encode(uint8_t *out, const cask_rec *r)
 {
@@ -39,9 +50,11 @@ cask_rec_encode(uint8_t *out, const cask_rec *r)
     cask_put64(out + 24, r->expiry_ms);
     cask_put32(out + 32, r->klen);
     cask_put32(out + 36, r->vlen);
+    atomic_signal_fence(memory_order_seq_cst);
     memcpy(out + CASK_REC_HDR, r->key, r->klen);
     if (r->vlen > 0)
         memcpy(out + CASK_REC_HDR + r->klen, r->val, r->vlen);
+    atomic_signal_fence(memory_order_seq_cst);
     cask_put32(out, cask_crc32c(0, out + 4,
                                 cask_rec_size(r->klen, r->vlen) - 4));
 }

@@ -119,13 +119,14 @@ mg_candidates(cask *c, cask_file ***out, size_t *n)
     pthread_mutex_lock(&c->log_mu);
     uint32_t active = c->active->id;
     pthread_rwlock_rdlock(&c->tab_lock);
-    *out = calloc(c->tab_cap ? c->tab_cap : 1, sizeof **out);
-    for (uint32_t i = 0; *out != NULL && i < c->tab_cap; i++) {
-        if (c->tab[i] != NULL && i != active &&
-            !sync_load_acq(&c->tab[i]->uncached) &&
-            sync_load_acq(&c->tab[i]->pending) == 0) {
-            (*out)[(*n)++] = c->tab[i];
-            cask_file_pin(c->tab[i]);
+    cask_ftab *t = cask_tab_now(c);
+    *out = calloc(t->cap ? t->cap : 1, sizeof **out);
+    for (uint32_t i = 0; *out != NULL && i < t->cap; i++) {
+        cask_file *f = cask_tab_at(t, i);
+        if (f != NULL && i != active && !sync_load_acq(&f->uncached) &&
+            sync_load_acq(&f->pending) == 0) {
+            (*out)[(*n)++] = f;
+            cask_file_pin(f);
         }
     }
     pthread_rwlock_unlock(&c->tab_lock);
@@ -184,8 +185,10 @@ mg_finish_out(mg *m)
         (fdatasync(cask_file_fd(m->out)) != 0 || fsync(c->dirfd) != 0))
         rc = cask_fail(CASK_EIO, "%s/%010u.data: sync: %s", c->dir,
                        m->out->id, strerror(errno));
-    if (rc == 0)
+    if (rc == 0) {
+        cask_file_map_ro(m->out); /* before gets can find it */
         rc = mg_install(m);
+    }
     sync_store_rel(&m->out->uncached, 0);
     cask_file_unpin(m->out);
     m->out = NULL;
@@ -205,7 +208,7 @@ mg_room(mg *m, uint64_t n)
         return rc;
     if (m->out != NULL)
         return 0;
-    rc = cask_create_file(c, sync_faa_rlx(&c->next_id, 1), &m->out);
+    rc = cask_create_file(c, sync_faa_rlx(&c->next_id, 1), 0, &m->out);
     if (rc == 0 && (rc = cask_tab_add(c, m->out)) != 0) {
         cask_file_unpin(m->out);
         m->out = NULL;
@@ -406,6 +409,8 @@ mg_commit(mg *m, cask_file **in, size_t nin)
     for (size_t i = 0; rc == 0 && i < nin; i++)
         rc = cask_fd_hold(in[i]);
     if (rc == 0) {
+        /* the table's references go after a grace period (cask_merge
+         * waits for it at its end) */
         cask_tab_remove(c, ids, nin);
         for (size_t i = 0; i < nin; i++) {
             char p2[4096];
@@ -470,6 +475,10 @@ cask_merge(cask *c, int mode)
     for (size_t i = 0; i < ncand; i++)
         cask_file_unpin(cand[i]);
     free(cand);
+    /* Retired inputs are unmapped and closed (their space freed) once no
+     * get can still be reading them: wait for the gets in progress. */
+    if (nin > 0)
+        cask_grace_wait(c);
     free(m.mv);
     free(m.keys.p);
     free(m.hint.p);

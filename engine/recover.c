@@ -244,12 +244,27 @@ truncate_tail(cask *c, cask_file *f, uint64_t off, uint64_t size)
     return 0;
 }
 
+/* A bad record at off (its length len as its header claims, 0 when the
+ * header is unreadable) is a torn tail when nothing but zeros follows it:
+ * a record cut short by the end of the file, a bad last record, zeros to
+ * the end (a file extended but not written before a power loss, or the
+ * preallocated rest of an active file), or a record being copied into the
+ * active file's mapping when the process died - its header is written
+ * first, then key and value, then the checksum, so either its header is
+ * readable and zeros follow its extent, or zeros follow its header. */
+static int
+torn_at(const uint8_t *p, uint64_t size, uint64_t off, uint64_t len, int rc)
+{
+    uint64_t end = off + (len != 0 ? len : CASK_REC_HDR);
+
+    return rc == CASK_REC_SHORT || end >= size || all_zero(p + end, size - end);
+}
+
 /*
- * Scans records from the header on. A record cut short by the end of the
- * file, a bad last record, or zeros to the end (a file extended but not
- * written before a power loss) is a torn tail: the write was never
- * acknowledged (DESIGN.md), so it is truncated. A bad record followed by
- * more data is corruption: an error naming the offset.
+ * Scans records from the header on. A bad record followed only by zeros
+ * is a torn tail (torn_at): the write was never acknowledged (DESIGN.md),
+ * so it is truncated. A bad record followed by more data is corruption:
+ * an error naming the offset.
  */
 static int
 scan_records(cask *c, cask_file *f, const uint8_t *p, uint64_t size)
@@ -268,8 +283,7 @@ scan_records(cask *c, cask_file *f, const uint8_t *p, uint64_t size)
             off += len;
             continue;
         }
-        if (rc == CASK_REC_SHORT || (len != 0 && off + len == size) ||
-            all_zero(p + off, size - off))
+        if (torn_at(p, size, off, len, rc))
             return truncate_tail(c, f, off, size);
         return cask_fail(CASK_ECORRUPT, "%s/%010u.data offset %llu: record "
                          "fails its checksum or format, with %llu bytes "
@@ -333,6 +347,20 @@ drop_empty(cask *c, int fd, uint32_t id)
     return 0;
 }
 
+/* A file left with its header only once its torn tail went (the active
+ * file of a crashed process, preallocated, that got no whole record):
+ * out of the table and off the disk, as drop_empty does before loading. */
+static int
+drop_emptied(cask *c, cask_file *f)
+{
+    uint32_t id = f->id;
+
+    cask_tab_remove(c, &id, 1);
+    unlink_file(c, id, "hint");
+    unlink_file(c, id, "data");
+    return 0;
+}
+
 static int
 load_file(cask *c, uint32_t id)
 {
@@ -365,6 +393,10 @@ load_file(cask *c, uint32_t id)
     rc = load_hint(c, f, (uint64_t)st.st_size);
     if (rc == 1)
         rc = scan_file(c, f, (uint64_t)st.st_size);
+    if (rc == 0 && sync_load_rlx(&f->size) == CASK_FILE_HDR)
+        return drop_emptied(c, f);
+    if (rc == 0)
+        cask_file_map_ro(f); /* its size is final: gets read the mapping */
     cask_fd_trim(c); /* a store of many files opens within its fd budget */
     return rc;
 }
@@ -434,7 +466,7 @@ cask_hint_missing(cask *c)
 {
     for (uint32_t id = 0;; id++) {
         pthread_rwlock_rdlock(&c->tab_lock);
-        uint32_t cap = c->tab_cap;
+        uint32_t cap = cask_tab_now(c)->cap;
         pthread_rwlock_unlock(&c->tab_lock);
         if (id >= cap)
             break;

@@ -66,7 +66,7 @@ cask_verify(cask *c, cask_verify_fn fn, void *arg)
 
     for (uint32_t id = 0; total >= 0; id++) {
         pthread_rwlock_rdlock(&c->tab_lock);
-        uint32_t cap = c->tab_cap;
+        uint32_t cap = cask_tab_now(c)->cap;
         pthread_rwlock_unlock(&c->tab_lock);
         if (id >= cap)
             break;

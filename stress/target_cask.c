@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TCASK_VLEN 16
@@ -287,11 +288,16 @@ tcask_del(stress_target *st, const void *key, size_t klen)
 }
 
 /* The broken cas: a get, a comparison, then a put, with nothing held in
- * between (see the top of the file). */
+ * between (see the top of the file). The pause between them widens the
+ * window: a get is a copy from a mapped file now, a few hundred
+ * nanoseconds, and without it two threads met inside the window too
+ * rarely for the checker to catch the bug on a handful of seeds (as for
+ * the racy keydir, ds/broken_kd.c). */
 static int
 tcask_cas_racy(tcask *t, const void *key, size_t klen, uint64_t expected,
                const unsigned char *des)
 {
+    struct timespec pause = {0, 20000}; /* 20 us */
     uint64_t cur = 0;
     int rc = tcask_get((stress_target *)(void *)t, key, klen, &cur);
 
@@ -299,6 +305,7 @@ tcask_cas_racy(tcask *t, const void *key, size_t klen, uint64_t expected,
         return rc;
     if ((rc == STRESS_MISS ? 0 : cur) != expected)
         return STRESS_MISS;
+    nanosleep(&pause, NULL);
     rc = cask_put(t->c, key, klen, des, TCASK_VLEN);
     return rc < 0 ? rc : STRESS_DONE;
 }
