@@ -73,12 +73,14 @@
  * are retired by the thread that swings the root.
  */
 #include "ds/keydir.h"
+#include "ds/slab_internal.h"
 #include "sync/atomic.h"
 #include "sync/reclaim.h"
 
 #include <pthread.h>
 #include <sched.h>
 #include <stdalign.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -196,115 +198,24 @@ lf_word(const lf_rec *r, uint64_t hash)
     return (uint64_t)(uintptr_t)r | (hash >> 48 << 48);
 }
 
+/*
+ * Records whose block fits KD_SLAB_BLOCK bytes (keys of up to 36 bytes,
+ * 8- and 16-byte keys included) come from ds/slab.c: huge pages, so a
+ * get's access to the record costs a cache miss but no page walk, and
+ * per-thread free lists, so the put path neither calls malloc/free nor
+ * frees into another thread's arena. Larger records use malloc.
+ */
+static int
+lf_rec_small(size_t klen)
+{
+    return KD_SLAB_ON && offsetof(lf_rec, key) + klen <= KD_SLAB_BLOCK;
+}
+
+/* Bytes a record holds (its whole block, for a slab record). */
 static size_t
 lf_rec_size(const lf_rec *r)
 {
-    return sizeof(*r) + r->klen;
-}
-
-/*
- * Per-thread cache of small record blocks. Every record with a key of at
- * most LF_SMALL_KEY bytes is one LF_SMALL_REC-byte block (one 48-byte glibc
- * chunk, the size malloc gives the 8-byte-key record anyway), so any such
- * block serves any such record, of any lockfree keydir. A freed block
- * (a reclaimed record, after its grace period, in the thread that retired
- * it) goes onto this thread's list and the thread's next put takes it back:
- * under replaces, each thread frees about as many records as it allocates,
- * so the hot path neither calls malloc/free nor frees into another
- * thread's arena (whose fastbin head line then bounced between the cores,
- * and whose lock a malloc refilling from it took). At most LF_CACHE_MAX
- * blocks (768 KiB) are kept, beyond that they go back to free(); a
- * thread's list is freed when the thread exits. The cap is that large
- * because reclamation frees in batches of thousands whenever another
- * thread is descheduled for a while (with 2048, half the puts of a loaded
- * 2-thread 50/50 run still found the list empty; with 32768, 7%).
- * Under AddressSanitizer the cache is off, so a use after free of a record
- * is still reported.
- */
-#define LF_SMALL_KEY 12u
-#define LF_SMALL_REC (sizeof(lf_rec) + LF_SMALL_KEY)
-#define LF_CACHE_MAX 16384u
-
-#if defined(__SANITIZE_ADDRESS__)
-#define LF_CACHE_ON 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define LF_CACHE_ON 0
-#endif
-#endif
-#ifndef LF_CACHE_ON
-#define LF_CACHE_ON 1
-#endif
-
-typedef struct lf_block {
-    struct lf_block *next;
-} lf_block;
-
-typedef struct lf_cache {
-    lf_block *head;
-    unsigned n;
-} lf_cache;
-
-static _Thread_local lf_cache lf_my_cache;
-static pthread_key_t lf_cache_key; /* its destructor empties a thread's list */
-static pthread_once_t lf_cache_once = PTHREAD_ONCE_INIT;
-static int lf_cache_keyed;         /* the key exists (written once) */
-static _Thread_local int lf_cache_armed;
-
-static void
-lf_cache_drain(void *p)
-{
-    lf_cache *c = p;
-
-    while (c->head != NULL) {
-        lf_block *b = c->head;
-        c->head = b->next;
-        free(b);
-    }
-    c->n = 0;
-    /* A block kept after this (another key's destructor freeing records)
-     * sets the key again, and glibc calls this once more. */
-    lf_cache_armed = 0;
-}
-
-static void
-lf_cache_key_init(void)
-{
-    lf_cache_keyed = pthread_key_create(&lf_cache_key, lf_cache_drain) == 0;
-}
-
-/* Keeps block b of a small record, or frees it; a thread keeps blocks only
- * once its list will be freed at its exit. */
-static void
-lf_cache_put(lf_block *b)
-{
-    lf_cache *c = &lf_my_cache;
-
-    if (LF_CACHE_ON && lf_cache_armed == 0) {
-        pthread_once(&lf_cache_once, lf_cache_key_init);
-        lf_cache_armed = lf_cache_keyed &&
-                         pthread_setspecific(lf_cache_key, c) == 0 ? 1 : -1;
-    }
-    if (!LF_CACHE_ON || lf_cache_armed < 0 || c->n >= LF_CACHE_MAX) {
-        free(b);
-        return;
-    }
-    b->next = c->head;
-    c->head = b;
-    c->n++;
-}
-
-static void *
-lf_cache_get(void)
-{
-    lf_cache *c = &lf_my_cache;
-    lf_block *b = c->head;
-
-    if (b == NULL)
-        return malloc(LF_SMALL_REC);
-    c->head = b->next;
-    c->n--;
-    return b;
+    return lf_rec_small(r->klen) ? KD_SLAB_BLOCK : sizeof(*r) + r->klen;
 }
 
 static void
@@ -314,8 +225,8 @@ lf_rec_free(void *p)
 
     if (r == NULL)
         return;
-    if (r->klen <= LF_SMALL_KEY)
-        lf_cache_put(p);
+    if (lf_rec_small(r->klen))
+        kd_slab_free(p);
     else
         free(p);
 }
@@ -323,18 +234,18 @@ lf_rec_free(void *p)
 static lf_rec *
 lf_rec_new(const void *key, size_t klen, const kd_entry *e)
 {
-    lf_rec *r = klen <= LF_SMALL_KEY ? lf_cache_get()
-                                     : malloc(sizeof(*r) + klen);
+    lf_rec *r = lf_rec_small(klen) ? kd_slab_alloc()
+                                   : malloc(sizeof(*r) + klen);
 
     if (r == NULL)
         return NULL;
     /* The slot word needs the low 4 and high 16 bits free. */
+    r->klen = (uint32_t)klen; /* lf_rec_free reads it */
     if (((uintptr_t)r & ~(uintptr_t)LF_PTR_MASK) != 0) {
-        free(r);
+        lf_rec_free(r);
         return NULL;
     }
     r->e = *e;
-    r->klen = (uint32_t)klen;
     memcpy(r->key, key, klen);
     return r;
 }
