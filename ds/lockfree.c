@@ -47,7 +47,10 @@
  *              CAS fails only because another operation's CAS succeeded.
  *              A stalled helper delays the old table's release, never
  *              another thread's operation: keys in its chunk are copied on
- *              demand by whoever touches them.
+ *              demand by whoever touches them. Record allocation is outside
+ *              this argument, as malloc's locks would be: ds/slab.c takes
+ *              a mutex when the thread's free list runs dry (once per
+ *              thousands of records).
  *   count      relaxed per-thread-stripe counters summed: exact when
  *              quiescent.
  *   iterate    blocking: finishes any migration (waiting for a chunk that
