@@ -580,34 +580,37 @@ lf_finish_migration(lf_kd *kd)
 /*
  * Looks key up from table t on. Returns 1 (live, entry in *out), 0 (the
  * key's slot holds a tombstone) or -1 (no table from t on has a slot for
- * the key). Never writes.
+ * the key). The newest table holding a slot for the key decides: a frozen
+ * slot's record has been, or is being, copied on, so a newer table's slot
+ * wins, and the frozen word counts only when no newer table has a slot
+ * (its copy has not landed yet). Never writes; a loop, not recursion, so
+ * that it inlines into lf_get.
  */
 static int
 lf_lookup(lf_kd *kd, lf_table *t, const void *key, size_t klen,
           uint64_t hash, kd_entry *out)
 {
-    for (;;) {
+    uint64_t found = 0; /* the word of the newest slot seen, or 0 */
+
+    while (t != NULL) {
         _Atomic uint64_t *s;
         uint64_t w;
         int p = lf_probe(kd, t, key, klen, hash, NULL, 0, &s, &w);
         if (p == LF_MISS)
-            return -1;
-        if (p == LF_NEXT) {
-            if ((t = sync_load_acq(&t->next)) == NULL)
-                return -1;
-            continue;
+            break;
+        if (p == LF_HIT) {
+            found = w;
+            if (!(w & LF_FROZEN))
+                break;
         }
-        if (w & LF_FROZEN) {
-            int r = lf_lookup(kd, sync_load_acq(&t->next), key, klen, hash,
-                              out);
-            if (r >= 0)
-                return r;
-        }
-        if (w & LF_TOMB)
-            return 0;
-        *out = lf_ptr(w)->e;
-        return 1;
+        t = sync_load_acq(&t->next);
     }
+    if (found == 0)
+        return -1;
+    if (found & LF_TOMB)
+        return 0;
+    *out = lf_ptr(found)->e;
+    return 1;
 }
 
 static int
