@@ -328,18 +328,28 @@ lf_park(lf_table *t, lf_rec *r)
         ;
 }
 
-/* The record of word w, just unlinked from table u, goes to reclamation. */
+/*
+ * The record of word w, just unlinked from table u, goes to reclamation;
+ * `added` bytes were just installed in its place. The record bytes change
+ * by their difference, in one update of this thread's counter, or none
+ * when a replace swaps records of one size (the common case: each update
+ * of the counter is a locked instruction, which also keeps the CPU from
+ * overlapping the next operation's cache misses with this one).
+ */
 static void
-lf_drop(lf_kd *kd, lf_table *u, uint64_t w)
+lf_drop(lf_kd *kd, lf_table *u, uint64_t w, size_t added)
 {
     lf_rec *r = lf_ptr(w);
+    int64_t delta = (int64_t)added;
 
     if ((w & LF_COPIED) && sync_load_acq(&kd->root) != u) {
-        lf_park(u, r);
-        return;
+        lf_park(u, r); /* its bytes stay counted until u is freed */
+    } else {
+        delta -= (int64_t)lf_rec_size(r);
+        sync_reclaim_retire(kd->rc, r, lf_rec_size(r), lf_rec_free);
     }
-    lf_bytes_add(kd, -(int64_t)lf_rec_size(r));
-    sync_reclaim_retire(kd->rc, r, lf_rec_size(r), lf_rec_free);
+    if (delta != 0)
+        lf_bytes_add(kd, delta);
 }
 
 static uint64_t
@@ -718,11 +728,11 @@ lf_apply(lf_kd *kd, lf_table *t, _Atomic uint64_t *s, uint64_t w,
                 lf_count_add(kd, -1);
                 return 1;
             }
-            lf_bytes_add(kd, (int64_t)lf_rec_size(q->fresh));
+            size_t added = lf_rec_size(q->fresh);
             q->fresh = NULL;
             if (!live)
                 lf_count_add(kd, 1);
-            lf_drop(kd, t, w);
+            lf_drop(kd, t, w, added);
             return 1;
         }
         w = seen;
