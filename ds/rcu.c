@@ -19,7 +19,8 @@
  * never loses its way, and the node is freed only after a grace period.
  * Nodes with keys of up to 16 bytes are one 64-byte block of ds/slab.c
  * (huge pages, cache-line aligned: the fields a lookup reads share one
- * line and need no page walk); larger ones come from malloc.
+ * line and need no page walk); larger ones come from malloc. The bucket
+ * arrays of one size share one mapping (rcu_arena_take), on huge pages.
  *
  * Resizing. When a stripe's keys pass 3/4 of its buckets, the writer that
  * inserted the key, still holding that stripe's lock (and only it), builds
@@ -27,8 +28,10 @@
  * with one release store and retires the old table with its nodes through
  * call_rcu. Readers never wait: they finish on the old table or start on
  * the new one, both complete. Writers of that stripe wait for the copy of
- * 1/64 of the keys (about a millisecond per million keys in the keydir);
- * writers of the other stripes, and all readers, go on. We copy instead of
+ * its 1/64 of the keys (measured while filling 1M keys: the worst put
+ * took about 2 ms of CPU, against 55 ms when one resize copied the whole
+ * table under every stripe lock); writers of other stripes, and all
+ * readers, go on. We copy instead of
  * unzipping the chains in place (Triplett et al.): unzipping needs a grace
  * period between passes, which a writer would wait out under the stripe
  * lock, and a stripe's copy is already short.
