@@ -53,27 +53,34 @@
  *               linearizable at the load of the slot that decided it.
  *               Resizing is cooperative and non-blocking: every writer
  *               migrates one 1024-slot chunk (freeze, copy) before its own
- *               operation; no thread waits for another. Records and old
- *               tables are freed through sync/reclaim.h (kd_options.reclaim
- *               "qsbr", the default, or "epoch"): threads must call
- *               kd_quiescent or unregister when they pause, or reclamation
- *               waits for them (visible in kd_memory). kd_count sums
- *               per-thread counters (exact when quiescent); kd_iterate is
- *               blocking (it finishes a migration first) and visits a key
- *               present and unchanged throughout exactly once.
+ *               operation; no thread waits for another. (Allocation is
+ *               the exception, as with malloc's arena locks: records come
+ *               from ds/slab.c, huge pages and per-thread free lists, which
+ *               takes a mutex when a thread's list runs dry.) Records and
+ *               old tables are freed through sync/reclaim.h
+ *               (kd_options.reclaim "qsbr", the default, or "epoch"):
+ *               threads must call kd_quiescent or unregister when they
+ *               pause, or reclamation waits for them (visible in
+ *               kd_memory). kd_count sums per-thread counters (exact
+ *               when quiescent); kd_iterate is blocking (it finishes a
+ *               migration first) and visits a key present and unchanged
+ *               throughout exactly once.
  *
  *   rcu         Ours (ds/rcu.c), on liburcu (kd_options.flavor "memb", the
  *               default, or "qsbr", where kd_quiescent announces quiescent
- *               states). Chained buckets of immutable nodes; readers run
- *               in a read-side section, never block and never write shared
- *               memory: get is wait-free, linearizable at the load of the
- *               link that yields the node. Writers lock the key's stripe
- *               (32 stripes), copy-on-write the node and publish with one
- *               release store (their linearization point); blocking.
- *               Resizing copies the table under every stripe lock while
- *               readers continue on the old one; unlinked nodes and tables
- *               are freed by call_rcu. count: per-stripe sums; iterate:
- *               one read-side section over one table.
+ *               states). 64 stripes by the hash's low bits, each with its
+ *               own lock and its own table of chained buckets of immutable
+ *               nodes; readers run in a read-side section, never block and
+ *               never write shared memory: get is wait-free, linearizable
+ *               at the load of the link that yields the node. Writers lock
+ *               the key's stripe, copy-on-write the node and publish with
+ *               one release store (their linearization point); blocking.
+ *               A stripe resizes alone, under its own lock, copying its
+ *               1/64 of the keys while readers continue on the old table:
+ *               only writers of that stripe wait, for that copy. Unlinked
+ *               nodes (in batches of 64) and old tables are freed by
+ *               call_rcu. count: per-stripe sums; iterate: one read-side
+ *               section, each stripe's table in turn.
  *
  *   ck_ht       PEER (ds/peer_ck_ht.c): ConcurrencyKit's ck_ht, which
  *               admits one writer: every update takes one mutex, so

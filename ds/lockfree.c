@@ -47,7 +47,10 @@
  *              CAS fails only because another operation's CAS succeeded.
  *              A stalled helper delays the old table's release, never
  *              another thread's operation: keys in its chunk are copied on
- *              demand by whoever touches them.
+ *              demand by whoever touches them. Record allocation is outside
+ *              this argument, as malloc's locks would be: ds/slab.c takes
+ *              a mutex when the thread's free list runs dry (once per
+ *              thousands of records).
  *   count      relaxed per-thread-stripe counters summed: exact when
  *              quiescent.
  *   iterate    blocking: finishes any migration (waiting for a chunk that
@@ -73,12 +76,14 @@
  * are retired by the thread that swings the root.
  */
 #include "ds/keydir.h"
+#include "ds/slab_internal.h"
 #include "sync/atomic.h"
 #include "sync/reclaim.h"
 
 #include <pthread.h>
 #include <sched.h>
 #include <stdalign.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -196,115 +201,24 @@ lf_word(const lf_rec *r, uint64_t hash)
     return (uint64_t)(uintptr_t)r | (hash >> 48 << 48);
 }
 
+/*
+ * Records whose block fits KD_SLAB_BLOCK bytes (keys of up to 36 bytes,
+ * 8- and 16-byte keys included) come from ds/slab.c: huge pages, so a
+ * get's access to the record costs a cache miss but no page walk, and
+ * per-thread free lists, so the put path neither calls malloc/free nor
+ * frees into another thread's arena. Larger records use malloc.
+ */
+static int
+lf_rec_small(size_t klen)
+{
+    return KD_SLAB_ON && offsetof(lf_rec, key) + klen <= KD_SLAB_BLOCK;
+}
+
+/* Bytes a record holds (its whole block, for a slab record). */
 static size_t
 lf_rec_size(const lf_rec *r)
 {
-    return sizeof(*r) + r->klen;
-}
-
-/*
- * Per-thread cache of small record blocks. Every record with a key of at
- * most LF_SMALL_KEY bytes is one LF_SMALL_REC-byte block (one 48-byte glibc
- * chunk, the size malloc gives the 8-byte-key record anyway), so any such
- * block serves any such record, of any lockfree keydir. A freed block
- * (a reclaimed record, after its grace period, in the thread that retired
- * it) goes onto this thread's list and the thread's next put takes it back:
- * under replaces, each thread frees about as many records as it allocates,
- * so the hot path neither calls malloc/free nor frees into another
- * thread's arena (whose fastbin head line then bounced between the cores,
- * and whose lock a malloc refilling from it took). At most LF_CACHE_MAX
- * blocks (768 KiB) are kept, beyond that they go back to free(); a
- * thread's list is freed when the thread exits. The cap is that large
- * because reclamation frees in batches of thousands whenever another
- * thread is descheduled for a while (with 2048, half the puts of a loaded
- * 2-thread 50/50 run still found the list empty; with 32768, 7%).
- * Under AddressSanitizer the cache is off, so a use after free of a record
- * is still reported.
- */
-#define LF_SMALL_KEY 12u
-#define LF_SMALL_REC (sizeof(lf_rec) + LF_SMALL_KEY)
-#define LF_CACHE_MAX 16384u
-
-#if defined(__SANITIZE_ADDRESS__)
-#define LF_CACHE_ON 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define LF_CACHE_ON 0
-#endif
-#endif
-#ifndef LF_CACHE_ON
-#define LF_CACHE_ON 1
-#endif
-
-typedef struct lf_block {
-    struct lf_block *next;
-} lf_block;
-
-typedef struct lf_cache {
-    lf_block *head;
-    unsigned n;
-} lf_cache;
-
-static _Thread_local lf_cache lf_my_cache;
-static pthread_key_t lf_cache_key; /* its destructor empties a thread's list */
-static pthread_once_t lf_cache_once = PTHREAD_ONCE_INIT;
-static int lf_cache_keyed;         /* the key exists (written once) */
-static _Thread_local int lf_cache_armed;
-
-static void
-lf_cache_drain(void *p)
-{
-    lf_cache *c = p;
-
-    while (c->head != NULL) {
-        lf_block *b = c->head;
-        c->head = b->next;
-        free(b);
-    }
-    c->n = 0;
-    /* A block kept after this (another key's destructor freeing records)
-     * sets the key again, and glibc calls this once more. */
-    lf_cache_armed = 0;
-}
-
-static void
-lf_cache_key_init(void)
-{
-    lf_cache_keyed = pthread_key_create(&lf_cache_key, lf_cache_drain) == 0;
-}
-
-/* Keeps block b of a small record, or frees it; a thread keeps blocks only
- * once its list will be freed at its exit. */
-static void
-lf_cache_put(lf_block *b)
-{
-    lf_cache *c = &lf_my_cache;
-
-    if (LF_CACHE_ON && lf_cache_armed == 0) {
-        pthread_once(&lf_cache_once, lf_cache_key_init);
-        lf_cache_armed = lf_cache_keyed &&
-                         pthread_setspecific(lf_cache_key, c) == 0 ? 1 : -1;
-    }
-    if (!LF_CACHE_ON || lf_cache_armed < 0 || c->n >= LF_CACHE_MAX) {
-        free(b);
-        return;
-    }
-    b->next = c->head;
-    c->head = b;
-    c->n++;
-}
-
-static void *
-lf_cache_get(void)
-{
-    lf_cache *c = &lf_my_cache;
-    lf_block *b = c->head;
-
-    if (b == NULL)
-        return malloc(LF_SMALL_REC);
-    c->head = b->next;
-    c->n--;
-    return b;
+    return lf_rec_small(r->klen) ? KD_SLAB_BLOCK : sizeof(*r) + r->klen;
 }
 
 static void
@@ -314,8 +228,8 @@ lf_rec_free(void *p)
 
     if (r == NULL)
         return;
-    if (r->klen <= LF_SMALL_KEY)
-        lf_cache_put(p);
+    if (lf_rec_small(r->klen))
+        kd_slab_free(p);
     else
         free(p);
 }
@@ -323,18 +237,18 @@ lf_rec_free(void *p)
 static lf_rec *
 lf_rec_new(const void *key, size_t klen, const kd_entry *e)
 {
-    lf_rec *r = klen <= LF_SMALL_KEY ? lf_cache_get()
-                                     : malloc(sizeof(*r) + klen);
+    lf_rec *r = lf_rec_small(klen) ? kd_slab_alloc()
+                                   : malloc(sizeof(*r) + klen);
 
     if (r == NULL)
         return NULL;
     /* The slot word needs the low 4 and high 16 bits free. */
+    r->klen = (uint32_t)klen; /* lf_rec_free reads it */
     if (((uintptr_t)r & ~(uintptr_t)LF_PTR_MASK) != 0) {
-        free(r);
+        lf_rec_free(r);
         return NULL;
     }
     r->e = *e;
-    r->klen = (uint32_t)klen;
     memcpy(r->key, key, klen);
     return r;
 }
@@ -414,18 +328,28 @@ lf_park(lf_table *t, lf_rec *r)
         ;
 }
 
-/* The record of word w, just unlinked from table u, goes to reclamation. */
+/*
+ * The record of word w, just unlinked from table u, goes to reclamation;
+ * `added` bytes were just installed in its place. The record bytes change
+ * by their difference, in one update of this thread's counter, or none
+ * when a replace swaps records of one size (the common case: each update
+ * of the counter is a locked instruction, which also keeps the CPU from
+ * overlapping the next operation's cache misses with this one).
+ */
 static void
-lf_drop(lf_kd *kd, lf_table *u, uint64_t w)
+lf_drop(lf_kd *kd, lf_table *u, uint64_t w, size_t added)
 {
     lf_rec *r = lf_ptr(w);
+    int64_t delta = (int64_t)added;
 
     if ((w & LF_COPIED) && sync_load_acq(&kd->root) != u) {
-        lf_park(u, r);
-        return;
+        lf_park(u, r); /* its bytes stay counted until u is freed */
+    } else {
+        delta -= (int64_t)lf_rec_size(r);
+        sync_reclaim_retire(kd->rc, r, lf_rec_size(r), lf_rec_free);
     }
-    lf_bytes_add(kd, -(int64_t)lf_rec_size(r));
-    sync_reclaim_retire(kd->rc, r, lf_rec_size(r), lf_rec_free);
+    if (delta != 0)
+        lf_bytes_add(kd, delta);
 }
 
 static uint64_t
@@ -666,34 +590,37 @@ lf_finish_migration(lf_kd *kd)
 /*
  * Looks key up from table t on. Returns 1 (live, entry in *out), 0 (the
  * key's slot holds a tombstone) or -1 (no table from t on has a slot for
- * the key). Never writes.
+ * the key). The newest table holding a slot for the key decides: a frozen
+ * slot's record has been, or is being, copied on, so a newer table's slot
+ * wins, and the frozen word counts only when no newer table has a slot
+ * (its copy has not landed yet). Never writes; a loop, not recursion, so
+ * that it inlines into lf_get.
  */
 static int
 lf_lookup(lf_kd *kd, lf_table *t, const void *key, size_t klen,
           uint64_t hash, kd_entry *out)
 {
-    for (;;) {
+    uint64_t found = 0; /* the word of the newest slot seen, or 0 */
+
+    while (t != NULL) {
         _Atomic uint64_t *s;
         uint64_t w;
         int p = lf_probe(kd, t, key, klen, hash, NULL, 0, &s, &w);
         if (p == LF_MISS)
-            return -1;
-        if (p == LF_NEXT) {
-            if ((t = sync_load_acq(&t->next)) == NULL)
-                return -1;
-            continue;
+            break;
+        if (p == LF_HIT) {
+            found = w;
+            if (!(w & LF_FROZEN))
+                break;
         }
-        if (w & LF_FROZEN) {
-            int r = lf_lookup(kd, sync_load_acq(&t->next), key, klen, hash,
-                              out);
-            if (r >= 0)
-                return r;
-        }
-        if (w & LF_TOMB)
-            return 0;
-        *out = lf_ptr(w)->e;
-        return 1;
+        t = sync_load_acq(&t->next);
     }
+    if (found == 0)
+        return -1;
+    if (found & LF_TOMB)
+        return 0;
+    *out = lf_ptr(found)->e;
+    return 1;
 }
 
 static int
@@ -801,11 +728,11 @@ lf_apply(lf_kd *kd, lf_table *t, _Atomic uint64_t *s, uint64_t w,
                 lf_count_add(kd, -1);
                 return 1;
             }
-            lf_bytes_add(kd, (int64_t)lf_rec_size(q->fresh));
+            size_t added = lf_rec_size(q->fresh);
             q->fresh = NULL;
             if (!live)
                 lf_count_add(kd, 1);
-            lf_drop(kd, t, w);
+            lf_drop(kd, t, w, added);
             return 1;
         }
         w = seen;

@@ -56,18 +56,24 @@ typedef struct sync_thr {
     _Atomic uint64_t pending_bytes;     /* written by the owner only */
     _Atomic uint64_t pending_objects;
     _Atomic uint64_t freed;
-    unsigned since_scan;
+    /* Touched by the owner only, on every exit and retire: a line apart
+     * from `state`, which other threads read at every advance. */
+    alignas(64) unsigned since_scan;
     unsigned since_announce; /* qsbr: exits since the last announcement */
     sync_bag bags[3];
 } sync_thr;
 
+/* Fields by how they are shared: every enter and exit reads the first
+ * line, which nothing writes after creation; the epoch moves at each
+ * advance; the counters are written by refused advances and
+ * registrations, which must not evict the first two from other cores. */
 struct sync_reclaim {
-    alignas(64) _Atomic uint64_t epoch;
-    alignas(64) _Atomic(sync_thr *) threads;
-    _Atomic uint64_t refused;
-    _Atomic uint64_t nthreads;
-    uint64_t id;
+    alignas(64) uint64_t id;
     int qsbr;
+    _Atomic(sync_thr *) threads; /* written only by registrations */
+    alignas(64) _Atomic uint64_t epoch;
+    alignas(64) _Atomic uint64_t refused;
+    _Atomic uint64_t nthreads;
 };
 
 static _Atomic uint64_t sync_next_id = 1;
@@ -190,15 +196,26 @@ sync_claim(sync_reclaim *d)
 static sync_thr *
 sync_self(sync_reclaim *d)
 {
-    for (unsigned i = 0; i < SYNC_TLS_WAYS; i++)
-        if (sync_tls[i].id == d->id)
-            return sync_tls[i].t;
+    /* The domain found or added moves to way 0, where sync_reclaim_fast
+     * looks first. */
+    for (unsigned i = 1; i < SYNC_TLS_WAYS; i++) {
+        if (sync_tls[i].id == d->id) {
+            sync_thr *t = sync_tls[i].t;
+            sync_tls[i] = sync_tls[0];
+            sync_tls[0].id = d->id;
+            sync_tls[0].t = t;
+            return t;
+        }
+    }
+    if (sync_tls[0].id == d->id)
+        return sync_tls[0].t;
     sync_thr *t = sync_claim(d);
     if (t == NULL)
         return NULL;
     unsigned v = sync_tls_victim++ % SYNC_TLS_WAYS;
-    sync_tls[v].id = d->id;
-    sync_tls[v].t = t;
+    sync_tls[v] = sync_tls[0];
+    sync_tls[0].id = d->id;
+    sync_tls[0].t = t;
     if (d->qsbr) {
         sync_store_rel(&t->state, sync_load_acq(&d->epoch) << 1 | 1u);
         sync_reclaim_fence(); /* announce before reading the structure */
@@ -231,8 +248,9 @@ sync_reclaim_unregister(sync_reclaim *d)
  * slot: on failure we spin until one can be allocated or claimed. Memory
  * exhaustion that persists makes every structure stop here, which is the
  * documented behaviour of "out of memory" in a lock-free structure.
+ * Out of line: sync_reclaim_fast inlines only the common case.
  */
-static sync_thr *
+static __attribute__((noinline)) sync_thr *
 sync_self_must(sync_reclaim *d)
 {
     sync_thr *t;
@@ -242,12 +260,24 @@ sync_self_must(sync_reclaim *d)
     return t;
 }
 
+/* This thread's slot: the first cache way holds the domain a thread used
+ * last, the common case, checked inline; anything else goes out of line
+ * so that enter and exit stay short (their instructions share the CPU's
+ * window with the operation's cache misses). */
+static inline sync_thr *
+sync_reclaim_fast(sync_reclaim *d)
+{
+    if (sync_tls[0].id == d->id)
+        return sync_tls[0].t;
+    return sync_self_must(d);
+}
+
 void
 sync_reclaim_enter(sync_reclaim *d)
 {
     if (d->qsbr)
         return;
-    sync_thr *t = sync_self_must(d);
+    sync_thr *t = sync_reclaim_fast(d);
     sync_store_rlx(&t->state, sync_load_rlx(&d->epoch) << 1 | 1u);
     /* Orders the announcement before every load of the structure in the
      * section (store-load): an advancer that misses it has not yet let the
@@ -260,7 +290,7 @@ static void sync_qsbr_announce(sync_reclaim *d, sync_thr *t);
 void
 sync_reclaim_exit(sync_reclaim *d)
 {
-    sync_thr *t = sync_self_must(d);
+    sync_thr *t = sync_reclaim_fast(d);
 
     if (!d->qsbr) {
         sync_store_rel(&t->state, sync_load_rlx(&t->state) & ~(uint64_t)1);
