@@ -397,6 +397,8 @@ cask_poison(cask *c)
     sync_store_rel(&c->poisoned, 1);
 }
 
+static int cask_prealloc_trim(cask *c);
+
 /* A rotated-out file whose hint is still to be written: the writer that
  * rotated it writes the hint after dropping log_mu, so other writers never
  * wait for it. */
@@ -411,8 +413,10 @@ static int
 cask_rotate(cask *c, cask_retired *ret)
 {
     cask_file *nf, *old = c->active;
-    int rc;
+    int rc = cask_prealloc_trim(c);
 
+    if (rc != 0)
+        return rc;
     if (cask_fault(c, "sync") != 0 || fdatasync(cask_file_fd(old)) != 0)
         return cask_fail(CASK_EIO, "%s/%010u.data: fdatasync: %s", c->dir,
                          old->id, strerror(errno));
@@ -524,6 +528,66 @@ cask_active_id(cask *c)
     return id;
 }
 
+/* Zero bytes for preallocation, written from here in pieces. */
+static const uint8_t cask_zeros[64 << 10];
+
+/*
+ * Under log_mu: keeps the active file zero-filled at least half of
+ * opt.prealloc_bytes beyond its tail (never past max_file_size), so that
+ * the appends a group commit flushes overwrite allocated, initialised
+ * blocks inside the file's size and fdatasync has no metadata to commit
+ * (DESIGN.md, "Preallocation"). The zeros are written only here, never
+ * where a record is: everything from the tail on belongs to the log_mu
+ * holder. A failed write poisons the store like a failed append.
+ */
+static int
+cask_prealloc(cask *c)
+{
+    uint64_t ahead = c->opt.prealloc_bytes;
+    uint64_t size = sync_load_rlx(&c->active->size);
+    uint64_t from = c->prep_end > size ? c->prep_end : size, to;
+
+    if (ahead == CASK_PREALLOC_OFF || from >= size + ahead / 2)
+        return 0;
+    to = size + ahead < c->opt.max_file_size ? size + ahead
+                                             : c->opt.max_file_size;
+    for (uint64_t off = from; off < to; off += sizeof cask_zeros) {
+        size_t n = to - off < sizeof cask_zeros ? (size_t)(to - off)
+                                                : sizeof cask_zeros;
+        if (cask_write_full(cask_file_fd(c->active), cask_zeros, n, off) != 0)
+            return cask_fail(CASK_EIO, "%s/%010u.data offset %llu: "
+                             "preallocating write: %s", c->dir,
+                             c->active->id, (unsigned long long)off,
+                             strerror(errno));
+    }
+    if (to > c->prep_end)
+        c->prep_end = to;
+    return 0;
+}
+
+/*
+ * Under log_mu (or alone, at close): cuts the active file's zero-filled
+ * preallocation back to its records and makes the size durable, before
+ * the file becomes immutable: hint files, merges and recovery then see a
+ * file that ends at its last record.
+ */
+static int
+cask_prealloc_trim(cask *c)
+{
+    cask_file *f = c->active;
+    uint64_t size = sync_load_rlx(&f->size);
+
+    if (c->prep_end <= size)
+        return 0;
+    c->prep_end = 0;
+    if (ftruncate(cask_file_fd(f), (off_t)size) != 0 ||
+        fdatasync(cask_file_fd(f)) != 0)
+        return cask_fail(CASK_EIO, "%s/%010u.data: trimming preallocation "
+                         "to %llu bytes: %s", c->dir, f->id,
+                         (unsigned long long)size, strerror(errno));
+    return 0;
+}
+
 /* The group-commit leader's work: one fdatasync covers every record
  * appended so far. Older files were made durable when they were rotated
  * out, so syncing the active file is enough. */
@@ -533,10 +597,16 @@ cask_sync_leader(cask *c, uint64_t *target)
     pthread_mutex_lock(&c->log_mu);
     cask_file *f = c->active;
     *target = c->last_seq;
+    int rc = cask_prealloc(c);
     cask_file_pin(f);
     pthread_mutex_unlock(&c->log_mu);
+    if (rc != 0) {
+        cask_file_unpin(f);
+        return rc;
+    }
     /* a rotation meanwhile may have let the cache close f: enter it */
-    int fd = cask_fd_get(f), rc = fd;
+    int fd = cask_fd_get(f);
+    rc = fd;
     if (fd >= 0) {
         rc = cask_fault(c, "sync") == 0 && fdatasync(fd) == 0 ? 0
                                 : cask_fail(CASK_EIO, "%s/%010u.data: "
@@ -548,12 +618,97 @@ cask_sync_leader(cask *c, uint64_t *target)
     return rc;
 }
 
+/* The longest a leader waits for its group: a bound on the latency a
+ * lone writer pays when the crowd it expects has gone away (once: the
+ * crowd is re-measured at the end of that sync). */
+#define CASK_GATHER_MAX_NS 1000000u
+
+/*
+ * Under sync_mu, as the leader, before reading its target: waits until as
+ * many writers wait for durability as did when the last sync ended (the
+ * crowd; writers blocked on a stripe lock count as present, since they
+ * cannot append before this sync ends), or for as long as the last sync
+ * took, whichever comes first. Without it, the writers a sync releases
+ * race back and the first one syncs its lone record while the others are
+ * still appending: groups alternate 1, N-1 and N writers pay two syncs.
+ */
+static void
+cask_gather(cask *c)
+{
+    uint64_t wait = c->sync_ns < CASK_GATHER_MAX_NS ? c->sync_ns
+                                                    : CASK_GATHER_MAX_NS;
+    struct timespec ts;
+
+    if (c->sync_waiters + sync_load_rlx(&c->stripe_waiters) >= c->sync_crowd)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + wait;
+    ts.tv_sec += (time_t)(ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    c->gathering = 1;
+    while (c->sync_waiters + sync_load_rlx(&c->stripe_waiters) <
+               c->sync_crowd &&
+           !sync_load_acq(&c->poisoned))
+        if (pthread_cond_timedwait(&c->gather_cv, &c->sync_mu, &ts) ==
+            ETIMEDOUT)
+            break;
+    c->gathering = 0;
+}
+
+/* A writer arrived at the group commit or blocked on a stripe: a
+ * gathering leader re-checks whether its group is complete. */
+static void
+cask_gather_kick_locked(cask *c)
+{
+    if (c->gathering)
+        pthread_cond_signal(&c->gather_cv);
+}
+
+/* As the leader, with sync_mu held on entry and on return: gathers, syncs
+ * once outside sync_mu, publishes the new durable seq and wakes every
+ * waiter with one broadcast. Writers arriving meanwhile wait for the next
+ * group. */
+static int
+cask_lead(cask *c)
+{
+    uint64_t target, t0;
+    int rc;
+
+    c->syncing = 1;
+    cask_gather(c);
+    pthread_mutex_unlock(&c->sync_mu);
+    t0 = sync_now_ns();
+    rc = cask_sync_leader(c, &target);
+    t0 = sync_now_ns() - t0;
+    pthread_mutex_lock(&c->sync_mu);
+    c->syncing = 0;
+    c->sync_ns = t0;
+    c->sync_crowd = c->sync_waiters;
+    if (rc != 0) {
+        /* Never retry and acknowledge: the kernel may have dropped the
+         * dirty pages it failed to write (the fsyncgate lesson). */
+        cask_poison(c);
+    } else {
+        sync_faa_rlx(&c->group_syncs, 1);
+        if (target > c->durable_seq)
+            c->durable_seq = target;
+    }
+    pthread_cond_broadcast(&c->sync_cv);
+    return rc;
+}
+
 int
 cask_sync_upto(cask *c, uint64_t seq)
 {
     int rc = 0;
 
     pthread_mutex_lock(&c->sync_mu);
+    if (c->durable_seq >= seq && !sync_load_acq(&c->poisoned)) {
+        pthread_mutex_unlock(&c->sync_mu);
+        return 0;
+    }
+    c->sync_waiters++;
+    cask_gather_kick_locked(c);
     while (c->durable_seq < seq || sync_load_acq(&c->poisoned)) {
         if (sync_load_acq(&c->poisoned)) {
             rc = cask_fail(CASK_EPOISONED, "%s: a write or sync failed "
@@ -564,23 +719,13 @@ cask_sync_upto(cask *c, uint64_t seq)
             pthread_cond_wait(&c->sync_cv, &c->sync_mu);
             continue;
         }
-        c->syncing = 1;
-        pthread_mutex_unlock(&c->sync_mu);
-        uint64_t target;
-        rc = cask_sync_leader(c, &target);
-        pthread_mutex_lock(&c->sync_mu);
-        c->syncing = 0;
-        if (rc != 0) {
-            /* Never retry and acknowledge: the kernel may have dropped the
-             * dirty pages it failed to write (the fsyncgate lesson). */
-            cask_poison(c);
-        } else if (target > c->durable_seq) {
-            c->durable_seq = target;
-        }
-        pthread_cond_broadcast(&c->sync_cv);
+        rc = cask_lead(c);
         if (rc != 0)
             break;
     }
+    c->sync_waiters--;
+    if (rc == 0)
+        sync_faa_rlx(&c->group_acks, 1);
     pthread_mutex_unlock(&c->sync_mu);
     return rc;
 }
@@ -597,6 +742,29 @@ static pthread_mutex_t *
 cask_stripe(cask *c, const void *key, size_t klen)
 {
     return &c->stripe[kd_hash(key, klen, 0x5bd1e995u) % CASK_STRIPES];
+}
+
+/*
+ * Takes a writer's stripe lock. Under sync=always its holder may be
+ * waiting for a group commit, which cannot end before that holder's
+ * group does: a writer that must block says so (stripe_waiters) and kicks
+ * a gathering leader, which then stops waiting for it.
+ */
+static void
+cask_stripe_lock(cask *c, pthread_mutex_t *m)
+{
+    if (c->opt.sync != CASK_SYNC_ALWAYS) {
+        pthread_mutex_lock(m);
+        return;
+    }
+    if (pthread_mutex_trylock(m) == 0)
+        return;
+    sync_faa_rlx(&c->stripe_waiters, 1);
+    pthread_mutex_lock(&c->sync_mu);
+    cask_gather_kick_locked(c);
+    pthread_mutex_unlock(&c->sync_mu);
+    pthread_mutex_lock(m);
+    sync_fas_rlx(&c->stripe_waiters, 1);
 }
 
 /*
@@ -791,7 +959,7 @@ cask_put_ttl(cask *c, const void *key, size_t klen, const void *val,
     if (rc != 0)
         return rc;
     pthread_mutex_t *m = cask_stripe(c, key, klen);
-    pthread_mutex_lock(m);
+    cask_stripe_lock(c, m);
     rc = cask_write_locked(c, key, klen, val, vlen, ttl_ms, 0);
     pthread_mutex_unlock(m);
     kd_quiescent(c->kd);
@@ -824,7 +992,7 @@ cask_del(cask *c, const void *key, size_t klen)
     if (rc != 0)
         return rc;
     pthread_mutex_t *m = cask_stripe(c, key, klen);
-    pthread_mutex_lock(m);
+    cask_stripe_lock(c, m);
     rc = cask_current(c, key, klen, &buf, &r);
     if (rc == 0) {
         free(buf);
@@ -846,7 +1014,7 @@ cask_cas(cask *c, const void *key, size_t klen, const void *expect,
     if (rc != 0)
         return rc;
     pthread_mutex_t *m = cask_stripe(c, key, klen);
-    pthread_mutex_lock(m);
+    cask_stripe_lock(c, m);
     rc = cask_current(c, key, klen, &buf, &r);
     if (rc == CASK_ENOTFOUND) {
         match = expect == NULL;
@@ -1008,6 +1176,8 @@ cask_stats(cask *c, cask_info *st)
     st->hints_loaded = c->hints_loaded;
     st->files_scanned = c->files_scanned;
     st->torn_bytes = c->torn_bytes;
+    st->syncs = sync_load_rlx(&c->group_syncs);
+    st->sync_acks = sync_load_rlx(&c->group_acks);
     pthread_rwlock_rdlock(&c->tab_lock);
     st->file = calloc(c->tab_cap ? c->tab_cap : 1, sizeof *st->file);
     for (uint32_t i = 0; st->file != NULL && i < c->tab_cap; i++) {
@@ -1090,6 +1260,8 @@ cask_defaults(cask_options *o)
         o->tier_min_files = 4;
     if (o->merge_check_ms == 0)
         o->merge_check_ms = 1000;
+    if (o->prealloc_bytes == 0)
+        o->prealloc_bytes = 1u << 20;
     if (o->tier_base == 0)
         o->tier_base = o->max_file_size / 16 ? o->max_file_size / 16 : 1;
 }
@@ -1154,6 +1326,11 @@ cask_init_locks(cask *c)
     pthread_mutex_init(&c->log_mu, NULL);
     pthread_mutex_init(&c->sync_mu, NULL);
     pthread_cond_init(&c->sync_cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->gather_cv, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_rwlock_init(&c->tab_lock, NULL);
     pthread_mutex_init(&c->merge_mu, NULL);
     pthread_mutex_init(&c->inst_mu, NULL);
@@ -1184,6 +1361,7 @@ cask_free(cask *c)
     pthread_mutex_destroy(&c->log_mu);
     pthread_mutex_destroy(&c->sync_mu);
     pthread_cond_destroy(&c->sync_cv);
+    pthread_cond_destroy(&c->gather_cv);
     pthread_rwlock_destroy(&c->tab_lock);
     pthread_mutex_destroy(&c->merge_mu);
     pthread_mutex_destroy(&c->inst_mu);
@@ -1314,7 +1492,11 @@ cask_close(cask *c)
     if (c == NULL)
         return 0;
     cask_stop_threads(c);
+    /* the last sync preallocates nothing; the trim then cuts what is */
+    c->opt.prealloc_bytes = CASK_PREALLOC_OFF;
     rc = sync_load_acq(&c->poisoned) ? 0 : cask_sync(c);
+    if (rc == 0 && !sync_load_acq(&c->poisoned))
+        rc = cask_prealloc_trim(c);
     if (rc == 0 && !sync_load_acq(&c->poisoned))
         cask_hint_missing(c);
     cask_free(c);

@@ -75,6 +75,8 @@ typedef enum cask_sync_mode {
 typedef void (*cask_log_fn)(void *arg, const char *msg);
 
 /* Options for cask_open. Zero-initialise, then set what you need. */
+#define CASK_PREALLOC_OFF UINT64_MAX
+
 typedef struct cask_options {
     const char *keydir;          /* keydir name; NULL = "striped" */
     const kd_options *kd_opt;    /* NULL = the keydir's defaults */
@@ -100,6 +102,11 @@ typedef struct cask_options {
      * logged, the store keeps serving. Stopped and joined by cask_close. */
     int auto_merge;
     uint32_t merge_check_ms;     /* 0 = 1000 */
+    /* Zero-fill the active file this many bytes ahead of its tail at
+     * each group commit, so that an fdatasync flushes data only, not a
+     * size change (DESIGN.md, "Preallocation"); 0 = 1 MiB,
+     * CASK_PREALLOC_OFF = never. Trimmed at rotation and close. */
+    uint64_t prealloc_bytes;
     cask_log_fn log;             /* NULL = silent */
     void *log_arg;
     /* Fault injection for tests: called before each append write and each
@@ -226,6 +233,10 @@ typedef struct cask_info {
     uint64_t hints_loaded;
     uint64_t files_scanned;
     uint64_t torn_bytes;         /* truncated at open */
+    uint64_t syncs;              /* group-commit fdatasyncs since open */
+    uint64_t sync_acks;          /* waits for durability those ended (a
+                                    sync=always write, a cask_sync):
+                                    sync_acks / syncs = writes per sync */
     const char *keydir;
     cask_file_stats *file;       /* nfile entries, malloc'd */
     size_t nfile;

@@ -78,10 +78,22 @@ struct cask {
     uint64_t last_seq;         /* log_mu: seq of the last appended record */
     _Atomic int poisoned;
 
-    pthread_mutex_t sync_mu;   /* group commit */
+    pthread_mutex_t sync_mu;   /* group commit (DESIGN.md) */
     pthread_cond_t sync_cv;
-    int syncing;               /* sync_mu: a leader is in fdatasync */
+    pthread_cond_t gather_cv;  /* sync_mu, CLOCK_MONOTONIC: wakes a leader
+                                  gathering its group */
+    int syncing;               /* sync_mu: a leader gathers or syncs */
+    int gathering;             /* sync_mu: the leader waits for its group */
+    uint32_t sync_waiters;     /* sync_mu: threads waiting for durability */
+    uint32_t sync_crowd;       /* sync_mu: waiters when the last sync ended:
+                                  the group the next leader waits for */
+    uint64_t sync_ns;          /* sync_mu: the last group sync's duration */
     uint64_t durable_seq;      /* sync_mu: every seq <= it is durable */
+    _Atomic uint32_t stripe_waiters; /* sync=always writers blocked on a
+                                  stripe lock held by a durability waiter */
+    _Atomic uint64_t group_syncs, group_acks; /* cask_info.syncs, .acks */
+    uint64_t prep_end;         /* log_mu: the active file is zero-filled up
+                                  to here (preallocation, DESIGN.md) */
 
     pthread_rwlock_t tab_lock; /* the file table: readers share it */
     cask_file **tab;           /* indexed by file id */

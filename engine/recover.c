@@ -221,15 +221,6 @@ load_hint(cask *c, cask_file *f, uint64_t size)
 }
 
 static int
-all_zero(const uint8_t *p, uint64_t n)
-{
-    for (uint64_t i = 0; i < n; i++)
-        if (p[i] != 0)
-            return 0;
-    return 1;
-}
-
-static int
 truncate_tail(cask *c, cask_file *f, uint64_t off, uint64_t size)
 {
     cask_log(c, "%s/%010u.data: torn tail of %llu bytes at offset %llu "
@@ -244,12 +235,26 @@ truncate_tail(cask *c, cask_file *f, uint64_t off, uint64_t size)
     return 0;
 }
 
+/* The end of the file's content: the offset just past its last non-zero
+ * byte at or after `from` (`from` itself if only zeros follow). */
+static uint64_t
+content_end(const uint8_t *p, uint64_t from, uint64_t size)
+{
+    while (size > from && p[size - 1] == 0)
+        size--;
+    return size;
+}
+
 /*
  * Scans records from the header on. A record cut short by the end of the
- * file, a bad last record, or zeros to the end (a file extended but not
- * written before a power loss) is a torn tail: the write was never
- * acknowledged (DESIGN.md), so it is truncated. A bad record followed by
- * more data is corruption: an error naming the offset.
+ * file, or a bad last record, is a torn tail: the write was never
+ * acknowledged (DESIGN.md), so it is truncated. Zeros at the end of the
+ * file do not count as more data - a file extended but not written
+ * before a power loss, or the zero-filled preallocation of an active file
+ * (DESIGN.md, "Preallocation") - so a bad record (its header's length, at
+ * least a header's worth) reaching past the file's last non-zero byte is
+ * a torn tail too. A bad record followed by more data is corruption: an
+ * error naming the offset.
  */
 static int
 scan_records(cask *c, cask_file *f, const uint8_t *p, uint64_t size)
@@ -268,8 +273,9 @@ scan_records(cask *c, cask_file *f, const uint8_t *p, uint64_t size)
             off += len;
             continue;
         }
+        uint64_t extent = len > CASK_REC_HDR ? len : CASK_REC_HDR;
         if (rc == CASK_REC_SHORT || (len != 0 && off + len == size) ||
-            all_zero(p + off, size - off))
+            off + extent >= content_end(p, off, size))
             return truncate_tail(c, f, off, size);
         return cask_fail(CASK_ECORRUPT, "%s/%010u.data offset %llu: record "
                          "fails its checksum or format, with %llu bytes "
