@@ -20,7 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -588,31 +591,40 @@ cask_prealloc_trim(cask *c)
     return 0;
 }
 
-/* The group-commit leader's work: one fdatasync covers every record
- * appended so far. Older files were made durable when they were rotated
- * out, so syncing the active file is enough. */
+/*
+ * As the leader, under sync_mu: fixes the target (every record appended
+ * so far), preallocates, and pins the active file for the sync. Older
+ * files were made durable when they were rotated out, so syncing the
+ * active file is enough.
+ */
 static int
-cask_sync_leader(cask *c, uint64_t *target)
+cask_sync_begin(cask *c, uint64_t *target, cask_file **fout)
 {
     pthread_mutex_lock(&c->log_mu);
-    cask_file *f = c->active;
+    *fout = c->active;
     *target = c->last_seq;
     int rc = cask_prealloc(c);
-    cask_file_pin(f);
+    cask_file_pin(*fout);
     pthread_mutex_unlock(&c->log_mu);
-    if (rc != 0) {
-        cask_file_unpin(f);
-        return rc;
-    }
+    return rc;
+}
+
+/* Outside sync_mu: one fdatasync of the pinned file (unless rc already
+ * failed); unpins it. */
+static int
+cask_sync_file(cask *c, cask_file *f, int rc)
+{
     /* a rotation meanwhile may have let the cache close f: enter it */
-    int fd = cask_fd_get(f);
-    rc = fd;
+    int fd = rc == 0 ? cask_fd_get(f) : rc;
+
     if (fd >= 0) {
         rc = cask_fault(c, "sync") == 0 && fdatasync(fd) == 0 ? 0
                                 : cask_fail(CASK_EIO, "%s/%010u.data: "
                                             "fdatasync: %s", c->dir, f->id,
                                             strerror(errno));
         cask_fd_put(f);
+    } else {
+        rc = fd;
     }
     cask_file_unpin(f);
     return rc;
@@ -622,6 +634,14 @@ cask_sync_leader(cask *c, uint64_t *target)
  * lone writer pays when the crowd it expects has gone away (once: the
  * crowd is re-measured at the end of that sync). */
 #define CASK_GATHER_MAX_NS 1000000u
+
+/* Callers of the group being gathered, plus writers blocked on a stripe
+ * (see cask_stripe_lock), under sync_mu. */
+static uint32_t
+cask_present(cask *c)
+{
+    return c->group_cur + sync_load_rlx(&c->stripe_waiters);
+}
 
 /*
  * Under sync_mu, as the leader, before reading its target: waits until as
@@ -639,16 +659,14 @@ cask_gather(cask *c)
                                                     : CASK_GATHER_MAX_NS;
     struct timespec ts;
 
-    if (c->sync_waiters + sync_load_rlx(&c->stripe_waiters) >= c->sync_crowd)
+    if (cask_present(c) >= c->sync_crowd)
         return;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     uint64_t ns = (uint64_t)ts.tv_nsec + wait;
     ts.tv_sec += (time_t)(ns / 1000000000u);
     ts.tv_nsec = (long)(ns % 1000000000u);
     c->gathering = 1;
-    while (c->sync_waiters + sync_load_rlx(&c->stripe_waiters) <
-               c->sync_crowd &&
-           !sync_load_acq(&c->poisoned))
+    while (cask_present(c) < c->sync_crowd && !sync_load_acq(&c->poisoned))
         if (pthread_cond_timedwait(&c->gather_cv, &c->sync_mu, &ts) ==
             ETIMEDOUT)
             break;
@@ -664,37 +682,85 @@ cask_gather_kick_locked(cask *c)
         pthread_cond_signal(&c->gather_cv);
 }
 
+/* Sleeps while the futex word still holds `seen` (returns at once if it
+ * changed, and may return spuriously: callers re-check). */
+static void
+cask_futex_wait(_Atomic uint32_t *w, uint32_t seen)
+{
+    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_PRIVATE, seen, NULL, NULL,
+            0);
+}
+
+static void
+cask_futex_wake_all(_Atomic uint32_t *w)
+{
+    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL,
+            NULL, 0);
+}
+
 /* As the leader, with sync_mu held on entry and on return: gathers, syncs
  * once outside sync_mu, publishes the new durable seq and wakes every
- * waiter with one broadcast. Writers arriving meanwhile wait for the next
- * group. */
+ * follower with one futex wake. Writers arriving meanwhile wait for the
+ * next group. */
 static int
 cask_lead(cask *c)
 {
-    uint64_t target, t0;
+    uint64_t t0;
+    cask_file *f;
     int rc;
 
     c->syncing = 1;
     cask_gather(c);
+    rc = cask_sync_begin(c, &c->sync_target, &f);
     pthread_mutex_unlock(&c->sync_mu);
     t0 = sync_now_ns();
-    rc = cask_sync_leader(c, &target);
+    rc = cask_sync_file(c, f, rc);
     t0 = sync_now_ns() - t0;
     pthread_mutex_lock(&c->sync_mu);
     c->syncing = 0;
     c->sync_ns = t0;
-    c->sync_crowd = c->sync_waiters;
+    c->sync_crowd = c->group_cur + c->group_next;
+    c->group_cur = c->group_next;
+    c->group_next = 0;
     if (rc != 0) {
         /* Never retry and acknowledge: the kernel may have dropped the
          * dirty pages it failed to write (the fsyncgate lesson). */
         cask_poison(c);
     } else {
         sync_faa_rlx(&c->group_syncs, 1);
-        if (target > c->durable_seq)
-            c->durable_seq = target;
+        if (c->sync_target > sync_load_rlx(&c->durable_seq))
+            sync_store_rel(&c->durable_seq, c->sync_target);
     }
-    pthread_cond_broadcast(&c->sync_cv);
+    /* release: a follower that sees the new epoch sees durable_seq and
+     * poisoned as published above */
+    sync_faa_acqrel(&c->sync_epoch, 1);
+    cask_futex_wake_all(&c->sync_epoch);
     return rc;
+}
+
+/*
+ * A follower: sleeps until the leader at work publishes. Returns 1 if seq
+ * is then durable (the caller has left: sync_mu not held), 0 with sync_mu
+ * held again to look at the state. Followers sleep on a futex rather than
+ * a condition variable: after a condvar broadcast every waiter must take
+ * sync_mu back one after the other before it may return, and with a
+ * whole group waking at once that queue is most of a round's cost.
+ */
+static int
+cask_follow(cask *c, uint64_t seq)
+{
+    uint32_t seen = sync_load_rlx(&c->sync_epoch);
+
+    pthread_mutex_unlock(&c->sync_mu);
+    while (sync_load_acq(&c->sync_epoch) == seen)
+        cask_futex_wait(&c->sync_epoch, seen);
+    if (sync_load_acq(&c->durable_seq) >= seq &&
+        !sync_load_acq(&c->poisoned)) {
+        sync_faa_rlx(&c->group_acks, 1);
+        return 1;
+    }
+    pthread_mutex_lock(&c->sync_mu);
+    return 0;
 }
 
 int
@@ -703,27 +769,32 @@ cask_sync_upto(cask *c, uint64_t seq)
     int rc = 0;
 
     pthread_mutex_lock(&c->sync_mu);
-    if (c->durable_seq >= seq && !sync_load_acq(&c->poisoned)) {
+    if (sync_load_rlx(&c->durable_seq) >= seq &&
+        !sync_load_acq(&c->poisoned)) {
         pthread_mutex_unlock(&c->sync_mu);
         return 0;
     }
-    c->sync_waiters++;
+    if (c->syncing && !c->gathering && seq > c->sync_target)
+        c->group_next++;
+    else
+        c->group_cur++;
     cask_gather_kick_locked(c);
-    while (c->durable_seq < seq || sync_load_acq(&c->poisoned)) {
+    while (sync_load_rlx(&c->durable_seq) < seq ||
+           sync_load_acq(&c->poisoned)) {
         if (sync_load_acq(&c->poisoned)) {
             rc = cask_fail(CASK_EPOISONED, "%s: a write or sync failed "
                                            "earlier; reopen the store", c->dir);
             break;
         }
         if (c->syncing) {
-            pthread_cond_wait(&c->sync_cv, &c->sync_mu);
+            if (cask_follow(c, seq))
+                return 0;
             continue;
         }
         rc = cask_lead(c);
         if (rc != 0)
             break;
     }
-    c->sync_waiters--;
     if (rc == 0)
         sync_faa_rlx(&c->group_acks, 1);
     pthread_mutex_unlock(&c->sync_mu);
@@ -1325,7 +1396,6 @@ cask_init_locks(cask *c)
         pthread_mutex_init(&c->stripe[i], NULL);
     pthread_mutex_init(&c->log_mu, NULL);
     pthread_mutex_init(&c->sync_mu, NULL);
-    pthread_cond_init(&c->sync_cv, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1360,7 +1430,6 @@ cask_free(cask *c)
         pthread_mutex_destroy(&c->stripe[i]);
     pthread_mutex_destroy(&c->log_mu);
     pthread_mutex_destroy(&c->sync_mu);
-    pthread_cond_destroy(&c->sync_cv);
     pthread_cond_destroy(&c->gather_cv);
     pthread_rwlock_destroy(&c->tab_lock);
     pthread_mutex_destroy(&c->merge_mu);
@@ -1413,7 +1482,8 @@ cask_open_log(cask *c)
     kd_thread_unregister(c->kd);
     if (rc != 0)
         return rc;
-    c->last_seq = c->durable_seq = c->max_seq_seen;
+    c->last_seq = c->max_seq_seen;
+    sync_store_rlx(&c->durable_seq, c->max_seq_seen);
     rc = cask_create_file(c, sync_faa_rlx(&c->next_id, 1), &c->active);
     if (rc != 0)
         return rc;

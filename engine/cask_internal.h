@@ -6,8 +6,9 @@
  * Lock order (a thread holding one may take those after it, never before):
  *   merge_mu -> inst_mu -> stripe[i] (ascending) -> log_mu -> tab_lock
  *   stripe[i] -> sync_mu -> log_mu
- * sync_mu is never held while log_mu is wanted by its holder for long: the
- * group-commit leader drops sync_mu before taking log_mu.
+ * The group-commit leader holds sync_mu while it takes log_mu to fix its
+ * target (and zero-fill ahead, once per prealloc_bytes / 2 of log); it
+ * drops both before its fdatasync.
  *   log_mu -> stop_mu (rotation wakes the merge thread; stop_mu is held
  *   by no thread while it runs a merge or a sync)
  */
@@ -79,16 +80,25 @@ struct cask {
     _Atomic int poisoned;
 
     pthread_mutex_t sync_mu;   /* group commit (DESIGN.md) */
-    pthread_cond_t sync_cv;
     pthread_cond_t gather_cv;  /* sync_mu, CLOCK_MONOTONIC: wakes a leader
                                   gathering its group */
     int syncing;               /* sync_mu: a leader gathers or syncs */
     int gathering;             /* sync_mu: the leader waits for its group */
-    uint32_t sync_waiters;     /* sync_mu: threads waiting for durability */
-    uint32_t sync_crowd;       /* sync_mu: waiters when the last sync ended:
-                                  the group the next leader waits for */
+    /* Followers sleep on this futex word; the leader bumps it (under
+     * sync_mu) after publishing durable_seq and wakes them all at once. */
+    _Atomic uint32_t sync_epoch;
+    /* sync_mu: callers that arrived since the last sync ended, split by
+     * the group they belong to: the one gathering or syncing now (cur) or
+     * the next (next: arrived during a sync, seq past its target). */
+    uint32_t group_cur, group_next;
+    uint64_t sync_target;      /* sync_mu: the target of the sync in flight */
+    uint32_t sync_crowd;       /* sync_mu: callers of the last round (cur +
+                                  next when it ended): the group the next
+                                  leader waits for */
     uint64_t sync_ns;          /* sync_mu: the last group sync's duration */
-    uint64_t durable_seq;      /* sync_mu: every seq <= it is durable */
+    /* Every seq <= it is durable: written under sync_mu (release), read
+     * with acquire by followers outside it. */
+    _Atomic uint64_t durable_seq;
     _Atomic uint32_t stripe_waiters; /* sync=always writers blocked on a
                                   stripe lock held by a durability waiter */
     _Atomic uint64_t group_syncs, group_acks; /* cask_info.syncs, .acks */
