@@ -2,11 +2,13 @@
  * engine/cask.c - the store's operations: open and close, the append path
  * with group commit, reads, compare-and-set, fold, stats.
  *
- * The write design (argued in engine/DESIGN.md): a writer takes its key's
- * stripe lock, appends its record under one short append mutex (the seq is
- * assigned and the pwrite issued inside it, so the log never has holes),
- * waits for durability in the shared group commit (CASK_SYNC_ALWAYS), then
- * updates the keydir and releases the stripe. Readers take no lock of ours
+ * The write design (argued in engine/DESIGN.md): a writer takes an
+ * exclusive hold on its key (its stripe's mutex; under CASK_SYNC_ALWAYS an
+ * entry in the stripe's busy list instead), appends its record under one
+ * short append mutex (the seq is assigned and the pwrite issued inside it,
+ * so the log never has holes), waits for durability in the shared group
+ * commit (CASK_SYNC_ALWAYS), then updates the keydir under the stripe mutex
+ * and releases its hold. Readers take no lock of ours
  * beyond a shared file-table rwlock that only rotation and merge write.
  */
 #include "engine/cask_internal.h"
@@ -635,8 +637,8 @@ cask_sync_file(cask *c, cask_file *f, int rc)
  * crowd is re-measured at the end of that sync). */
 #define CASK_GATHER_MAX_NS 1000000u
 
-/* Callers of the group being gathered, plus writers blocked on a stripe
- * (see cask_stripe_lock), under sync_mu. */
+/* Callers of the group being gathered, plus writers waiting for another
+ * writer of their key (see cask_key_lock), under sync_mu. */
 static uint32_t
 cask_present(cask *c)
 {
@@ -646,8 +648,8 @@ cask_present(cask *c)
 /*
  * Under sync_mu, as the leader, before reading its target: waits until as
  * many writers wait for durability as did when the last sync ended (the
- * crowd; writers blocked on a stripe lock count as present, since they
- * cannot append before this sync ends), or for as long as the last sync
+ * crowd; writers waiting for another writer of their key count as
+ * present, since they cannot append before this sync ends), or for as long as the last sync
  * took, whichever comes first. Without it, the writers a sync releases
  * race back and the first one syncs its lone record while the others are
  * still appending: groups alternate 1, N-1 and N writers pay two syncs.
@@ -673,7 +675,7 @@ cask_gather(cask *c)
     c->gathering = 0;
 }
 
-/* A writer arrived at the group commit or blocked on a stripe: a
+/* A writer arrived at the group commit or waits for its key: a
  * gathering leader re-checks whether its group is complete. */
 static void
 cask_gather_kick_locked(cask *c)
@@ -809,33 +811,68 @@ cask_sync(cask *c)
 
 /* ---- reads ------------------------------------------------------------------ */
 
-static pthread_mutex_t *
-cask_stripe(cask *c, const void *key, size_t klen)
+static uint32_t
+cask_stripe_of(const void *key, size_t klen)
 {
-    return &c->stripe[kd_hash(key, klen, 0x5bd1e995u) % CASK_STRIPES];
+    return kd_hash(key, klen, 0x5bd1e995u) % CASK_STRIPES;
+}
+
+/* Under stripe s: is another writer's hold on this key registered? */
+static int
+cask_key_busy(cask *c, uint32_t s, const void *key, size_t klen)
+{
+    for (const cask_keyhold *o = c->busy[s]; o != NULL; o = o->next)
+        if (o->klen == klen && memcmp(o->key, key, klen) == 0)
+            return 1;
+    return 0;
 }
 
 /*
- * Takes a writer's stripe lock. Under sync=always its holder may be
- * waiting for a group commit, which cannot end before that holder's
- * group does: a writer that must block says so (stripe_waiters) and kicks
- * a gathering leader, which then stops waiting for it.
+ * Takes a writer's exclusive hold on its key (DESIGN.md, "Linearizability"):
+ * every put, del and cas of one key holds it from before its read or
+ * append until after its keydir update, so writes of one key never
+ * overlap. Under sync=none and interval that is the key's stripe mutex,
+ * held throughout. Under sync=always the hold is an entry in the stripe's
+ * busy list and the mutex is released at once, so writers of other keys
+ * of the stripe do not wait for this one's group commit; a writer of the
+ * same key waits on busy_cv, counted in stripe_waiters (it cannot join
+ * the group being gathered, so the leader does not wait for it).
  */
 static void
-cask_stripe_lock(cask *c, pthread_mutex_t *m)
+cask_key_lock(cask *c, const void *key, size_t klen, cask_keyhold *h)
 {
-    if (c->opt.sync != CASK_SYNC_ALWAYS) {
-        pthread_mutex_lock(m);
+    h->stripe = cask_stripe_of(key, klen);
+    h->key = key;
+    h->klen = klen;
+    h->listed = c->opt.sync == CASK_SYNC_ALWAYS;
+    pthread_mutex_lock(&c->stripe[h->stripe]);
+    if (!h->listed)
         return;
+    while (cask_key_busy(c, h->stripe, key, klen)) {
+        sync_faa_rlx(&c->stripe_waiters, 1);
+        pthread_mutex_lock(&c->sync_mu);
+        cask_gather_kick_locked(c);
+        pthread_mutex_unlock(&c->sync_mu);
+        pthread_cond_wait(&c->busy_cv[h->stripe], &c->stripe[h->stripe]);
+        sync_fas_rlx(&c->stripe_waiters, 1);
     }
-    if (pthread_mutex_trylock(m) == 0)
-        return;
-    sync_faa_rlx(&c->stripe_waiters, 1);
-    pthread_mutex_lock(&c->sync_mu);
-    cask_gather_kick_locked(c);
-    pthread_mutex_unlock(&c->sync_mu);
-    pthread_mutex_lock(m);
-    sync_fas_rlx(&c->stripe_waiters, 1);
+    h->next = c->busy[h->stripe];
+    c->busy[h->stripe] = h;
+    pthread_mutex_unlock(&c->stripe[h->stripe]);
+}
+
+static void
+cask_key_unlock(cask *c, cask_keyhold *h)
+{
+    if (h->listed) {
+        pthread_mutex_lock(&c->stripe[h->stripe]);
+        cask_keyhold **pp = &c->busy[h->stripe];
+        while (*pp != h)
+            pp = &(*pp)->next;
+        *pp = h->next;
+        pthread_cond_broadcast(&c->busy_cv[h->stripe]);
+    }
+    pthread_mutex_unlock(&c->stripe[h->stripe]);
 }
 
 /*
@@ -956,13 +993,15 @@ cask_get(cask *c, const void *key, size_t klen, void **val, size_t *vlen)
 /* ---- writes ----------------------------------------------------------------- */
 
 /*
- * Under the key's stripe lock: appends (value or tombstone), waits for
+ * Holding the key (cask_key_lock): appends (value or tombstone), waits for
  * durability if asked, then updates the keydir - the linearization point.
  */
 static int
-cask_write_locked(cask *c, const void *key, size_t klen, const void *val,
+cask_write_locked(cask *c, const cask_keyhold *h, const void *val,
                   size_t vlen, uint64_t ttl_ms, int tomb)
 {
+    const void *key = h->key;
+    size_t klen = h->klen;
     cask_rec r = {0};
     cask_file *f = NULL;
     uint64_t pos = 0, n = cask_rec_size((uint32_t)klen, (uint32_t)vlen);
@@ -989,8 +1028,14 @@ cask_write_locked(cask *c, const void *key, size_t klen, const void *val,
         rc = cask_sync_upto(c, r.seq);
     if (rc == 0) {
         kd_entry e = {f->id, (uint32_t)vlen, pos, r.seq};
+        /* a listed hold updates the keydir under the stripe mutex, as an
+         * unlisted one does: cask_fold's snapshot holds every stripe */
+        if (h->listed)
+            pthread_mutex_lock(&c->stripe[h->stripe]);
         int k = tomb ? kd_del(c->kd, key, klen, &old)
                      : kd_put(c->kd, key, klen, &e, &old);
+        if (h->listed)
+            pthread_mutex_unlock(&c->stripe[h->stripe]);
         if (k == KD_ENOMEM) {
             /* The record is in the log but not in the keydir: the live
              * store and a recovery would disagree, so refuse further writes */
@@ -1029,10 +1074,10 @@ cask_put_ttl(cask *c, const void *key, size_t klen, const void *val,
 
     if (rc != 0)
         return rc;
-    pthread_mutex_t *m = cask_stripe(c, key, klen);
-    cask_stripe_lock(c, m);
-    rc = cask_write_locked(c, key, klen, val, vlen, ttl_ms, 0);
-    pthread_mutex_unlock(m);
+    cask_keyhold h;
+    cask_key_lock(c, key, klen, &h);
+    rc = cask_write_locked(c, &h, val, vlen, ttl_ms, 0);
+    cask_key_unlock(c, &h);
     kd_quiescent(c->kd);
     return rc;
 }
@@ -1043,7 +1088,7 @@ cask_put(cask *c, const void *key, size_t klen, const void *val, size_t vlen)
     return cask_put_ttl(c, key, klen, val, vlen, 0);
 }
 
-/* Under the stripe lock: is the key visible, and with which value? */
+/* Holding the key: is it visible, and with which value? */
 static int
 cask_current(cask *c, const void *key, size_t klen, uint8_t **buf,
              cask_rec *r)
@@ -1062,14 +1107,14 @@ cask_del(cask *c, const void *key, size_t klen)
 
     if (rc != 0)
         return rc;
-    pthread_mutex_t *m = cask_stripe(c, key, klen);
-    cask_stripe_lock(c, m);
+    cask_keyhold h;
+    cask_key_lock(c, key, klen, &h);
     rc = cask_current(c, key, klen, &buf, &r);
     if (rc == 0) {
         free(buf);
-        rc = cask_write_locked(c, key, klen, NULL, 0, 0, 1);
+        rc = cask_write_locked(c, &h, NULL, 0, 0, 1);
     }
-    pthread_mutex_unlock(m);
+    cask_key_unlock(c, &h);
     kd_quiescent(c->kd);
     return rc;
 }
@@ -1084,8 +1129,8 @@ cask_cas(cask *c, const void *key, size_t klen, const void *expect,
 
     if (rc != 0)
         return rc;
-    pthread_mutex_t *m = cask_stripe(c, key, klen);
-    cask_stripe_lock(c, m);
+    cask_keyhold h;
+    cask_key_lock(c, key, klen, &h);
     rc = cask_current(c, key, klen, &buf, &r);
     if (rc == CASK_ENOTFOUND) {
         match = expect == NULL;
@@ -1098,8 +1143,8 @@ cask_cas(cask *c, const void *key, size_t klen, const void *expect,
     if (rc == 0 && !match)
         rc = CASK_ECHANGED;
     if (rc == 0 && (val != NULL || expect != NULL))
-        rc = cask_write_locked(c, key, klen, val, vlen, 0, val == NULL);
-    pthread_mutex_unlock(m);
+        rc = cask_write_locked(c, &h, val, vlen, 0, val == NULL);
+    cask_key_unlock(c, &h);
     kd_quiescent(c->kd);
     return rc;
 }
@@ -1392,8 +1437,10 @@ cask_syncer_main(void *arg)
 static int
 cask_init_locks(cask *c)
 {
-    for (uint32_t i = 0; i < CASK_STRIPES; i++)
+    for (uint32_t i = 0; i < CASK_STRIPES; i++) {
         pthread_mutex_init(&c->stripe[i], NULL);
+        pthread_cond_init(&c->busy_cv[i], NULL);
+    }
     pthread_mutex_init(&c->log_mu, NULL);
     pthread_mutex_init(&c->sync_mu, NULL);
     pthread_condattr_t ca;
@@ -1426,8 +1473,10 @@ cask_free(cask *c)
         close(c->lockfd);
     if (c->dirfd >= 0)
         close(c->dirfd);
-    for (uint32_t i = 0; i < CASK_STRIPES; i++)
+    for (uint32_t i = 0; i < CASK_STRIPES; i++) {
         pthread_mutex_destroy(&c->stripe[i]);
+        pthread_cond_destroy(&c->busy_cv[i]);
+    }
     pthread_mutex_destroy(&c->log_mu);
     pthread_mutex_destroy(&c->sync_mu);
     pthread_cond_destroy(&c->gather_cv);

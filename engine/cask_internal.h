@@ -65,6 +65,17 @@ typedef struct cask_file {
 
 #define CASK_FD_CLOSING 0x80000000u
 
+/* A writer's hold on its key (cask_key_lock in cask.c): under
+ * sync=always an entry in its stripe's busy list, otherwise the stripe
+ * mutex itself. Lives on the writer's stack. */
+typedef struct cask_keyhold {
+    const void *key;
+    size_t klen;
+    uint32_t stripe;
+    int listed;                /* in busy[stripe]; the mutex is not held */
+    struct cask_keyhold *next;
+} cask_keyhold;
+
 struct cask {
     char *dir;
     int dirfd;
@@ -73,6 +84,10 @@ struct cask {
     cask_options opt; /* with defaults filled in */
 
     pthread_mutex_t stripe[CASK_STRIPES];
+    /* stripe[i]: keys held by sync=always writers (cask_keyhold), and the
+     * condition their other writers wait on */
+    cask_keyhold *busy[CASK_STRIPES];
+    pthread_cond_t busy_cv[CASK_STRIPES];
 
     pthread_mutex_t log_mu;    /* the append point */
     cask_file *active;         /* log_mu; holds its own reference */
@@ -99,8 +114,8 @@ struct cask {
     /* Every seq <= it is durable: written under sync_mu (release), read
      * with acquire by followers outside it. */
     _Atomic uint64_t durable_seq;
-    _Atomic uint32_t stripe_waiters; /* sync=always writers blocked on a
-                                  stripe lock held by a durability waiter */
+    _Atomic uint32_t stripe_waiters; /* sync=always writers waiting for
+                                  another writer of their key */
     _Atomic uint64_t group_syncs, group_acks; /* cask_info.syncs, .acks */
     uint64_t prep_end;         /* log_mu: the active file is zero-filled up
                                   to here (preallocation, DESIGN.md) */
