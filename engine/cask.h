@@ -155,9 +155,10 @@ int cask_get(cask *c, const void *key, size_t klen, void **val, size_t *vlen);
  * that many milliseconds). cask_del: stores a tombstone; CASK_ENOTFOUND if
  * the key was absent (nothing is written then).
  * Linearizable at the keydir update, which happens after the record is in
- * the file (and durable, with CASK_SYNC_ALWAYS). Blocking: writers of keys
- * in the same lock stripe wait for each other; all writers share one append
- * mutex for the pwrite and one fdatasync per group commit.
+ * the file (and durable, with CASK_SYNC_ALWAYS). Blocking: writers of one
+ * key wait for each other (with CASK_SYNC_NONE and INTERVAL, writers of
+ * keys in the same lock stripe do); all writers share one append mutex for
+ * the pwrite and one fdatasync per group commit.
  */
 int cask_put(cask *c, const void *key, size_t klen, const void *val,
              size_t vlen);
@@ -170,7 +171,8 @@ int cask_del(cask *c, const void *key, size_t klen);
  * value equals `expect` (expect == NULL: the key is absent), stores `val`
  * (val == NULL: deletes the key) and returns 0; otherwise changes nothing
  * and returns CASK_ECHANGED. Linearizable: the comparison and the update
- * happen under the key's stripe lock, which every writer of the key holds.
+ * happen while it holds the key exclusively, as every writer of the key
+ * does (engine/DESIGN.md).
  */
 int cask_cas(cask *c, const void *key, size_t klen, const void *expect,
              size_t elen, const void *val, size_t vlen);

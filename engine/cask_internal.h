@@ -6,6 +6,8 @@
  * Lock order (a thread holding one may take those after it, never before):
  *   merge_mu -> inst_mu -> stripe[i] (ascending) -> log_mu -> tab_lock
  *   stripe[i] -> sync_mu -> log_mu
+ * (A sync=always writer holds its key through a busy-list entry, not a
+ * mutex, while it waits for the group commit: see cask_key_lock.)
  * The group-commit leader holds sync_mu while it takes log_mu to fix its
  * target (and zero-fill ahead, once per prealloc_bytes / 2 of log); it
  * drops both before its fdatasync.
