@@ -17,13 +17,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -582,9 +581,11 @@ cask_prealloc_trim(cask *c)
     cask_file *f = c->active;
     uint64_t size = sync_load_rlx(&f->size);
 
-    if (c->prep_end <= size)
+    uint64_t prep_end = c->prep_end;
+
+    c->prep_end = 0; /* the next active file starts with none */
+    if (prep_end <= size)
         return 0;
-    c->prep_end = 0;
     if (ftruncate(cask_file_fd(f), (off_t)size) != 0 ||
         fdatasync(cask_file_fd(f)) != 0)
         return cask_fail(CASK_EIO, "%s/%010u.data: trimming preallocation "
@@ -642,17 +643,18 @@ cask_sync_file(cask *c, cask_file *f, int rc)
 static uint32_t
 cask_present(cask *c)
 {
-    return c->group_cur + sync_load_rlx(&c->stripe_waiters);
+    return c->group_cur + sync_load_rlx(&c->key_waiters);
 }
 
 /*
- * Under sync_mu, as the leader, before reading its target: waits until as
- * many writers wait for durability as did when the last sync ended (the
+ * Under sync_mu, as the leader, before reading its target: waits until
+ * the current group has as many callers as the whole last round had (the
  * crowd; writers waiting for another writer of their key count as
- * present, since they cannot append before this sync ends), or for as long as the last sync
- * took, whichever comes first. Without it, the writers a sync releases
- * race back and the first one syncs its lone record while the others are
- * still appending: groups alternate 1, N-1 and N writers pay two syncs.
+ * present, since they cannot append before this sync ends), or for as
+ * long as the last sync took, whichever comes first. Without it, the
+ * writers a sync releases race back and the first one syncs its lone
+ * record while the others are still appending: groups alternate 1, N-1
+ * and N writers pay two syncs.
  */
 static void
 cask_gather(cask *c)
@@ -835,7 +837,7 @@ cask_key_busy(cask *c, uint32_t s, const void *key, size_t klen)
  * held throughout. Under sync=always the hold is an entry in the stripe's
  * busy list and the mutex is released at once, so writers of other keys
  * of the stripe do not wait for this one's group commit; a writer of the
- * same key waits on busy_cv, counted in stripe_waiters (it cannot join
+ * same key waits on busy_cv, counted in key_waiters (it cannot join
  * the group being gathered, so the leader does not wait for it).
  */
 static void
@@ -849,12 +851,12 @@ cask_key_lock(cask *c, const void *key, size_t klen, cask_keyhold *h)
     if (!h->listed)
         return;
     while (cask_key_busy(c, h->stripe, key, klen)) {
-        sync_faa_rlx(&c->stripe_waiters, 1);
+        sync_faa_rlx(&c->key_waiters, 1);
         pthread_mutex_lock(&c->sync_mu);
         cask_gather_kick_locked(c);
         pthread_mutex_unlock(&c->sync_mu);
         pthread_cond_wait(&c->busy_cv[h->stripe], &c->stripe[h->stripe]);
-        sync_fas_rlx(&c->stripe_waiters, 1);
+        sync_fas_rlx(&c->key_waiters, 1);
     }
     h->next = c->busy[h->stripe];
     c->busy[h->stripe] = h;

@@ -116,7 +116,7 @@ struct cask {
     /* Every seq <= it is durable: written under sync_mu (release), read
      * with acquire by followers outside it. */
     _Atomic uint64_t durable_seq;
-    _Atomic uint32_t stripe_waiters; /* sync=always writers waiting for
+    _Atomic uint32_t key_waiters; /* sync=always writers waiting for
                                   another writer of their key */
     _Atomic uint64_t group_syncs, group_acks; /* cask_info.syncs, .acks */
     uint64_t prep_end;         /* log_mu: the active file is zero-filled up

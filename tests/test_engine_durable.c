@@ -329,6 +329,12 @@ test_prealloc_trimmed(void)
     uint32_t newest = 0;
     for (size_t i = 0; i < st.nfile; i++)
         newest = st.file[i].id > newest ? st.file[i].id : newest;
+    /* the file rotated in is preallocated afresh */
+    uint64_t newest_bytes = 0;
+    for (size_t i = 0; i < st.nfile; i++)
+        if (st.file[i].id == newest)
+            newest_bytes = st.file[i].bytes;
+    CU_ASSERT(dw_fsize(dir, newest) > newest_bytes);
     /* every rotated file ends at its last record and has its hint */
     for (size_t i = 0; i < st.nfile; i++)
         if (st.file[i].id != newest) {
