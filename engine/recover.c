@@ -221,11 +221,13 @@ load_hint(cask *c, cask_file *f, uint64_t size)
 }
 
 static int
-truncate_tail(cask *c, cask_file *f, uint64_t off, uint64_t size)
+truncate_tail(cask *c, cask_file *f, uint64_t off, uint64_t size, int zeros)
 {
+    /* a tail of zeros alone is usually the active file's preallocation */
     cask_log(c, "%s/%010u.data: torn tail of %llu bytes at offset %llu "
-                "truncated", c->dir, f->id,
-             (unsigned long long)(size - off), (unsigned long long)off);
+                "truncated%s", c->dir, f->id,
+             (unsigned long long)(size - off), (unsigned long long)off,
+             zeros ? " (zeros only: preallocated or never written)" : "");
     c->torn_bytes += size - off;
     if (ftruncate(cask_file_fd(f), (off_t)off) != 0 ||
         fdatasync(cask_file_fd(f)) != 0)
@@ -274,9 +276,10 @@ scan_records(cask *c, cask_file *f, const uint8_t *p, uint64_t size)
             continue;
         }
         uint64_t extent = len > CASK_REC_HDR ? len : CASK_REC_HDR;
+        uint64_t end = content_end(p, off, size);
         if (rc == CASK_REC_SHORT || (len != 0 && off + len == size) ||
-            off + extent >= content_end(p, off, size))
-            return truncate_tail(c, f, off, size);
+            off + extent >= end)
+            return truncate_tail(c, f, off, size, end == off);
         return cask_fail(CASK_ECORRUPT, "%s/%010u.data offset %llu: record "
                          "fails its checksum or format, with %llu bytes "
                          "after it", c->dir, f->id, (unsigned long long)off,
