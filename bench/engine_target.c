@@ -28,7 +28,7 @@
 typedef struct bench_cask {
     bench_target hdr;
     cask *c;
-    char desc[400];
+    char desc[512];
 } bench_cask;
 
 static cask *
@@ -74,8 +74,10 @@ bench_cask_open(const char *arg, const char *dir, const bench_target_opts *o,
     snprintf(b->desc, sizeof(b->desc),
              "Bitcask engine, keydir %s sized for %llu keys; sync=none for "
              "load and YCSB; durable write = cask_put + cask_sync (group "
-             "commit: concurrent writers share one fdatasync, as "
-             "sync=always does); 64 MiB data files, no merge during the run; "
+             "commit as sync=always: the leader gathers the last round's "
+             "writers, one fdatasync covers them all; active file "
+             "zero-filled 1 MiB ahead so fdatasync flushes data only); "
+             "64 MiB data files, no merge during the run; "
              "get = keydir lookup + CRC-checked copy from the mapped data file "
              "into the caller's buffer; RMW = get then put", arg,
              (unsigned long long)o->keys_hint);

@@ -49,6 +49,13 @@ bench_goal_label(const bench_goal *g, char *buf, size_t cap)
                  wl_dist_name(g->dist));
 }
 
+/* A durable row's writes per flush (its group-commit batch size). */
+static double
+bench_per_sync(const bench_row *r)
+{
+    return r->syncs_per_s > 0 ? r->ops_med / r->syncs_per_s : 0.0;
+}
+
 static int
 bench_goal_line(FILE *f, const char *engine, const bench_goal *g,
                 const bench_row *rows, size_t n)
@@ -71,8 +78,10 @@ bench_goal_line(FILE *f, const char *engine, const bench_goal *g,
     fprintf(f, " %12.0f %12.0f %7.2fx >= %4.1fx  %s", e->ops_med,
             p->ops_med, ratio, g->factor, met ? "met" : "NOT met");
     if (strcmp(g->workload, "durable") == 0)
-        fprintf(f, "  (fdatasyncs/s: engine %.0f, %s %.0f)", e->syncs_per_s,
-                g->peer, p->syncs_per_s);
+        fprintf(f, "  (fdatasyncs/s: engine %.0f, %s %.0f; writes per "
+                   "fdatasync: engine %.1f, %s %.1f)", e->syncs_per_s,
+                g->peer, p->syncs_per_s, bench_per_sync(e), g->peer,
+                bench_per_sync(p));
     fprintf(f, "\n");
     return !met;
 }

@@ -469,8 +469,9 @@ bb_print_row(const bench_row *r)
            r->disk_bytes >= 0 ? (double)r->disk_bytes / 1e6 : -1.0,
            r->mem_per_key, r->errors ? "  ERRORS" : "");
     if (strcmp(r->workload, "durable") == 0)
-        printf("%-14s %-8s (%.0f flushes/s: fsync, fdatasync, msync calls)\n",
-               "", "", r->syncs_per_s);
+        printf("%-14s %-8s (%.0f flushes/s: fsync, fdatasync, msync calls; "
+               "%.1f writes per flush)\n", "", "", r->syncs_per_s,
+               r->syncs_per_s > 0 ? r->ops_med / r->syncs_per_s : 0.0);
     fflush(stdout);
 }
 

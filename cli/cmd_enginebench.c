@@ -121,6 +121,22 @@ eb_rm(const char *dir)
         fprintf(stderr, "casklab enginebench: could not remove %s\n", dir);
 }
 
+/* After a sync=always run of `puts` puts at `rate` puts/s: the group
+ * commit's fdatasyncs per second and writes per fdatasync. */
+static void
+eb_print_syncs(cask *c, uint64_t puts, double rate)
+{
+    cask_info st;
+
+    if (rate <= 0 || cask_stats(c, &st) != 0)
+        return;
+    if (st.syncs > 0)
+        printf("   (%.0f fdatasyncs/s, %.1f writes per fdatasync)",
+               (double)st.syncs * rate / (double)puts,
+               (double)puts / (double)st.syncs);
+    cask_info_free(&st);
+}
+
 static int
 eb_puts_gets(const eb_cfg *cfg, const char *dir)
 {
@@ -132,8 +148,11 @@ eb_puts_gets(const eb_cfg *cfg, const char *dir)
                         &c) != 0)
                 return -1;
             double r = eb_run(c, cfg, t, mode ? cfg->sync_ops : cfg->keys, 0);
-            printf("puts/s  sync=%-6s threads=%u  %12.0f\n",
+            printf("puts/s  sync=%-6s threads=%u  %12.0f",
                    mode ? "always" : "none", t, r);
+            if (mode == 1)
+                eb_print_syncs(c, cfg->sync_ops / t * t, r);
+            printf("\n");
             if (mode == 0) {
                 double g = eb_run(c, cfg, t, cfg->keys, 1);
                 printf("gets/s              threads=%u  %12.0f\n", t, g);

@@ -2,14 +2,16 @@
  * engine/cask.c - the store's operations: open and close, the append path
  * with group commit, reads, compare-and-set, fold, stats.
  *
- * The write design (argued in engine/DESIGN.md): a writer takes its key's
- * stripe lock, appends its record under one short append mutex (the seq is
- * assigned and the record copied into the active file's mapping inside it,
- * so the log never has holes), waits for durability in the shared group
- * commit (CASK_SYNC_ALWAYS), then updates the keydir and releases the
- * stripe. Readers take no lock: inside an epoch read-side section they
- * find the file in a lock-free table and read the record from its
- * mapping; retired files are freed after a grace period.
+ * The write design (argued in engine/DESIGN.md): a writer takes an
+ * exclusive hold on its key (its stripe's mutex; under CASK_SYNC_ALWAYS an
+ * entry in the stripe's busy list instead), appends its record under one
+ * short append mutex (the seq is assigned and the record copied into the
+ * active file's mapping inside it, so the log never has holes), waits for
+ * durability in the shared group commit (CASK_SYNC_ALWAYS), then updates
+ * the keydir under the stripe mutex and releases its hold. Readers take no
+ * lock: inside an epoch read-side section they find the file in a
+ * lock-free table and read the record from its mapping; retired files are
+ * freed after a grace period.
  */
 #define _GNU_SOURCE /* PTHREAD_MUTEX_ADAPTIVE_NP (glibc) */
 #include "engine/cask_internal.h"
@@ -18,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +29,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -543,6 +547,7 @@ cask_rotate(cask *c, cask_retired *ret)
     uint64_t size = sync_load_rlx(&old->size);
     int rc;
 
+    c->prep_end = 0; /* the next active file starts with no zero-fill */
     if (size < sync_load_rlx(&old->map_len))
         sync_store_rel(&old->map_len, size);
     if (ftruncate(cask_file_fd(old), (off_t)size) != 0)
@@ -733,28 +738,214 @@ cask_active_id(cask *c)
     return id;
 }
 
-/* The group-commit leader's work: one fdatasync covers every record
- * appended so far. Older files were made durable when they were rotated
- * out, so syncing the active file is enough. */
+/* Zero bytes for preallocation, written from here in pieces. */
+static const uint8_t cask_zeros[64 << 10];
+
+/*
+ * Under log_mu: keeps the active file zero-filled at least half of
+ * opt.prealloc_bytes beyond its tail (never past max_file_size), so that
+ * the appends a group commit flushes overwrite allocated, initialised
+ * blocks inside the file's size and fdatasync has no metadata to commit
+ * (DESIGN.md, "Preallocation"). The zeros are written only here, never
+ * where a record is: everything from the tail on belongs to the log_mu
+ * holder. A failed write poisons the store like a failed append.
+ */
 static int
-cask_sync_leader(cask *c, uint64_t *target)
+cask_prealloc(cask *c)
+{
+    uint64_t ahead = c->opt.prealloc_bytes;
+    uint64_t size = sync_load_rlx(&c->active->size);
+    uint64_t from = c->prep_end > size ? c->prep_end : size, to;
+
+    if (ahead == CASK_PREALLOC_OFF || from >= size + ahead / 2)
+        return 0;
+    to = size + ahead < c->opt.max_file_size ? size + ahead
+                                             : c->opt.max_file_size;
+    for (uint64_t off = from; off < to; off += sizeof cask_zeros) {
+        size_t n = to - off < sizeof cask_zeros ? (size_t)(to - off)
+                                                : sizeof cask_zeros;
+        if (cask_write_full(cask_file_fd(c->active), cask_zeros, n, off) != 0)
+            return cask_fail(CASK_EIO, "%s/%010u.data offset %llu: "
+                             "preallocating write: %s", c->dir,
+                             c->active->id, (unsigned long long)off,
+                             strerror(errno));
+    }
+    if (to > c->prep_end)
+        c->prep_end = to;
+    return 0;
+}
+
+/*
+ * As the leader, under sync_mu: fixes the target (every record appended
+ * so far), preallocates, and pins the active file for the sync. Older
+ * files were made durable when they were rotated out, so syncing the
+ * active file is enough.
+ */
+static int
+cask_sync_begin(cask *c, uint64_t *target, cask_file **fout)
 {
     pthread_mutex_lock(&c->log_mu);
-    cask_file *f = c->active;
+    *fout = c->active;
     *target = c->last_seq;
-    cask_file_pin(f);
+    int rc = cask_prealloc(c);
+    cask_file_pin(*fout);
     pthread_mutex_unlock(&c->log_mu);
+    return rc;
+}
+
+/* Outside sync_mu: one fdatasync of the pinned file (unless rc already
+ * failed); unpins it. */
+static int
+cask_sync_file(cask *c, cask_file *f, int rc)
+{
     /* a rotation meanwhile may have let the cache close f: enter it */
-    int fd = cask_fd_get(f), rc = fd;
+    int fd = rc == 0 ? cask_fd_get(f) : rc;
+
     if (fd >= 0) {
         rc = cask_fault(c, "sync") == 0 && fdatasync(fd) == 0 ? 0
                                 : cask_fail(CASK_EIO, "%s/%010u.data: "
                                             "fdatasync: %s", c->dir, f->id,
                                             strerror(errno));
         cask_fd_put(f);
+    } else {
+        rc = fd;
     }
     cask_file_unpin(f);
     return rc;
+}
+
+/* The longest a leader waits for its group: a bound on the latency a
+ * lone writer pays when the crowd it expects has gone away (once: the
+ * crowd is re-measured at the end of that sync). */
+#define CASK_GATHER_MAX_NS 1000000u
+
+/* Callers of the group being gathered, plus writers waiting for another
+ * writer of their key (see cask_key_lock), under sync_mu. */
+static uint32_t
+cask_present(cask *c)
+{
+    return c->group_cur + sync_load_rlx(&c->key_waiters);
+}
+
+/*
+ * Under sync_mu, as the leader, before reading its target: waits until
+ * the current group has as many callers as the whole last round had (the
+ * crowd; writers waiting for another writer of their key count as
+ * present, since they cannot append before this sync ends), or for as
+ * long as the last sync took, whichever comes first. Without it, the
+ * writers a sync releases race back and the first one syncs its lone
+ * record while the others are still appending: groups alternate 1, N-1
+ * and N writers pay two syncs.
+ */
+static void
+cask_gather(cask *c)
+{
+    uint64_t wait = c->sync_ns < CASK_GATHER_MAX_NS ? c->sync_ns
+                                                    : CASK_GATHER_MAX_NS;
+    struct timespec ts;
+
+    if (cask_present(c) >= c->sync_crowd)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + wait;
+    ts.tv_sec += (time_t)(ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    c->gathering = 1;
+    while (cask_present(c) < c->sync_crowd && !sync_load_acq(&c->poisoned))
+        if (pthread_cond_timedwait(&c->gather_cv, &c->sync_mu, &ts) ==
+            ETIMEDOUT)
+            break;
+    c->gathering = 0;
+}
+
+/* A writer arrived at the group commit or waits for its key: a
+ * gathering leader re-checks whether its group is complete. */
+static void
+cask_gather_kick_locked(cask *c)
+{
+    if (c->gathering)
+        pthread_cond_signal(&c->gather_cv);
+}
+
+/* Sleeps while the futex word still holds `seen` (returns at once if it
+ * changed, and may return spuriously: callers re-check). */
+static void
+cask_futex_wait(_Atomic uint32_t *w, uint32_t seen)
+{
+    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_PRIVATE, seen, NULL, NULL,
+            0);
+}
+
+static void
+cask_futex_wake_all(_Atomic uint32_t *w)
+{
+    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL,
+            NULL, 0);
+}
+
+/* As the leader, with sync_mu held on entry and on return: gathers, syncs
+ * once outside sync_mu, publishes the new durable seq and wakes every
+ * follower with one futex wake. Writers arriving meanwhile wait for the
+ * next group. */
+static int
+cask_lead(cask *c)
+{
+    uint64_t t0;
+    cask_file *f;
+    int rc;
+
+    c->syncing = 1;
+    cask_gather(c);
+    rc = cask_sync_begin(c, &c->sync_target, &f);
+    pthread_mutex_unlock(&c->sync_mu);
+    t0 = sync_now_ns();
+    rc = cask_sync_file(c, f, rc);
+    t0 = sync_now_ns() - t0;
+    pthread_mutex_lock(&c->sync_mu);
+    c->syncing = 0;
+    c->sync_ns = t0;
+    c->sync_crowd = c->group_cur + c->group_next;
+    c->group_cur = c->group_next;
+    c->group_next = 0;
+    if (rc != 0) {
+        /* Never retry and acknowledge: the kernel may have dropped the
+         * dirty pages it failed to write (the fsyncgate lesson). */
+        cask_poison(c);
+    } else {
+        sync_faa_rlx(&c->group_syncs, 1);
+        if (c->sync_target > sync_load_rlx(&c->durable_seq))
+            sync_store_rel(&c->durable_seq, c->sync_target);
+    }
+    /* release: a follower that sees the new epoch sees durable_seq and
+     * poisoned as published above */
+    sync_faa_acqrel(&c->sync_epoch, 1);
+    cask_futex_wake_all(&c->sync_epoch);
+    return rc;
+}
+
+/*
+ * A follower: sleeps until the leader at work publishes. Returns 1 if seq
+ * is then durable (the caller has left: sync_mu not held), 0 with sync_mu
+ * held again to look at the state. Followers sleep on a futex rather than
+ * a condition variable: after a condvar broadcast every waiter must take
+ * sync_mu back one after the other before it may return, and with a
+ * whole group waking at once that queue is most of a round's cost.
+ */
+static int
+cask_follow(cask *c, uint64_t seq)
+{
+    uint32_t seen = sync_load_rlx(&c->sync_epoch);
+
+    pthread_mutex_unlock(&c->sync_mu);
+    while (sync_load_acq(&c->sync_epoch) == seen)
+        cask_futex_wait(&c->sync_epoch, seen);
+    if (sync_load_acq(&c->durable_seq) >= seq &&
+        !sync_load_acq(&c->poisoned)) {
+        sync_faa_rlx(&c->group_acks, 1);
+        return 1;
+    }
+    pthread_mutex_lock(&c->sync_mu);
+    return 0;
 }
 
 int
@@ -763,33 +954,34 @@ cask_sync_upto(cask *c, uint64_t seq)
     int rc = 0;
 
     pthread_mutex_lock(&c->sync_mu);
-    while (c->durable_seq < seq || sync_load_acq(&c->poisoned)) {
+    if (sync_load_rlx(&c->durable_seq) >= seq &&
+        !sync_load_acq(&c->poisoned)) {
+        pthread_mutex_unlock(&c->sync_mu);
+        return 0;
+    }
+    if (c->syncing && !c->gathering && seq > c->sync_target)
+        c->group_next++;
+    else
+        c->group_cur++;
+    cask_gather_kick_locked(c);
+    while (sync_load_rlx(&c->durable_seq) < seq ||
+           sync_load_acq(&c->poisoned)) {
         if (sync_load_acq(&c->poisoned)) {
             rc = cask_fail(CASK_EPOISONED, "%s: a write or sync failed "
                                            "earlier; reopen the store", c->dir);
             break;
         }
         if (c->syncing) {
-            pthread_cond_wait(&c->sync_cv, &c->sync_mu);
+            if (cask_follow(c, seq))
+                return 0;
             continue;
         }
-        c->syncing = 1;
-        pthread_mutex_unlock(&c->sync_mu);
-        uint64_t target;
-        rc = cask_sync_leader(c, &target);
-        pthread_mutex_lock(&c->sync_mu);
-        c->syncing = 0;
-        if (rc != 0) {
-            /* Never retry and acknowledge: the kernel may have dropped the
-             * dirty pages it failed to write (the fsyncgate lesson). */
-            cask_poison(c);
-        } else if (target > c->durable_seq) {
-            c->durable_seq = target;
-        }
-        pthread_cond_broadcast(&c->sync_cv);
+        rc = cask_lead(c);
         if (rc != 0)
             break;
     }
+    if (rc == 0)
+        sync_faa_rlx(&c->group_acks, 1);
     pthread_mutex_unlock(&c->sync_mu);
     return rc;
 }
@@ -802,10 +994,69 @@ cask_sync(cask *c)
 
 /* ---- reads ------------------------------------------------------------------ */
 
-static pthread_mutex_t *
-cask_stripe(cask *c, const void *key, size_t klen)
+static uint32_t
+cask_stripe_of(const void *key, size_t klen)
 {
-    return &c->stripe[kd_hash(key, klen, 0x5bd1e995u) % CASK_STRIPES].mu;
+    return kd_hash(key, klen, 0x5bd1e995u) % CASK_STRIPES;
+}
+
+/* Under stripe s: is another writer's hold on this key registered? */
+static int
+cask_key_busy(cask *c, uint32_t s, const void *key, size_t klen)
+{
+    for (const cask_keyhold *o = c->busy[s]; o != NULL; o = o->next)
+        if (o->klen == klen && memcmp(o->key, key, klen) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * Takes a writer's exclusive hold on its key (DESIGN.md, "Linearizability"):
+ * every put, del and cas of one key holds it from before its read or
+ * append until after its keydir update, so writes of one key never
+ * overlap. Under sync=none and interval that is the key's stripe mutex,
+ * held throughout. Under sync=always the hold is an entry in the stripe's
+ * busy list and the mutex is released at once, so writers of other keys
+ * of the stripe do not wait for this one's group commit; a writer of the
+ * same key waits on busy_cv, counted in key_waiters (it cannot join
+ * the group being gathered, so the leader does not wait for it).
+ */
+static void
+cask_key_lock(cask *c, const void *key, size_t klen, cask_keyhold *h)
+{
+    h->stripe = cask_stripe_of(key, klen);
+    h->key = key;
+    h->klen = klen;
+    h->listed = c->opt.sync == CASK_SYNC_ALWAYS;
+    pthread_mutex_lock(&c->stripe[h->stripe].mu);
+    if (!h->listed)
+        return;
+    while (cask_key_busy(c, h->stripe, key, klen)) {
+        sync_faa_rlx(&c->key_waiters, 1);
+        pthread_mutex_lock(&c->sync_mu);
+        cask_gather_kick_locked(c);
+        pthread_mutex_unlock(&c->sync_mu);
+        pthread_cond_wait(&c->busy_cv[h->stripe],
+                              &c->stripe[h->stripe].mu);
+        sync_fas_rlx(&c->key_waiters, 1);
+    }
+    h->next = c->busy[h->stripe];
+    c->busy[h->stripe] = h;
+    pthread_mutex_unlock(&c->stripe[h->stripe].mu);
+}
+
+static void
+cask_key_unlock(cask *c, cask_keyhold *h)
+{
+    if (h->listed) {
+        pthread_mutex_lock(&c->stripe[h->stripe].mu);
+        cask_keyhold **pp = &c->busy[h->stripe];
+        while (*pp != h)
+            pp = &(*pp)->next;
+        *pp = h->next;
+        pthread_cond_broadcast(&c->busy_cv[h->stripe]);
+    }
+    pthread_mutex_unlock(&c->stripe[h->stripe].mu);
 }
 
 /* Every check a read makes before it returns a value: the checksum, the
@@ -1076,13 +1327,15 @@ cask_get_with(cask *c, const void *key, size_t klen, cask_get_fn fn,
 /* ---- writes ----------------------------------------------------------------- */
 
 /*
- * Under the key's stripe lock: appends (value or tombstone), waits for
+ * Holding the key (cask_key_lock): appends (value or tombstone), waits for
  * durability if asked, then updates the keydir - the linearization point.
  */
 static int
-cask_write_locked(cask *c, const void *key, size_t klen, const void *val,
+cask_write_locked(cask *c, const cask_keyhold *h, const void *val,
                   size_t vlen, uint64_t ttl_ms, int tomb, cask_retired *ret)
 {
+    const void *key = h->key;
+    size_t klen = h->klen;
     cask_rec r = {0};
     cask_file *f = NULL;
     uint64_t pos = 0, n = cask_rec_size((uint32_t)klen, (uint32_t)vlen);
@@ -1103,8 +1356,14 @@ cask_write_locked(cask *c, const void *key, size_t klen, const void *val,
         rc = cask_sync_upto(c, r.seq);
     if (rc == 0) {
         kd_entry e = {f->id, (uint32_t)vlen, pos, r.seq};
+        /* a listed hold updates the keydir under the stripe mutex, as an
+         * unlisted one does: cask_fold's snapshot holds every stripe */
+        if (h->listed)
+            pthread_mutex_lock(&c->stripe[h->stripe].mu);
         int k = tomb ? kd_del(c->kd, key, klen, &old)
                      : kd_put(c->kd, key, klen, &e, &old);
+        if (h->listed)
+            pthread_mutex_unlock(&c->stripe[h->stripe].mu);
         if (k == KD_ENOMEM) {
             /* The record is in the log but not in the keydir: the live
              * store and a recovery would disagree, so refuse further writes */
@@ -1144,10 +1403,10 @@ cask_put_ttl(cask *c, const void *key, size_t klen, const void *val,
 
     if (rc != 0)
         return rc;
-    pthread_mutex_t *m = cask_stripe(c, key, klen);
-    pthread_mutex_lock(m);
-    rc = cask_write_locked(c, key, klen, val, vlen, ttl_ms, 0, &ret);
-    pthread_mutex_unlock(m);
+    cask_keyhold h;
+    cask_key_lock(c, key, klen, &h);
+    rc = cask_write_locked(c, &h, val, vlen, ttl_ms, 0, &ret);
+    cask_key_unlock(c, &h);
     cask_retire(c, &ret);
     cask_quiesce(c);
     return rc;
@@ -1176,12 +1435,12 @@ cask_del(cask *c, const void *key, size_t klen)
 
     if (rc != 0)
         return rc;
-    pthread_mutex_t *m = cask_stripe(c, key, klen);
-    pthread_mutex_lock(m);
+    cask_keyhold h;
+    cask_key_lock(c, key, klen, &h);
     rc = cask_visit(c, key, klen, exists_fn, NULL);
     if (rc == 0)
-        rc = cask_write_locked(c, key, klen, NULL, 0, 0, 1, &ret);
-    pthread_mutex_unlock(m);
+        rc = cask_write_locked(c, &h, NULL, 0, 0, 1, &ret);
+    cask_key_unlock(c, &h);
     cask_retire(c, &ret);
     cask_quiesce(c);
     return rc;
@@ -1214,16 +1473,15 @@ cask_cas(cask *c, const void *key, size_t klen, const void *expect,
 
     if (rc != 0)
         return rc;
-    pthread_mutex_t *m = cask_stripe(c, key, klen);
-    pthread_mutex_lock(m);
-    /* under the stripe lock: no writer of the key runs until the update */
+    cask_keyhold h;
+    cask_key_lock(c, key, klen, &h);
+    /* holding the key: no writer of it runs until the update */
     rc = cask_visit(c, key, klen, cas_cmp_fn, &x);
     if (rc == CASK_ENOTFOUND)
         rc = expect == NULL ? 0 : CASK_ECHANGED;
     if (rc == 0 && (val != NULL || expect != NULL))
-        rc = cask_write_locked(c, key, klen, val, vlen, 0, val == NULL,
-                               &ret);
-    pthread_mutex_unlock(m);
+        rc = cask_write_locked(c, &h, val, vlen, 0, val == NULL, &ret);
+    cask_key_unlock(c, &h);
     cask_retire(c, &ret);
     cask_quiesce(c);
     return rc;
@@ -1373,6 +1631,8 @@ cask_stats(cask *c, cask_info *st)
     st->hints_loaded = c->hints_loaded;
     st->files_scanned = c->files_scanned;
     st->torn_bytes = c->torn_bytes;
+    st->syncs = sync_load_rlx(&c->group_syncs);
+    st->sync_acks = sync_load_rlx(&c->group_acks);
     pthread_rwlock_rdlock(&c->tab_lock);
     cask_ftab *t = cask_tab_now(c);
     st->file = calloc(t->cap ? t->cap : 1, sizeof *st->file);
@@ -1456,6 +1716,8 @@ cask_defaults(cask_options *o)
         o->tier_min_files = 4;
     if (o->merge_check_ms == 0)
         o->merge_check_ms = 1000;
+    if (o->prealloc_bytes == 0)
+        o->prealloc_bytes = 1u << 20;
     if (o->tier_base == 0)
         o->tier_base = o->max_file_size / 16 ? o->max_file_size / 16 : 1;
 }
@@ -1534,11 +1796,17 @@ cask_init_locks(cask *c)
 {
     cask_ftab *t = tab_alloc(0);
 
-    for (uint32_t i = 0; i < CASK_STRIPES; i++)
+    for (uint32_t i = 0; i < CASK_STRIPES; i++) {
         cask_short_mutex_init(&c->stripe[i].mu);
+        pthread_cond_init(&c->busy_cv[i], NULL);
+    }
     cask_short_mutex_init(&c->log_mu);
     pthread_mutex_init(&c->sync_mu, NULL);
-    pthread_cond_init(&c->sync_cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->gather_cv, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_rwlock_init(&c->tab_lock, NULL);
     pthread_mutex_init(&c->merge_mu, NULL);
     pthread_mutex_init(&c->inst_mu, NULL);
@@ -1571,11 +1839,13 @@ cask_free(cask *c)
         close(c->lockfd);
     if (c->dirfd >= 0)
         close(c->dirfd);
-    for (uint32_t i = 0; i < CASK_STRIPES; i++)
+    for (uint32_t i = 0; i < CASK_STRIPES; i++) {
         pthread_mutex_destroy(&c->stripe[i].mu);
+        pthread_cond_destroy(&c->busy_cv[i]);
+    }
     pthread_mutex_destroy(&c->log_mu);
     pthread_mutex_destroy(&c->sync_mu);
-    pthread_cond_destroy(&c->sync_cv);
+    pthread_cond_destroy(&c->gather_cv);
     pthread_rwlock_destroy(&c->tab_lock);
     pthread_mutex_destroy(&c->merge_mu);
     pthread_mutex_destroy(&c->inst_mu);
@@ -1627,7 +1897,8 @@ cask_open_log(cask *c)
     kd_thread_unregister(c->kd);
     if (rc != 0)
         return rc;
-    c->last_seq = c->durable_seq = c->max_seq_seen;
+    c->last_seq = c->max_seq_seen;
+    sync_store_rlx(&c->durable_seq, c->max_seq_seen);
     rc = cask_create_file(c, sync_faa_rlx(&c->next_id, 1), cask_active_cap(c),
                           &c->active);
     if (rc != 0)
@@ -1710,8 +1981,10 @@ cask_close(cask *c)
     if (c == NULL)
         return 0;
     cask_stop_threads(c);
-    /* the preallocated tail goes: a closed store's files end at their
-     * last record (the sync below makes the new size durable) */
+    /* the last sync zero-fills nothing, and the preallocated tail goes: a
+     * closed store's files end at their last record (the sync below makes
+     * the new size durable) */
+    c->opt.prealloc_bytes = CASK_PREALLOC_OFF;
     int trc = ftruncate(cask_file_fd(c->active),
                         (off_t)sync_load_rlx(&c->active->size)) == 0
                   ? 0
@@ -1720,6 +1993,11 @@ cask_close(cask *c)
     rc = sync_load_acq(&c->poisoned) ? 0 : cask_sync(c);
     if (rc == 0)
         rc = trc;
+    /* the records were durable already, the new size may not be */
+    if (rc == 0 && !sync_load_acq(&c->poisoned) &&
+        fdatasync(cask_file_fd(c->active)) != 0)
+        rc = cask_fail(CASK_EIO, "%s/%010u.data: fdatasync: %s", c->dir,
+                       c->active->id, strerror(errno));
     if (rc == 0 && !sync_load_acq(&c->poisoned))
         cask_hint_missing(c);
     cask_free(c);

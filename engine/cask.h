@@ -77,6 +77,8 @@ typedef enum cask_sync_mode {
 typedef void (*cask_log_fn)(void *arg, const char *msg);
 
 /* Options for cask_open. Zero-initialise, then set what you need. */
+#define CASK_PREALLOC_OFF UINT64_MAX
+
 typedef struct cask_options {
     const char *keydir;          /* keydir name; NULL = "striped" */
     const kd_options *kd_opt;    /* NULL = the keydir's defaults */
@@ -102,6 +104,11 @@ typedef struct cask_options {
      * logged, the store keeps serving. Stopped and joined by cask_close. */
     int auto_merge;
     uint32_t merge_check_ms;     /* 0 = 1000 */
+    /* Zero-fill the active file this many bytes ahead of its tail at
+     * each group commit, so that an fdatasync flushes data only, not a
+     * size change (DESIGN.md, "Preallocation"); 0 = 1 MiB,
+     * CASK_PREALLOC_OFF = never. Trimmed at rotation and close. */
+    uint64_t prealloc_bytes;
     cask_log_fn log;             /* NULL = silent */
     void *log_arg;
     /* Fault injection for tests: called before each append write and each
@@ -182,9 +189,10 @@ int cask_get_with(cask *c, const void *key, size_t klen, cask_get_fn fn,
  * Linearizable at the keydir update, which happens after the record is in
  * the file - copied into the page cache through the active file's shared
  * mapping, so it survives a crash of the process - and durable, with
- * CASK_SYNC_ALWAYS. Blocking: writers of keys in the same lock stripe wait
- * for each other; all writers share one append mutex for the copy and one
- * fdatasync per group commit.
+ * CASK_SYNC_ALWAYS. Blocking: writers of one key wait for each other (with
+ * CASK_SYNC_NONE and INTERVAL, writers of keys in the same lock stripe do);
+ * all writers share one append mutex for the copy and one fdatasync per
+ * group commit.
  */
 int cask_put(cask *c, const void *key, size_t klen, const void *val,
              size_t vlen);
@@ -197,7 +205,8 @@ int cask_del(cask *c, const void *key, size_t klen);
  * value equals `expect` (expect == NULL: the key is absent), stores `val`
  * (val == NULL: deletes the key) and returns 0; otherwise changes nothing
  * and returns CASK_ECHANGED. Linearizable: the comparison and the update
- * happen under the key's stripe lock, which every writer of the key holds.
+ * happen while it holds the key exclusively, as every writer of the key
+ * does (engine/DESIGN.md).
  */
 int cask_cas(cask *c, const void *key, size_t klen, const void *expect,
              size_t elen, const void *val, size_t vlen);
@@ -263,6 +272,10 @@ typedef struct cask_info {
     uint64_t hints_loaded;
     uint64_t files_scanned;
     uint64_t torn_bytes;         /* truncated at open */
+    uint64_t syncs;              /* group-commit fdatasyncs since open */
+    uint64_t sync_acks;          /* waits for durability those ended (a
+                                    sync=always write, a cask_sync):
+                                    sync_acks / syncs = writes per sync */
     const char *keydir;
     cask_file_stats *file;       /* nfile entries, malloc'd */
     size_t nfile;

@@ -6,8 +6,11 @@
  * Lock order (a thread holding one may take those after it, never before):
  *   merge_mu -> inst_mu -> stripe[i] (ascending) -> log_mu -> tab_lock
  *   stripe[i] -> sync_mu -> log_mu
- * sync_mu is never held while log_mu is wanted by its holder for long: the
- * group-commit leader drops sync_mu before taking log_mu.
+ * (A sync=always writer holds its key through a busy-list entry, not a
+ * mutex, while it waits for the group commit: see cask_key_lock.)
+ * The group-commit leader holds sync_mu while it takes log_mu to fix its
+ * target (and zero-fill ahead, once per prealloc_bytes / 2 of log); it
+ * drops both before its fdatasync.
  *   log_mu -> stop_mu (rotation wakes the merge thread; stop_mu is held
  *   by no thread while it runs a merge or a sync)
  */
@@ -96,6 +99,17 @@ typedef struct cask_ftab {
 
 #define CASK_FD_CLOSING 0x80000000u
 
+/* A writer's hold on its key (cask_key_lock in cask.c): under
+ * sync=always an entry in its stripe's busy list, otherwise the stripe
+ * mutex itself. Lives on the writer's stack. */
+typedef struct cask_keyhold {
+    const void *key;
+    size_t klen;
+    uint32_t stripe;
+    int listed;                /* in busy[stripe]; the mutex is not held */
+    struct cask_keyhold *next;
+} cask_keyhold;
+
 struct cask {
     char *dir;
     int dirfd;
@@ -108,16 +122,41 @@ struct cask {
     struct {
         alignas(64) pthread_mutex_t mu;
     } stripe[CASK_STRIPES];
+    /* stripe[i]: keys held by sync=always writers (cask_keyhold), and the
+     * condition their other writers wait on */
+    cask_keyhold *busy[CASK_STRIPES];
+    pthread_cond_t busy_cv[CASK_STRIPES];
 
     pthread_mutex_t log_mu;    /* the append point */
     cask_file *active;         /* log_mu; holds its own reference */
     uint64_t last_seq;         /* log_mu: seq of the last appended record */
     _Atomic int poisoned;
 
-    pthread_mutex_t sync_mu;   /* group commit */
-    pthread_cond_t sync_cv;
-    int syncing;               /* sync_mu: a leader is in fdatasync */
-    uint64_t durable_seq;      /* sync_mu: every seq <= it is durable */
+    pthread_mutex_t sync_mu;   /* group commit (DESIGN.md) */
+    pthread_cond_t gather_cv;  /* sync_mu, CLOCK_MONOTONIC: wakes a leader
+                                  gathering its group */
+    int syncing;               /* sync_mu: a leader gathers or syncs */
+    int gathering;             /* sync_mu: the leader waits for its group */
+    /* Followers sleep on this futex word; the leader bumps it (under
+     * sync_mu) after publishing durable_seq and wakes them all at once. */
+    _Atomic uint32_t sync_epoch;
+    /* sync_mu: callers that arrived since the last sync ended, split by
+     * the group they belong to: the one gathering or syncing now (cur) or
+     * the next (next: arrived during a sync, seq past its target). */
+    uint32_t group_cur, group_next;
+    uint64_t sync_target;      /* sync_mu: the target of the sync in flight */
+    uint32_t sync_crowd;       /* sync_mu: callers of the last round (cur +
+                                  next when it ended): the group the next
+                                  leader waits for */
+    uint64_t sync_ns;          /* sync_mu: the last group sync's duration */
+    /* Every seq <= it is durable: written under sync_mu (release), read
+     * with acquire by followers outside it. */
+    _Atomic uint64_t durable_seq;
+    _Atomic uint32_t key_waiters; /* sync=always writers waiting for
+                                  another writer of their key */
+    _Atomic uint64_t group_syncs, group_acks; /* cask_info.syncs, .acks */
+    uint64_t prep_end;         /* log_mu: the active file is zero-filled up
+                                  to here (preallocation, DESIGN.md) */
 
     /* The file table. Gets read it lock-free inside a section of rcl;
      * slow paths that walk it (merge, fold, stats, the descriptor cache)

@@ -221,20 +221,13 @@ load_hint(cask *c, cask_file *f, uint64_t size)
 }
 
 static int
-all_zero(const uint8_t *p, uint64_t n)
+truncate_tail(cask *c, cask_file *f, uint64_t off, uint64_t size, int zeros)
 {
-    for (uint64_t i = 0; i < n; i++)
-        if (p[i] != 0)
-            return 0;
-    return 1;
-}
-
-static int
-truncate_tail(cask *c, cask_file *f, uint64_t off, uint64_t size)
-{
+    /* a tail of zeros alone is usually the active file's preallocation */
     cask_log(c, "%s/%010u.data: torn tail of %llu bytes at offset %llu "
-                "truncated", c->dir, f->id,
-             (unsigned long long)(size - off), (unsigned long long)off);
+                "truncated%s", c->dir, f->id,
+             (unsigned long long)(size - off), (unsigned long long)off,
+             zeros ? " (zeros only: preallocated or never written)" : "");
     c->torn_bytes += size - off;
     if (ftruncate(cask_file_fd(f), (off_t)off) != 0 ||
         fdatasync(cask_file_fd(f)) != 0)
@@ -244,27 +237,29 @@ truncate_tail(cask *c, cask_file *f, uint64_t off, uint64_t size)
     return 0;
 }
 
-/* A bad record at off (its length len as its header claims, 0 when the
- * header is unreadable) is a torn tail when nothing but zeros follows it:
- * a record cut short by the end of the file, a bad last record, zeros to
- * the end (a file extended but not written before a power loss, or the
- * preallocated rest of an active file), or a record being copied into the
- * active file's mapping when the process died - its header is written
- * first, then key and value, then the checksum, so either its header is
- * readable and zeros follow its extent, or zeros follow its header. */
-static int
-torn_at(const uint8_t *p, uint64_t size, uint64_t off, uint64_t len, int rc)
+/* The end of the file's content: the offset just past its last non-zero
+ * byte at or after `from` (`from` itself if only zeros follow). */
+static uint64_t
+content_end(const uint8_t *p, uint64_t from, uint64_t size)
 {
-    uint64_t end = off + (len != 0 ? len : CASK_REC_HDR);
-
-    return rc == CASK_REC_SHORT || end >= size || all_zero(p + end, size - end);
+    while (size > from && p[size - 1] == 0)
+        size--;
+    return size;
 }
 
 /*
- * Scans records from the header on. A bad record followed only by zeros
- * is a torn tail (torn_at): the write was never acknowledged (DESIGN.md),
- * so it is truncated. A bad record followed by more data is corruption:
- * an error naming the offset.
+ * Scans records from the header on. A record cut short by the end of the
+ * file, or a bad last record, is a torn tail: the write was never
+ * acknowledged (DESIGN.md), so it is truncated. Zeros at the end of the
+ * file do not count as more data - a file extended but not written
+ * before a power loss, or the preallocated rest of an active file
+ * (DESIGN.md, "Preallocation") - so a bad record (its header's length, at
+ * least a header's worth) reaching past the file's last non-zero byte is
+ * a torn tail too. That also covers a record being copied into the active
+ * file's mapping when the process died: its header is written first, then
+ * key and value, then the checksum, so either its header is readable and
+ * zeros follow its extent, or zeros follow its header. A bad record
+ * followed by more data is corruption: an error naming the offset.
  */
 static int
 scan_records(cask *c, cask_file *f, const uint8_t *p, uint64_t size)
@@ -283,8 +278,11 @@ scan_records(cask *c, cask_file *f, const uint8_t *p, uint64_t size)
             off += len;
             continue;
         }
-        if (torn_at(p, size, off, len, rc))
-            return truncate_tail(c, f, off, size);
+        uint64_t extent = len > CASK_REC_HDR ? len : CASK_REC_HDR;
+        uint64_t end = content_end(p, off, size);
+        if (rc == CASK_REC_SHORT || (len != 0 && off + len == size) ||
+            off + extent >= end)
+            return truncate_tail(c, f, off, size, end == off);
         return cask_fail(CASK_ECORRUPT, "%s/%010u.data offset %llu: record "
                          "fails its checksum or format, with %llu bytes "
                          "after it", c->dir, f->id, (unsigned long long)off,

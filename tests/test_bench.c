@@ -479,6 +479,9 @@ test_goals_verdicts(void)
     CU_ASSERT_EQUAL(count_lines(text, "NOT met"), 2);
     CU_ASSERT_EQUAL(count_lines(text, "no data"), bench_ngoals - 4);
     CU_ASSERT(strstr(text, "fdatasyncs/s: engine 123, rocksdb 123") != NULL);
+    /* writes per fdatasync: 300 / 123 and 101 / 123 */
+    CU_ASSERT(strstr(text, "writes per fdatasync: engine 2.4, rocksdb 0.8") !=
+              NULL);
     CU_ASSERT(strstr(text, "2 of 9 goals met") != NULL);
     free(text);
     fclose(f);

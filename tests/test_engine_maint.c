@@ -560,6 +560,9 @@ test_power_loss(void)
     memset(s.acked, 0xff, sizeof s.acked);
     o.sync = CASK_SYNC_ALWAYS;
     o.max_file_size = 2048; /* rotations (and their syncs) in the run */
+    /* file sizes here are what was synced: no zero-filled tail (the
+     * preallocated case is tests/test_engine_durable.c's) */
+    o.prealloc_bytes = CASK_PREALLOC_OFF;
     o.fault = pl_fault;
     o.fault_arg = &s;
     cask *c = open_opt(dir, &o);

@@ -6,8 +6,9 @@
  * filter per table; 64 MiB memtables (RocksDB's default); background
  * threads = cores (increase_parallelism); the write-ahead log on, with sync
  * off for ordinary writes (sync=none) and WriteOptions.sync for
- * BENCH_PUT_SYNC (one fdatasync of the WAL per write, no group commit
- * across our threads beyond what RocksDB's write queue does itself); a get
+ * BENCH_PUT_SYNC (one fdatasync of the WAL per write group: RocksDB's write
+ * thread makes the first waiting writer the leader of every writer queued
+ * behind it, its own group commit, on by default); a get
  * reads the latest state (no snapshot). Read-modify-write is get then put,
  * as RocksDB has no atomic update without a merge operator.
  */
@@ -27,7 +28,7 @@ typedef struct bench_rocks {
     rocksdb_cache_t *cache;
     rocksdb_writeoptions_t *wo, *wo_sync;
     rocksdb_readoptions_t *ro;
-    char desc[256];
+    char desc[400];
 } bench_rocks;
 
 static bench_rocks *
@@ -76,7 +77,9 @@ bench_rocks_configure(bench_rocks *r, const bench_target_opts *o)
     rocksdb_writeoptions_set_sync(r->wo_sync, 1);
     r->ro = rocksdb_readoptions_create();
     snprintf(r->desc, sizeof(r->desc),
-             "WAL on, sync=false (WriteOptions.sync per durable write), "
+             "WAL on, sync=false; durable write = WriteOptions.sync=true "
+             "(WAL fdatasync per write group: RocksDB's write thread batches "
+             "concurrent writers, its default group commit), "
              "no compression, LRU block cache %llu MiB, bloom 10 bits/key, "
              "64 MiB memtable, %ld background threads, RMW = get+put",
              (unsigned long long)(bench_rocks_cache(o) >> 20), cores);
