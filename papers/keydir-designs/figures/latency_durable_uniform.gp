@@ -7,7 +7,7 @@ set bmargin 7
 set grid ytics
 set key outside right top
 set datafile missing '?'
-set label 99 "Intel(R) Xeon(R) Processor, 2 cores, Linux 6.18.44-fc-v769 x86_64\ncommit 043a0f7a3c62, 2026-11-24T14:32:30Z" at screen 0.01,0.035 font 'Sans,8'
+set label 99 "Intel(R) Xeon(R) Processor, 2 cores, Linux 6.18.44-fc-v769 x86_64\ncommit f3800fb486ec, 2026-11-24T17:21:07Z" at screen 0.01,0.035 font 'Sans,8'
 set logscale y
 set xrange [0:5.2]
 set xtics ('50%%' 0.30103, '90%%' 1, '99%%' 2, '99.9%%' 3, '99.99%%' 4, 'max' 5)
@@ -15,10 +15,15 @@ set output 'latency_durable_uniform.svg'
 plot 'latency_durable_uniform.dat' index 0 using 1:2 with linespoints lw 2 pt 7 dt 1 title "cask:global", \
      'latency_durable_uniform.dat' index 1 using 1:2 with linespoints lw 2 pt 7 dt 1 title "cask:striped", \
      'latency_durable_uniform.dat' index 2 using 1:2 with linespoints lw 2 pt 7 dt 1 title "cask:striped_rw", \
-     'latency_durable_uniform.dat' index 3 using 1:2 with linespoints lw 2 pt 7 dt 1 title "lmdb", \
-     'latency_durable_uniform.dat' index 4 using 1:2 with linespoints lw 2 pt 7 dt 1 title "rocksdb", \
-     'latency_durable_uniform.dat' index 5 using 1:2 with linespoints lw 2 pt 7 dt 1 title "leveldb", \
-     'latency_durable_uniform.dat' index 6 using 1:2 with linespoints lw 2 pt 7 dt 1 title "kyoto"
+     'latency_durable_uniform.dat' index 3 using 1:2 with linespoints lw 2 pt 7 dt 1 title "cask:lockfree", \
+     'latency_durable_uniform.dat' index 4 using 1:2 with linespoints lw 2 pt 7 dt 1 title "cask:rcu", \
+     'latency_durable_uniform.dat' index 5 using 1:2 with linespoints lw 2 pt 7 dt 1 title "cask:ck_ht", \
+     'latency_durable_uniform.dat' index 6 using 1:2 with linespoints lw 2 pt 7 dt 1 title "cask:urcu_lfht", \
+     'latency_durable_uniform.dat' index 7 using 1:2 with linespoints lw 2 pt 7 dt 1 title "cask:urcu_lfht_grow", \
+     'latency_durable_uniform.dat' index 8 using 1:2 with linespoints lw 2 pt 7 dt 1 title "lmdb", \
+     'latency_durable_uniform.dat' index 9 using 1:2 with linespoints lw 2 pt 7 dt 1 title "rocksdb", \
+     'latency_durable_uniform.dat' index 10 using 1:2 with linespoints lw 2 pt 7 dt 1 title "leveldb", \
+     'latency_durable_uniform.dat' index 11 using 1:2 with linespoints lw 2 pt 7 dt 1 title "kyoto"
 set terminal pngcairo size 1200,750 noenhanced font 'Sans,11' background '#ffffff'
 set output 'latency_durable_uniform.png'
 replot

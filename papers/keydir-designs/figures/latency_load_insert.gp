@@ -7,7 +7,7 @@ set bmargin 7
 set grid ytics
 set key outside right top
 set datafile missing '?'
-set label 99 "Intel(R) Xeon(R) Processor, 2 cores, Linux 6.18.44-fc-v769 x86_64\ncommit 043a0f7a3c62, 2026-11-24T14:32:30Z" at screen 0.01,0.035 font 'Sans,8'
+set label 99 "Intel(R) Xeon(R) Processor, 2 cores, Linux 6.18.44-fc-v769 x86_64\ncommit f3800fb486ec, 2026-11-24T17:21:07Z" at screen 0.01,0.035 font 'Sans,8'
 set logscale y
 set xrange [0:5.2]
 set xtics ('50%%' 0.30103, '90%%' 1, '99%%' 2, '99.9%%' 3, '99.99%%' 4, 'max' 5)
@@ -15,13 +15,23 @@ set output 'latency_load_insert.svg'
 plot 'latency_load_insert.dat' index 0 using 1:2 with linespoints lw 2 pt 7 dt 1 title "kd:global", \
      'latency_load_insert.dat' index 1 using 1:2 with linespoints lw 2 pt 7 dt 1 title "kd:striped", \
      'latency_load_insert.dat' index 2 using 1:2 with linespoints lw 2 pt 7 dt 1 title "kd:striped_rw", \
-     'latency_load_insert.dat' index 3 using 1:2 with linespoints lw 2 pt 7 dt 1 title "cask:global", \
-     'latency_load_insert.dat' index 4 using 1:2 with linespoints lw 2 pt 7 dt 1 title "cask:striped", \
-     'latency_load_insert.dat' index 5 using 1:2 with linespoints lw 2 pt 7 dt 1 title "cask:striped_rw", \
-     'latency_load_insert.dat' index 6 using 1:2 with linespoints lw 2 pt 7 dt 1 title "lmdb", \
-     'latency_load_insert.dat' index 7 using 1:2 with linespoints lw 2 pt 7 dt 1 title "rocksdb", \
-     'latency_load_insert.dat' index 8 using 1:2 with linespoints lw 2 pt 7 dt 1 title "leveldb", \
-     'latency_load_insert.dat' index 9 using 1:2 with linespoints lw 2 pt 7 dt 1 title "kyoto"
+     'latency_load_insert.dat' index 3 using 1:2 with linespoints lw 2 pt 7 dt 1 title "kd:lockfree", \
+     'latency_load_insert.dat' index 4 using 1:2 with linespoints lw 2 pt 7 dt 1 title "kd:rcu", \
+     'latency_load_insert.dat' index 5 using 1:2 with linespoints lw 2 pt 7 dt 1 title "kd:ck_ht", \
+     'latency_load_insert.dat' index 6 using 1:2 with linespoints lw 2 pt 7 dt 1 title "kd:urcu_lfht", \
+     'latency_load_insert.dat' index 7 using 1:2 with linespoints lw 2 pt 7 dt 1 title "kd:urcu_lfht_grow", \
+     'latency_load_insert.dat' index 8 using 1:2 with linespoints lw 2 pt 7 dt 1 title "cask:global", \
+     'latency_load_insert.dat' index 9 using 1:2 with linespoints lw 2 pt 7 dt 1 title "cask:striped", \
+     'latency_load_insert.dat' index 10 using 1:2 with linespoints lw 2 pt 7 dt 1 title "cask:striped_rw", \
+     'latency_load_insert.dat' index 11 using 1:2 with linespoints lw 2 pt 7 dt 1 title "cask:lockfree", \
+     'latency_load_insert.dat' index 12 using 1:2 with linespoints lw 2 pt 7 dt 1 title "cask:rcu", \
+     'latency_load_insert.dat' index 13 using 1:2 with linespoints lw 2 pt 7 dt 1 title "cask:ck_ht", \
+     'latency_load_insert.dat' index 14 using 1:2 with linespoints lw 2 pt 7 dt 1 title "cask:urcu_lfht", \
+     'latency_load_insert.dat' index 15 using 1:2 with linespoints lw 2 pt 7 dt 1 title "cask:urcu_lfht_grow", \
+     'latency_load_insert.dat' index 16 using 1:2 with linespoints lw 2 pt 7 dt 1 title "lmdb", \
+     'latency_load_insert.dat' index 17 using 1:2 with linespoints lw 2 pt 7 dt 1 title "rocksdb", \
+     'latency_load_insert.dat' index 18 using 1:2 with linespoints lw 2 pt 7 dt 1 title "leveldb", \
+     'latency_load_insert.dat' index 19 using 1:2 with linespoints lw 2 pt 7 dt 1 title "kyoto"
 set terminal pngcairo size 1200,750 noenhanced font 'Sans,11' background '#ffffff'
 set output 'latency_load_insert.png'
 replot

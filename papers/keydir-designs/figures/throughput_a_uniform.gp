@@ -7,7 +7,7 @@ set bmargin 7
 set grid ytics
 set key outside right top
 set datafile missing '?'
-set label 99 "Intel(R) Xeon(R) Processor, 2 cores, Linux 6.18.44-fc-v769 x86_64\ncommit 043a0f7a3c62, 2026-11-24T14:32:30Z" at screen 0.01,0.035 font 'Sans,8'
+set label 99 "Intel(R) Xeon(R) Processor, 2 cores, Linux 6.18.44-fc-v769 x86_64\ncommit f3800fb486ec, 2026-11-24T17:21:07Z" at screen 0.01,0.035 font 'Sans,8'
 set logscale x 2
 set xtics (1, 2)
 set yrange [0:*]
@@ -17,13 +17,23 @@ set output 'throughput_a_uniform.svg'
 plot 'throughput_a_uniform.dat' index 0 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "kd:global", \
      'throughput_a_uniform.dat' index 1 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "kd:striped", \
      'throughput_a_uniform.dat' index 2 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "kd:striped_rw", \
-     'throughput_a_uniform.dat' index 3 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "cask:global", \
-     'throughput_a_uniform.dat' index 4 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "cask:striped", \
-     'throughput_a_uniform.dat' index 5 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "cask:striped_rw", \
-     'throughput_a_uniform.dat' index 6 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "lmdb", \
-     'throughput_a_uniform.dat' index 7 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "rocksdb", \
-     'throughput_a_uniform.dat' index 8 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "leveldb", \
-     'throughput_a_uniform.dat' index 9 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "kyoto"
+     'throughput_a_uniform.dat' index 3 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "kd:lockfree", \
+     'throughput_a_uniform.dat' index 4 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "kd:rcu", \
+     'throughput_a_uniform.dat' index 5 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "kd:ck_ht", \
+     'throughput_a_uniform.dat' index 6 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "kd:urcu_lfht", \
+     'throughput_a_uniform.dat' index 7 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "kd:urcu_lfht_grow", \
+     'throughput_a_uniform.dat' index 8 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "cask:global", \
+     'throughput_a_uniform.dat' index 9 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "cask:striped", \
+     'throughput_a_uniform.dat' index 10 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "cask:striped_rw", \
+     'throughput_a_uniform.dat' index 11 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "cask:lockfree", \
+     'throughput_a_uniform.dat' index 12 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "cask:rcu", \
+     'throughput_a_uniform.dat' index 13 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "cask:ck_ht", \
+     'throughput_a_uniform.dat' index 14 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "cask:urcu_lfht", \
+     'throughput_a_uniform.dat' index 15 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "cask:urcu_lfht_grow", \
+     'throughput_a_uniform.dat' index 16 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "lmdb", \
+     'throughput_a_uniform.dat' index 17 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "rocksdb", \
+     'throughput_a_uniform.dat' index 18 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "leveldb", \
+     'throughput_a_uniform.dat' index 19 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "kyoto"
 set terminal pngcairo size 1200,750 noenhanced font 'Sans,11' background '#ffffff'
 set output 'throughput_a_uniform.png'
 replot

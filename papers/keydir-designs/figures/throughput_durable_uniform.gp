@@ -7,7 +7,7 @@ set bmargin 7
 set grid ytics
 set key outside right top
 set datafile missing '?'
-set label 99 "Intel(R) Xeon(R) Processor, 2 cores, Linux 6.18.44-fc-v769 x86_64\ncommit 043a0f7a3c62, 2026-11-24T14:32:30Z" at screen 0.01,0.035 font 'Sans,8'
+set label 99 "Intel(R) Xeon(R) Processor, 2 cores, Linux 6.18.44-fc-v769 x86_64\ncommit f3800fb486ec, 2026-11-24T17:21:07Z" at screen 0.01,0.035 font 'Sans,8'
 set logscale x 2
 set xtics (1, 2)
 set yrange [0:*]
@@ -17,10 +17,15 @@ set output 'throughput_durable_uniform.svg'
 plot 'throughput_durable_uniform.dat' index 0 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "cask:global", \
      'throughput_durable_uniform.dat' index 1 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "cask:striped", \
      'throughput_durable_uniform.dat' index 2 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "cask:striped_rw", \
-     'throughput_durable_uniform.dat' index 3 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "lmdb", \
-     'throughput_durable_uniform.dat' index 4 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "rocksdb", \
-     'throughput_durable_uniform.dat' index 5 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "leveldb", \
-     'throughput_durable_uniform.dat' index 6 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "kyoto"
+     'throughput_durable_uniform.dat' index 3 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "cask:lockfree", \
+     'throughput_durable_uniform.dat' index 4 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "cask:rcu", \
+     'throughput_durable_uniform.dat' index 5 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "cask:ck_ht", \
+     'throughput_durable_uniform.dat' index 6 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "cask:urcu_lfht", \
+     'throughput_durable_uniform.dat' index 7 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "cask:urcu_lfht_grow", \
+     'throughput_durable_uniform.dat' index 8 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "lmdb", \
+     'throughput_durable_uniform.dat' index 9 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "rocksdb", \
+     'throughput_durable_uniform.dat' index 10 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "leveldb", \
+     'throughput_durable_uniform.dat' index 11 using 1:2:3:4 with yerrorlines lw 2 pt 7 dt 1 title "kyoto"
 set terminal pngcairo size 1200,750 noenhanced font 'Sans,11' background '#ffffff'
 set output 'throughput_durable_uniform.png'
 replot

@@ -7,7 +7,7 @@ set bmargin 7
 set grid ytics
 set key outside right top
 set datafile missing '?'
-set label 99 "Intel(R) Xeon(R) Processor, 2 cores, Linux 6.18.44-fc-v769 x86_64\ncommit 043a0f7a3c62, 2026-11-24T14:32:30Z" at screen 0.01,0.035 font 'Sans,8'
+set label 99 "Intel(R) Xeon(R) Processor, 2 cores, Linux 6.18.44-fc-v769 x86_64\ncommit f3800fb486ec, 2026-11-24T17:21:07Z" at screen 0.01,0.035 font 'Sans,8'
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
@@ -16,7 +16,7 @@ set logscale y
 set yrange [1000:*]
 set xtics rotate by -30
 set output 'workloads.svg'
-plot 'workloads.dat' using 2:xtic(1) title "kd:global", 'workloads.dat' using 3 title "kd:striped", 'workloads.dat' using 4 title "kd:striped_rw", 'workloads.dat' using 5 title "cask:global", 'workloads.dat' using 6 title "cask:striped", 'workloads.dat' using 7 title "cask:striped_rw", 'workloads.dat' using 8 title "lmdb", 'workloads.dat' using 9 title "rocksdb", 'workloads.dat' using 10 title "leveldb", 'workloads.dat' using 11 title "kyoto"
+plot 'workloads.dat' using 2:xtic(1) title "kd:global", 'workloads.dat' using 3 title "kd:striped", 'workloads.dat' using 4 title "kd:striped_rw", 'workloads.dat' using 5 title "kd:lockfree", 'workloads.dat' using 6 title "kd:rcu", 'workloads.dat' using 7 title "kd:ck_ht", 'workloads.dat' using 8 title "kd:urcu_lfht", 'workloads.dat' using 9 title "kd:urcu_lfht_grow", 'workloads.dat' using 10 title "cask:global", 'workloads.dat' using 11 title "cask:striped", 'workloads.dat' using 12 title "cask:striped_rw", 'workloads.dat' using 13 title "cask:lockfree", 'workloads.dat' using 14 title "cask:rcu", 'workloads.dat' using 15 title "cask:ck_ht", 'workloads.dat' using 16 title "cask:urcu_lfht", 'workloads.dat' using 17 title "cask:urcu_lfht_grow", 'workloads.dat' using 18 title "lmdb", 'workloads.dat' using 19 title "rocksdb", 'workloads.dat' using 20 title "leveldb", 'workloads.dat' using 21 title "kyoto"
 set terminal pngcairo size 1200,750 noenhanced font 'Sans,11' background '#ffffff'
 set output 'workloads.png'
 replot
