@@ -58,22 +58,34 @@ eu_rmdir(const char *dir)
 static inline unsigned char *
 eu_slurp(const char *path, size_t *len)
 {
+    /* read to EOF rather than trusting the size: copies of a live store
+     * race with rotation, which cuts the active file's preallocated tail */
     FILE *f = fopen(path, "rb");
     unsigned char *buf = NULL;
-    long n;
+    size_t n = 0, cap = 0;
 
     if (f == NULL)
         return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-        fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) != NULL &&
-        fread(buf, 1, (size_t)n, f) == (size_t)n) {
-        *len = (size_t)n;
-    } else {
-        free(buf);
-        buf = NULL;
+    for (;;) {
+        if (n == cap) {
+            unsigned char *nb = realloc(buf, cap = cap ? cap * 2 : 65536);
+            if (nb == NULL)
+                break;
+            buf = nb;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f))
+                break;
+            fclose(f);
+            *len = n;
+            return buf;
+        }
     }
+    free(buf);
     fclose(f);
-    return buf;
+    return NULL;
 }
 
 static inline int
@@ -109,7 +121,8 @@ eu_copydir(const char *src, const char *dst)
         snprintf(a, sizeof a, "%s/%s", src, de->d_name);
         snprintf(b, sizeof b, "%s/%s", dst, de->d_name);
         unsigned char *buf = eu_slurp(a, &len);
-        rc = buf ? eu_spit(b, buf, len) : -1;
+        /* a file gone since readdir (a hint's temp file renamed) is fine */
+        rc = buf ? eu_spit(b, buf, len) : errno == ENOENT ? 0 : -1;
         free(buf);
     }
     closedir(d);
