@@ -1,6 +1,7 @@
 /*
  * tests/engine_util.h - helpers shared by the engine's suites and its crash
- * driver: temporary store directories, file copies, keydir iteration.
+ * driver: temporary store directories, file copies, the active file and
+ * where its records end, keydir iteration.
  */
 #ifndef TESTS_ENGINE_UTIL_H
 #define TESTS_ENGINE_UTIL_H
@@ -127,6 +128,45 @@ eu_copydir(const char *src, const char *dst)
     }
     closedir(d);
     return rc;
+}
+
+/* The highest data file id below limit in dir, or 0: the active file of a
+ * store the suite writes to. */
+static inline uint32_t
+eu_newest_data(const char *dir, uint32_t limit)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    uint32_t best = 0, id;
+    char ext[16];
+
+    if (d == NULL)
+        return 0;
+    while ((de = readdir(d)) != NULL)
+        if (sscanf(de->d_name, "%10u.%15s", &id, ext) == 2 &&
+            strcmp(ext, "data") == 0 && id > best && id < limit)
+            best = id;
+    closedir(d);
+    return best;
+}
+
+/* The offset past the last non-zero byte of data file id, or 0: where its
+ * records end, since the active file is preallocated with zeros past them
+ * (the suites' records never end in a zero byte). */
+static inline uint64_t
+eu_content_end(const char *dir, uint32_t id)
+{
+    char path[4400];
+    size_t len;
+
+    snprintf(path, sizeof path, "%s/%010u.data", dir, id);
+    unsigned char *b = eu_slurp(path, &len);
+    if (b == NULL)
+        return 0;
+    while (len > 0 && b[len - 1] == 0)
+        len--;
+    free(b);
+    return len;
 }
 
 /* The i-th keydir the engine suites run with (test-only ones skipped). */

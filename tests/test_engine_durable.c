@@ -463,42 +463,6 @@ typedef struct pw_state {
     atomic_int stop;
 } pw_state;
 
-/* The offset past the last non-zero byte of data file id (its records: a
- * record never ends in zeros here), or 0. */
-static uint64_t
-pw_content_end(const char *dir, uint32_t id)
-{
-    char path[4400];
-    size_t len;
-
-    snprintf(path, sizeof path, "%s/%010u.data", dir, id);
-    unsigned char *b = eu_slurp(path, &len);
-    if (b == NULL)
-        return 0;
-    while (len > 0 && b[len - 1] == 0)
-        len--;
-    free(b);
-    return len;
-}
-
-static uint32_t
-pw_newest(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    uint32_t best = 0, id;
-    char ext[16];
-
-    if (d == NULL)
-        return 0;
-    while ((de = readdir(d)) != NULL)
-        if (sscanf(de->d_name, "%10u.%15s", &id, ext) == 2 &&
-            strcmp(ext, "data") == 0 && id > best && id < DW_FILES)
-            best = id;
-    closedir(d);
-    return best;
-}
-
 /* The fault hook before each sync: the leader has fixed its target and
  * preallocated, so every record that sync acknowledges lies below the
  * newest file's content end now. */
@@ -510,8 +474,8 @@ pw_fault(void *arg, const char *op)
     if (strcmp(op, "sync") != 0)
         return 0;
     pthread_mutex_lock(&s->mu);
-    uint32_t id = pw_newest(s->dir);
-    uint64_t end = id > 0 ? pw_content_end(s->dir, id) : 0;
+    uint32_t id = eu_newest_data(s->dir, DW_FILES);
+    uint64_t end = id > 0 ? eu_content_end(s->dir, id) : 0;
     if (end > s->synced[id])
         s->synced[id] = end;
     pthread_mutex_unlock(&s->mu);
