@@ -77,6 +77,7 @@
  */
 #include "ds/keydir.h"
 #include "ds/slab_internal.h"
+#include "ds/update_internal.h"
 #include "sync/atomic.h"
 #include "sync/reclaim.h"
 
@@ -637,65 +638,11 @@ lf_get(kd_keydir *kd_, const void *key, size_t klen, uint64_t hash,
 
 /* ---- Updates ----------------------------------------------------------- */
 
-enum { LF_PUT, LF_PUT_IF_NEWER, LF_CAS, LF_DEL, LF_DEL_IF };
-enum { LF_ACT_NONE, LF_ACT_INSTALL, LF_ACT_TOMB };
-
+/* An update and the record that holds its entry until installed. */
 typedef struct lf_req {
-    int op;
-    const kd_entry *e;        /* put, put_if_newer; cas: desired */
-    const kd_entry *expected; /* cas, del_if */
-    kd_entry *old;            /* where the replaced entry goes, or NULL */
-    lf_rec *fresh;            /* record holding e until installed */
+    kd_update u;
+    lf_rec *fresh;
 } lf_req;
-
-static void
-lf_set_old(lf_req *q, const kd_entry *cur)
-{
-    if (q->old != NULL)
-        *q->old = *cur;
-}
-
-/* The outcome of q given the key's current entry (NULL: absent). */
-static int
-lf_decide(lf_req *q, const kd_entry *cur, int *act)
-{
-    *act = LF_ACT_NONE;
-    switch (q->op) {
-    case LF_PUT_IF_NEWER:
-        if (cur != NULL && cur->seq >= q->e->seq) {
-            lf_set_old(q, cur);
-            return KD_ESTALE;
-        }
-        /* fall through */
-    case LF_PUT:
-        *act = LF_ACT_INSTALL;
-        if (cur == NULL)
-            return KD_INSERTED;
-        lf_set_old(q, cur);
-        return KD_REPLACED;
-    case LF_CAS:
-        if (q->expected == NULL) {
-            *act = cur == NULL ? LF_ACT_INSTALL : LF_ACT_NONE;
-            return cur == NULL ? KD_OK : KD_EEXIST;
-        }
-        if (cur == NULL)
-            return KD_ENOTFOUND;
-        if (!kd_entry_eq(cur, q->expected))
-            return KD_ECHANGED;
-        *act = LF_ACT_INSTALL;
-        return KD_OK;
-    case LF_DEL_IF:
-        if (cur != NULL && !kd_entry_eq(cur, q->expected))
-            return KD_ECHANGED;
-        /* fall through */
-    default: /* LF_DEL */
-        if (cur == NULL)
-            return KD_ENOTFOUND;
-        lf_set_old(q, cur);
-        *act = LF_ACT_TOMB;
-        return KD_OK;
-    }
-}
 
 /*
  * Applies q to the key's slot s (word w) in t. Returns 1 with the outcome
@@ -717,14 +664,14 @@ lf_apply(lf_kd *kd, lf_table *t, _Atomic uint64_t *s, uint64_t w,
         int live = !(w & LF_TOMB);
         if (live)
             cur = lf_ptr(w)->e;
-        *rc = lf_decide(q, live ? &cur : NULL, &act);
-        if (act == LF_ACT_NONE)
+        *rc = kd_update_decide(&q->u, live ? &cur : NULL, &act);
+        if (act == KD_ACT_NONE)
             return 1;
-        uint64_t nw = act == LF_ACT_INSTALL ? lf_word(q->fresh, hash)
+        uint64_t nw = act == KD_ACT_INSTALL ? lf_word(q->fresh, hash)
                                             : w | LF_TOMB;
         uint64_t seen = w;
         if (sync_cas_acqrel(s, &seen, nw)) {
-            if (act == LF_ACT_TOMB) {
+            if (act == KD_ACT_REMOVE) {
                 lf_count_add(kd, -1);
                 return 1;
             }
@@ -742,13 +689,14 @@ lf_apply(lf_kd *kd, lf_table *t, _Atomic uint64_t *s, uint64_t w,
 static int
 lf_update(lf_kd *kd, const void *key, size_t klen, uint64_t hash, lf_req *q)
 {
-    int may_claim = q->op == LF_PUT || q->op == LF_PUT_IF_NEWER ||
-                    (q->op == LF_CAS && q->expected == NULL);
+    int op = q->u.op;
+    int may_claim = op == KD_UP_PUT || op == KD_UP_PUT_IF_NEWER ||
+                    (op == KD_UP_CAS && q->u.expected == NULL);
     int rc = KD_ENOMEM;
 
     q->fresh = NULL;
-    if (q->op <= LF_CAS &&
-        (q->fresh = lf_rec_new(key, klen, q->e)) == NULL)
+    if (op <= KD_UP_CAS &&
+        (q->fresh = lf_rec_new(key, klen, q->u.e)) == NULL)
         return KD_ENOMEM;
     sync_reclaim_enter(kd->rc);
     for (lf_table *t = sync_load_acq(&kd->root); t != NULL;) {
@@ -761,12 +709,12 @@ lf_update(lf_kd *kd, const void *key, size_t klen, uint64_t hash, lf_req *q)
             lf_bytes_add(kd, (int64_t)lf_rec_size(q->fresh));
             lf_count_add(kd, 1);
             q->fresh = NULL;
-            rc = q->op == LF_CAS ? KD_OK : KD_INSERTED;
+            rc = op == KD_UP_CAS ? KD_OK : KD_INSERTED;
             break;
         }
         if (p == LF_MISS) {
             int act;
-            rc = lf_decide(q, NULL, &act); /* no claim: nothing to do */
+            rc = kd_update_decide(&q->u, NULL, &act); /* no claim: nothing to do */
             break;
         }
         if (p == LF_HIT && lf_apply(kd, t, s, w, hash, q, &rc))
@@ -782,7 +730,7 @@ static int
 lf_put(kd_keydir *kd, const void *key, size_t klen, uint64_t hash,
        const kd_entry *e, kd_entry *old)
 {
-    lf_req q = {LF_PUT, e, NULL, old, NULL};
+    lf_req q = {{KD_UP_PUT, e, NULL, old}, NULL};
     return lf_update((lf_kd *)kd, key, klen, hash, &q);
 }
 
@@ -790,7 +738,7 @@ static int
 lf_put_if_newer(kd_keydir *kd, const void *key, size_t klen, uint64_t hash,
                 const kd_entry *e, kd_entry *old)
 {
-    lf_req q = {LF_PUT_IF_NEWER, e, NULL, old, NULL};
+    lf_req q = {{KD_UP_PUT_IF_NEWER, e, NULL, old}, NULL};
     return lf_update((lf_kd *)kd, key, klen, hash, &q);
 }
 
@@ -798,7 +746,7 @@ static int
 lf_cas(kd_keydir *kd, const void *key, size_t klen, uint64_t hash,
        const kd_entry *expected, const kd_entry *desired)
 {
-    lf_req q = {LF_CAS, desired, expected, NULL, NULL};
+    lf_req q = {{KD_UP_CAS, desired, expected, NULL}, NULL};
     return lf_update((lf_kd *)kd, key, klen, hash, &q);
 }
 
@@ -806,7 +754,7 @@ static int
 lf_del(kd_keydir *kd, const void *key, size_t klen, uint64_t hash,
        kd_entry *old)
 {
-    lf_req q = {LF_DEL, NULL, NULL, old, NULL};
+    lf_req q = {{KD_UP_DEL, NULL, NULL, old}, NULL};
     return lf_update((lf_kd *)kd, key, klen, hash, &q);
 }
 
@@ -814,7 +762,7 @@ static int
 lf_del_if(kd_keydir *kd, const void *key, size_t klen, uint64_t hash,
           const kd_entry *expected)
 {
-    lf_req q = {LF_DEL_IF, NULL, expected, NULL, NULL};
+    lf_req q = {{KD_UP_DEL_IF, NULL, expected, NULL}, NULL};
     return lf_update((lf_kd *)kd, key, klen, hash, &q);
 }
 

@@ -25,6 +25,7 @@
  * suppresses reports inside ck_ht's own functions only.
  */
 #include "ds/keydir.h"
+#include "ds/update_internal.h"
 #include "sync/atomic.h"
 #include "sync/reclaim.h"
 
@@ -163,59 +164,15 @@ pck_retire(pck_rec *r)
     pck_free(r, pck_size(r), true);
 }
 
-/* Update kinds and their decision, as in every keydir: see ds/keydir.h. */
-enum { PCK_PUT, PCK_PUT_IF_NEWER, PCK_CAS, PCK_DEL, PCK_DEL_IF };
-
-typedef struct pck_req {
-    int op;
-    const kd_entry *e, *expected;
-    kd_entry *old;
-} pck_req;
-
-/* Returns the outcome; *install 1: put q->e, -1: remove, 0: nothing. */
-static int
-pck_decide(const pck_req *q, const kd_entry *cur, int *install)
-{
-    *install = 0;
-    if (cur != NULL && q->old != NULL)
-        *q->old = *cur;
-    switch (q->op) {
-    case PCK_PUT_IF_NEWER:
-        if (cur != NULL && cur->seq >= q->e->seq)
-            return KD_ESTALE;
-        /* fall through */
-    case PCK_PUT:
-        *install = 1;
-        return cur != NULL ? KD_REPLACED : KD_INSERTED;
-    case PCK_CAS:
-        if (q->expected == NULL) {
-            *install = cur == NULL;
-            return cur == NULL ? KD_OK : KD_EEXIST;
-        }
-        if (cur == NULL)
-            return KD_ENOTFOUND;
-        if (!kd_entry_eq(cur, q->expected))
-            return KD_ECHANGED;
-        *install = 1;
-        return KD_OK;
-    default: /* PCK_DEL, PCK_DEL_IF */
-        if (cur == NULL)
-            return KD_ENOTFOUND;
-        if (q->op == PCK_DEL_IF && !kd_entry_eq(cur, q->expected))
-            return KD_ECHANGED;
-        *install = -1;
-        return KD_OK;
-    }
-}
-
 static int
 pck_update_locked(pck *p, const void *key, size_t klen, uint64_t hash,
-                  const pck_req *q)
+                  const kd_update *q)
 {
     pck_rec *r = pck_find(p, key, klen, hash);
-    int install, rc = pck_decide(q, r != NULL ? &r->e : NULL, &install);
+    int install;
+    int rc = kd_update_decide(q, r != NULL ? &r->e : NULL, &install);
 
-    if (install == 1) {
+    if (install == KD_ACT_INSTALL) {
         int prc = pck_put_rec(p, key, klen, hash, q->e);
         if (prc != KD_OK)
             return prc;
@@ -223,7 +180,7 @@ pck_update_locked(pck *p, const void *key, size_t klen, uint64_t hash,
             pck_retire(r);
         else
             sync_faa_rlx(&p->count, 1);
-    } else if (install == -1) {
+    } else if (install == KD_ACT_REMOVE) {
         ck_ht_entry_t ent;
         ck_ht_hash_t h = {hash};
         ck_ht_entry_key_set(&ent, key, (uint16_t)klen);
@@ -236,7 +193,7 @@ pck_update_locked(pck *p, const void *key, size_t klen, uint64_t hash,
 
 static int
 pck_update(kd_keydir *kd, const void *key, size_t klen, uint64_t hash,
-           const pck_req *q)
+           const kd_update *q)
 {
     pck *p = (pck *)kd;
     int rc;
@@ -255,7 +212,7 @@ pck_put(kd_keydir *kd, const void *key, size_t klen, uint64_t hash,
         const kd_entry *e, kd_entry *old)
 {
     pck *p = (pck *)kd;
-    pck_req q = {PCK_PUT, e, NULL, old};
+    kd_update q = {KD_UP_PUT, e, NULL, old};
 
     if (klen > PCK_KEY_MAX)
         return p->big->ops->put(p->big, key, klen, hash, e, old);
@@ -267,7 +224,7 @@ pck_put_if_newer(kd_keydir *kd, const void *key, size_t klen, uint64_t hash,
                  const kd_entry *e, kd_entry *old)
 {
     pck *p = (pck *)kd;
-    pck_req q = {PCK_PUT_IF_NEWER, e, NULL, old};
+    kd_update q = {KD_UP_PUT_IF_NEWER, e, NULL, old};
 
     if (klen > PCK_KEY_MAX)
         return p->big->ops->put_if_newer(p->big, key, klen, hash, e, old);
@@ -279,7 +236,7 @@ pck_cas(kd_keydir *kd, const void *key, size_t klen, uint64_t hash,
         const kd_entry *expected, const kd_entry *desired)
 {
     pck *p = (pck *)kd;
-    pck_req q = {PCK_CAS, desired, expected, NULL};
+    kd_update q = {KD_UP_CAS, desired, expected, NULL};
 
     if (klen > PCK_KEY_MAX)
         return p->big->ops->cas(p->big, key, klen, hash, expected, desired);
@@ -291,7 +248,7 @@ pck_del(kd_keydir *kd, const void *key, size_t klen, uint64_t hash,
         kd_entry *old)
 {
     pck *p = (pck *)kd;
-    pck_req q = {PCK_DEL, NULL, NULL, old};
+    kd_update q = {KD_UP_DEL, NULL, NULL, old};
 
     if (klen > PCK_KEY_MAX)
         return p->big->ops->del(p->big, key, klen, hash, old);
@@ -303,7 +260,7 @@ pck_del_if(kd_keydir *kd, const void *key, size_t klen, uint64_t hash,
            const kd_entry *expected)
 {
     pck *p = (pck *)kd;
-    pck_req q = {PCK_DEL_IF, NULL, expected, NULL};
+    kd_update q = {KD_UP_DEL_IF, NULL, expected, NULL};
 
     if (klen > PCK_KEY_MAX)
         return p->big->ops->del_if(p->big, key, klen, hash, expected);

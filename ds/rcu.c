@@ -62,6 +62,7 @@
  */
 #include "ds/keydir.h"
 #include "ds/slab_internal.h"
+#include "ds/update_internal.h"
 #include "ds/urcu_internal.h"
 #include "sync/atomic.h"
 
@@ -425,58 +426,13 @@ rcu_grow(rcu_kd *k, unsigned si, rcu_table *t)
     k->f.fl->update_call_rcu(&t->rcu, rcu_table_free_cb);
 }
 
-enum { RCU_PUT, RCU_PUT_IF_NEWER, RCU_CAS, RCU_DEL, RCU_DEL_IF };
-
-typedef struct rcu_req {
-    int op;
-    const kd_entry *e, *expected;
-    kd_entry *old;
-} rcu_req;
-
-/* The outcome of q given the current entry (NULL: absent); *act is 1 to
- * install q->e, -1 to unlink, 0 for nothing. */
-static int
-rcu_decide(const rcu_req *q, const kd_entry *cur, int *act)
-{
-    *act = 0;
-    if (cur != NULL && q->old != NULL)
-        *q->old = *cur;
-    switch (q->op) {
-    case RCU_PUT_IF_NEWER:
-        if (cur != NULL && cur->seq >= q->e->seq)
-            return KD_ESTALE;
-        /* fall through */
-    case RCU_PUT:
-        *act = 1;
-        return cur != NULL ? KD_REPLACED : KD_INSERTED;
-    case RCU_CAS:
-        if (q->expected == NULL) {
-            *act = cur == NULL;
-            return cur == NULL ? KD_OK : KD_EEXIST;
-        }
-        if (cur == NULL)
-            return KD_ENOTFOUND;
-        if (!kd_entry_eq(cur, q->expected))
-            return KD_ECHANGED;
-        *act = 1;
-        return KD_OK;
-    default: /* RCU_DEL, RCU_DEL_IF */
-        if (cur == NULL)
-            return KD_ENOTFOUND;
-        if (q->op == RCU_DEL_IF && !kd_entry_eq(cur, q->expected))
-            return KD_ECHANGED;
-        *act = -1;
-        return KD_OK;
-    }
-}
-
 /* Applies q to the key's bucket of table t under stripe s's lock. *grow
  * is set when an insert made the stripe pass 3/4 of its bucket count: a
  * hit reads 1 + load/2 nodes on average, at most 1.375 so (1.5 when the
  * limit was a load of 1). */
 static int
 rcu_apply(rcu_kd *k, rcu_table *t, rcu_stripe *s, const void *key,
-          size_t klen, uint64_t hash, const rcu_req *q, int *grow)
+          size_t klen, uint64_t hash, const kd_update *q, int *grow)
 {
     _Atomic(rcu_node *) *link = rcu_bucket(t, hash);
     rcu_node *n = sync_load_rlx(link);
@@ -486,12 +442,12 @@ rcu_apply(rcu_kd *k, rcu_table *t, rcu_stripe *s, const void *key,
         link = &n->next;
         n = sync_load_rlx(link);
     }
-    rc = rcu_decide(q, n != NULL ? &n->e : NULL, &act);
-    if (act == -1) {
+    rc = kd_update_decide(q, n != NULL ? &n->e : NULL, &act);
+    if (act == KD_ACT_REMOVE) {
         sync_store_rel(link, sync_load_rlx(&n->next));
         sync_store_rlx(&s->count, sync_load_rlx(&s->count) - 1);
         rcu_retire(k, s, n);
-    } else if (act == 1) {
+    } else if (act == KD_ACT_INSTALL) {
         rcu_node *nn = rcu_node_new(key, klen, q->e);
         if (nn == NULL)
             return KD_ENOMEM;
@@ -513,7 +469,7 @@ rcu_apply(rcu_kd *k, rcu_table *t, rcu_stripe *s, const void *key,
 
 static int
 rcu_update(kd_keydir *kd, const void *key, size_t klen, uint64_t hash,
-           const rcu_req *q)
+           const kd_update *q)
 {
     rcu_kd *k = (rcu_kd *)kd;
     unsigned si = (unsigned)(hash & (RCU_STRIPES - 1));
@@ -533,7 +489,7 @@ static int
 rcu_put(kd_keydir *kd, const void *key, size_t klen, uint64_t hash,
         const kd_entry *e, kd_entry *old)
 {
-    rcu_req q = {RCU_PUT, e, NULL, old};
+    kd_update q = {KD_UP_PUT, e, NULL, old};
     return rcu_update(kd, key, klen, hash, &q);
 }
 
@@ -541,7 +497,7 @@ static int
 rcu_put_if_newer(kd_keydir *kd, const void *key, size_t klen, uint64_t hash,
                  const kd_entry *e, kd_entry *old)
 {
-    rcu_req q = {RCU_PUT_IF_NEWER, e, NULL, old};
+    kd_update q = {KD_UP_PUT_IF_NEWER, e, NULL, old};
     return rcu_update(kd, key, klen, hash, &q);
 }
 
@@ -549,7 +505,7 @@ static int
 rcu_cas(kd_keydir *kd, const void *key, size_t klen, uint64_t hash,
         const kd_entry *expected, const kd_entry *desired)
 {
-    rcu_req q = {RCU_CAS, desired, expected, NULL};
+    kd_update q = {KD_UP_CAS, desired, expected, NULL};
     return rcu_update(kd, key, klen, hash, &q);
 }
 
@@ -557,7 +513,7 @@ static int
 rcu_del(kd_keydir *kd, const void *key, size_t klen, uint64_t hash,
         kd_entry *old)
 {
-    rcu_req q = {RCU_DEL, NULL, NULL, old};
+    kd_update q = {KD_UP_DEL, NULL, NULL, old};
     return rcu_update(kd, key, klen, hash, &q);
 }
 
@@ -565,7 +521,7 @@ static int
 rcu_del_if(kd_keydir *kd, const void *key, size_t klen, uint64_t hash,
            const kd_entry *expected)
 {
-    rcu_req q = {RCU_DEL_IF, NULL, expected, NULL};
+    kd_update q = {KD_UP_DEL_IF, NULL, expected, NULL};
     return rcu_update(kd, key, klen, hash, &q);
 }
 
