@@ -52,7 +52,9 @@ typedef struct kr_cfg {
 } kr_cfg;
 
 typedef struct kr_row {
-    const char *name;
+    const char *name;   /* as printed */
+    const char *kdname; /* as opened (NULL: name) */
+    const char *flavor; /* kd_options.flavor (NULL: the default) */
     double fill_s, stall_wall_ms, stall_cpu_ms, bytes_per_key;
     uint64_t errors; /* operations that returned an unexpected code */
     double read[KR_MAX_THREADS + 1], mixed[KR_MAX_THREADS + 1]; /* Mops */
@@ -208,9 +210,10 @@ kr_cell(kd_keydir *kd, const kr_cfg *c, unsigned t, int mixed, unsigned rep,
 /* Opens `name` and fills it from the smallest start with KR_MAX_THREADS
  * threads. Untimed runs give the fill time; a timed run the stalls. */
 static kd_keydir *
-kr_fill(const char *name, const kr_cfg *c, kr_row *row, int timed)
+kr_fill(const kr_cfg *c, kr_row *row, int timed)
 {
-    kd_options opt = {0};
+    const char *name = row->kdname != NULL ? row->kdname : row->name;
+    kd_options opt = {.flavor = row->flavor};
     kd_keydir *kd;
     kr_job jobs[KR_MAX_THREADS] = {0};
 
@@ -366,7 +369,7 @@ kr_measure_all(const kr_cfg *c, kr_row *rows, kd_keydir **kds, unsigned n,
                  * would do it and show as a 40 ms "stall" of that put. */
                 malloc_trim(0);
             }
-            kds[i] = kr_fill(rows[i].name, c, &rows[i], r == c->reps);
+            kds[i] = kr_fill(c, &rows[i], r == c->reps);
             if (kds[i] == NULL)
                 break;
         }
@@ -520,6 +523,10 @@ kr_targets(const kr_row *rows, unsigned n, const kr_row *ideal)
               lf->read[1] / ideal->read[1], 0.5);
     kr_target("rcu reads 1 thread / ideal", rc->read[1] / ideal->read[1],
               0.5);
+    const kr_row *rq = kr_find(rows, n, "rcu/qsbr");
+    if (rq != NULL)
+        kr_target("rcu/qsbr reads 1 thread / ideal (flavor qsbr)",
+                  rq->read[1] / ideal->read[1], 0.5);
     kr_target("fill 1M: ck_ht time / lockfree time", ck->fill_s / lf->fill_s, 2.0);
     kr_target_max("lockfree worst put during fill, thread CPU ms",
                   lf->stall_cpu_ms, 10.0);
@@ -536,7 +543,7 @@ kr_print(const kr_cfg *c, const kr_row *rows, unsigned n,
          const kr_row *ideal)
 {
     printf("keydirs side by side: %llu 8-byte keys, uniform, %.2f s per cell, "
-           "%ld online cores, default reclamation and flavor "
+           "%ld online cores, default reclamation and flavor unless named "
            "(shared machine: noisy)\n",
            (unsigned long long)c->keys, c->seconds,
            sysconf(_SC_NPROCESSORS_ONLN));
@@ -623,6 +630,14 @@ main(int argc, char **argv)
         if (!(ops->flags & KD_FLAG_TEST_ONLY) &&
             (c.only == NULL || strcmp(c.only, ops->name) == 0))
             rows[n++].name = ops->name;
+        /* rcu again on liburcu's qsbr flavor, beside the default memb: its
+         * read side is empty, and this benchmark's threads announce
+         * quiescent states (kd_quiescent) as QSBR asks, as do lockfree's
+         * default "qsbr" reclamation's. */
+        if (strcmp(ops->name, "rcu") == 0 && n < KR_MAX_KEYDIRS &&
+            (c.only == NULL || strcmp(c.only, "rcu/qsbr") == 0))
+            rows[n++] = (kr_row){.name = "rcu/qsbr", .kdname = "rcu",
+                                 .flavor = "qsbr"};
     }
     kr_measure_all(&c, rows, kds, n, &id, &ideal);
     for (unsigned i = 0; i < n; i++)
