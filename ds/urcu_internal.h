@@ -55,11 +55,22 @@ extern char kdu_tsan_grace;
  * read-side section is empty by definition (_urcu_qsbr_read_lock is an
  * assertion only): readers are delimited by their quiescent states.
  */
+#if defined(__SANITIZE_THREAD__)
+/* Under ThreadSanitizer the calls stay: inlined, liburcu's plain accesses
+ * to its own shared state (the grace-period futex word) would be
+ * instrumented and reported, though they are liburcu's protocol. */
+#define KDU_MEMB_READ_LOCK() urcu_memb_read_lock()
+#define KDU_MEMB_READ_UNLOCK() urcu_memb_read_unlock()
+#else
+#define KDU_MEMB_READ_LOCK() _urcu_memb_read_lock()
+#define KDU_MEMB_READ_UNLOCK() _urcu_memb_read_unlock()
+#endif
+
 static inline void
 kdu_read_lock(const kdu_flavor *f)
 {
     if (!f->qsbr)
-        _urcu_memb_read_lock();
+        KDU_MEMB_READ_LOCK();
 }
 
 static inline void
@@ -67,7 +78,7 @@ kdu_read_unlock(const kdu_flavor *f)
 {
     KDU_TSAN_RELEASE();
     if (!f->qsbr)
-        _urcu_memb_read_unlock();
+        KDU_MEMB_READ_UNLOCK();
 }
 
 /* Picks the flavor named `name` (NULL = "memb"). Returns 0 or -1. */

@@ -102,14 +102,18 @@ static _Atomic uint64_t sync_fence_word;
  * (measured on the engine's YCSB-C). Used when the kernel offers it, and
  * never under ThreadSanitizer, which cannot see it.
  */
+#if defined(__SANITIZE_THREAD__) || !defined(SYS_membarrier)
+static int
+sync_asym_available(void)
+{
+    return 0;
+}
+#else
 static _Atomic int sync_asym_state; /* 0 untried, 1 registered, -1 not */
 
 static int
 sync_asym_available(void)
 {
-#if defined(__SANITIZE_THREAD__) || !defined(SYS_membarrier)
-    return 0;
-#else
     int st = sync_load_acq(&sync_asym_state);
     if (st == 0) {
         long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
@@ -122,8 +126,8 @@ sync_asym_available(void)
         sync_store_rel(&sync_asym_state, st); /* idempotent: races agree */
     }
     return st == 1;
-#endif
 }
+#endif
 
 /* The fence of the side that retires or advances, paired with a reader's
  * sync_light_fence. */
