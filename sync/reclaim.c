@@ -482,6 +482,7 @@ sync_reclaim_stats_get(sync_reclaim *d, sync_reclaim_stats *out)
     out->epoch = sync_load_acq(&d->epoch);
     out->refused_advances = sync_load_rlx(&d->refused);
     out->threads = sync_load_rlx(&d->nthreads);
+    out->asymmetric = (uint64_t)d->asym;
     for (sync_thr *t = sync_load_acq(&d->threads); t != NULL; t = t->next) {
         uint64_t s = sync_load_acq(&t->state);
         out->pending_bytes += sync_load_rlx(&t->pending_bytes);

@@ -82,6 +82,8 @@ typedef struct sync_reclaim_stats {
     uint64_t refused_advances; /* advances blocked by a lagging thread */
     uint64_t max_lag;          /* epochs the slowest active thread trails */
     uint64_t threads;          /* thread slots ever created */
+    uint64_t asymmetric;       /* 1: "epoch" readers fence with a compiler
+                                  barrier, writers with membarrier(2) */
 } sync_reclaim_stats;
 
 /*

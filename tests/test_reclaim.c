@@ -10,10 +10,14 @@
 #include "sync/reclaim.h"
 #include "tests/cutest.h"
 
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static _Atomic uint64_t freed_count;
 
@@ -156,9 +160,68 @@ test_stalled_reader_measured(void)
     sync_reclaim_destroy(s.d);
 }
 
+/* A thread whose operations alternate between two "qsbr" domains: each
+ * exit moves its domain to the first way of the thread's cache, and each
+ * domain must still count its exits and announce (no explicit quiescent
+ * call here), so both free what they retired. */
+static void
+test_alternating_domains_announce(void)
+{
+    sync_reclaim *d[2] = {NULL, NULL};
+    sync_reclaim_stats st;
+    enum { N = 20000 };
+
+    for (int k = 0; k < 2; k++) {
+        CU_ASSERT_FATAL(sync_reclaim_create("qsbr", &d[k]) == SYNC_OK);
+        sync_reclaim_register(d[k]);
+    }
+    for (int i = 0; i < N; i++) {
+        sync_reclaim *x = d[i & 1];
+        sync_reclaim_enter(x);
+        sync_reclaim_retire(x, obj_new((uint64_t)i), 8, obj_free);
+        sync_reclaim_exit(x);
+    }
+    for (int k = 0; k < 2; k++) {
+        sync_reclaim_stats_get(d[k], &st);
+        CU_ASSERT(st.freed_objects > N / 2 - 4 * SYNC_QSBR_EVERY);
+        CU_ASSERT(st.pending_objects < 4 * SYNC_QSBR_EVERY);
+        sync_reclaim_unregister(d[k]);
+        sync_reclaim_destroy(d[k]);
+    }
+}
+
+/* Whether "epoch" uses asymmetric fences is reported, and is what the
+ * kernel allows: membarrier(2) with private expedited barriers, outside
+ * ThreadSanitizer. "qsbr" never does (it has no entry fence). */
+static void
+test_asymmetric_reported(void)
+{
+    sync_reclaim *d = NULL;
+    sync_reclaim_stats st;
+    uint64_t expect = 0;
+
+#if !defined(__SANITIZE_THREAD__) && defined(SYS_membarrier)
+    long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    expect = cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) ? 1 : 0;
+#endif
+    printf("\n  epoch entry fence here: %s\n",
+           expect ? "compiler barrier (membarrier on retire/advance)"
+                  : "full fence");
+    CU_ASSERT_FATAL(sync_reclaim_create("epoch", &d) == SYNC_OK);
+    sync_reclaim_stats_get(d, &st);
+    CU_ASSERT_EQUAL(st.asymmetric, expect);
+    sync_reclaim_destroy(d);
+    CU_ASSERT_FATAL(sync_reclaim_create("qsbr", &d) == SYNC_OK);
+    sync_reclaim_stats_get(d, &st);
+    CU_ASSERT_EQUAL(st.asymmetric, 0);
+    sync_reclaim_destroy(d);
+}
+
 static const ct_case cases[] = {
     CT_CASE(test_frees_progress),
     CT_CASE(test_stalled_reader_measured),
+    CT_CASE(test_alternating_domains_announce),
+    CT_CASE(test_asymmetric_reported),
 };
 
 int
