@@ -102,7 +102,9 @@ static _Atomic uint64_t sync_fence_word;
  * (measured on the engine's YCSB-C). Used when the kernel offers it, and
  * never under ThreadSanitizer, which cannot see it.
  */
+#if !defined(__SANITIZE_THREAD__) && defined(SYS_membarrier)
 static _Atomic int sync_asym_state; /* 0 untried, 1 registered, -1 not */
+#endif
 
 static int
 sync_asym_available(void)
