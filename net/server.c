@@ -30,12 +30,14 @@
  * close; the last one out syncs the store and closes the loop's own
  * handles, which ends uv_run.
  */
+#define _GNU_SOURCE /* SCHED_BATCH (Linux) */
 #include "net/server_internal.h"
 
 #include "sync/atomic.h"
 #include "sync/clock.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1184,6 +1186,17 @@ pool_thread_start(void *arg)
 {
     srv_store *st = arg;
 
+#ifdef SCHED_BATCH
+    /* SCHED_BATCH (Linux): same share of the CPU, but a woken worker does
+     * not preempt the thread that woke it. Without it, the loop's wake-up
+     * of a worker handed the loop's CPU to the worker at once (measured at
+     * -P 1 on 2 cores: ~0.8 involuntary switches of the loop per job), so
+     * every pass cost two extra context switches; with it the worker runs
+     * on an idle CPU or when the loop next waits. A failure (the policy
+     * refused) leaves the default policy: nothing else changes. */
+    struct sched_param sp = {0};
+    (void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+#endif
     if (st->ops->thread_start != NULL)
         st->ops->thread_start(st);
 }
