@@ -20,7 +20,10 @@
  * a worker runs its job's batches in turn and hands the whole chain back
  * with one uv_async_send. With many clients a queue push, a worker
  * wake-up and a loop wake-up are thus paid once per pass, not once per
- * request.
+ * request. A worker that finishes while the loop is awake skips the
+ * uv_async_send (the loop takes the list before it polls again), and
+ * workers run under SCHED_BATCH where Linux has it, so that waking one
+ * does not preempt the loop (net/server.c, pool_thread_start).
  *
  * Back-pressure: a connection stops being read while its next batch is full
  * or its unsent replies exceed the back-pressure mark, and resumes once the

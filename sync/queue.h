@@ -16,8 +16,9 @@
  *                    Producers and consumers claim positions with one CAS
  *                    on their own counter and never take a lock on the fast
  *                    path. Only threads that find the queue empty (or full)
- *                    park on a mutex/condvar pair (an eventcount), so idle
- *                    workers do not spin.
+ *                    park (an eventcount: a semaphore for consumers, a
+ *                    mutex/condvar pair for producers), so idle workers
+ *                    do not spin.
  *
  * Progress of the ring, stated honestly: try_push and try_pop never block
  * on a lock, and a failed CAS means another thread's succeeded, but the

@@ -28,8 +28,19 @@
  * the lock from its increment until cond_wait releases it, a producer that
  * takes the lock after seeing the count finds the consumer already waiting
  * on the condvar, so its signal (sent after it drops the lock again)
- * cannot fall between the retry and the wait. Full producers park the same
+ * cannot fall between the retry and the wait. Full producers park that
  * way on push_waiters.
+ *
+ * Empty consumers, which in the server park between every pass, use a
+ * cheaper form of the same pairing: no lock, and a counting semaphore of
+ * wake tokens in place of the condvar. The consumer increments
+ * pop_waiters, retries, and only then waits on the semaphore; a producer
+ * that reads a non-zero count posts one token, unless the tokens already
+ * posted cover the waiters (rq_tokens_suffice). A token posted before the
+ * consumer reaches sem_wait is not lost (the count remembers it), which
+ * is what the lock was for. One post and one wait cost one futex call
+ * each at most, where the condvar's signal and wait (with its internal
+ * lock and the mutex taken again on return) cost two to three.
  *
  * That RMW on a shared counter after every operation makes the counter's
  * cache line bounce between all cores. Outside ThreadSanitizer builds the
@@ -46,6 +57,7 @@
 #include "sync/queue_internal.h"
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdalign.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -68,8 +80,9 @@ typedef struct rq_queue {
     alignas(RQ_LINE) _Atomic unsigned pop_waiters;
     _Atomic unsigned push_waiters;
     _Atomic int closed;
-    pthread_mutex_t park;
-    pthread_cond_t nonempty, nonfull;
+    pthread_mutex_t park; /* full producers park here, on nonfull */
+    pthread_cond_t nonfull;
+    sem_t pop_sem;        /* empty consumers park here (wake tokens) */
 } rq_queue;
 
 static rq_queue *
@@ -172,6 +185,50 @@ rq_wake(rq_queue *r, _Atomic unsigned *waiters, pthread_cond_t *cond)
     pthread_cond_signal(cond);
 }
 
+/* Whether the tokens already posted cover the n announced consumers, so
+ * that a push may skip its own: under a flood of pushes, a token per push
+ * would pile up, and every later park would first burn them in spurious
+ * retries. Why skipping loses no wake-up: the producer's seq_cst fence
+ * (rq_waiters) comes before this read of the count, and a consumer's
+ * fence (rq_after_token) comes after its sem_wait's decrement and before
+ * its retry. If the consumer's fence came first in the fences' total
+ * order, this read would see its decrement; so each of the v tokens seen
+ * here is taken after our fence, and the retry that follows sees our
+ * cell. TSan builds, which have no fences, post whenever one waits. */
+static int
+rq_tokens_suffice(rq_queue *r, unsigned n)
+{
+#ifdef RQ_TSAN
+    (void)r;
+    (void)n;
+    return 0;
+#else
+    int v;
+
+    return sem_getvalue(&r->pop_sem, &v) == 0 && v >= 0 && (unsigned)v >= n;
+#endif
+}
+
+/* A consumer took a token: order that before its retry's loads of the
+ * cells (see rq_tokens_suffice). */
+static void
+rq_after_token(void)
+{
+#ifndef RQ_TSAN
+    sync_fence_sc();
+#endif
+}
+
+/* After a push: a wake token for a parked (or parking) consumer. */
+static void
+rq_wake_pop(rq_queue *r)
+{
+    unsigned n = rq_waiters(&r->pop_waiters);
+
+    if (n != 0 && !rq_tokens_suffice(r, n))
+        sem_post(&r->pop_sem);
+}
+
 static int
 rq_try_push(sync_queue *q, const sync_task *task)
 {
@@ -182,7 +239,7 @@ rq_try_push(sync_queue *q, const sync_task *task)
         return SYNC_ECLOSED;
     rc = rq_try_push_raw(r, task);
     if (rc == 0)
-        rq_wake(r, &r->pop_waiters, &r->nonempty);
+        rq_wake_pop(r);
     return rc;
 }
 
@@ -237,17 +294,19 @@ rq_push(sync_queue *q, const sync_task *task)
         return rc;
     rc = rq_push_slow(r, task);
     if (rc == 0)
-        rq_wake(r, &r->pop_waiters, &r->nonempty);
+        rq_wake_pop(r);
     return rc;
 }
 
-/* Parks until a task is popped, or the queue is closed and empty. */
+/* Parks until a task is popped, or the queue is closed and empty. A
+ * token may be left over (a producer posted for us, then our retry found
+ * its task): it costs a later consumer one extra retry, never a lost
+ * wake-up, and sem_wait on a positive count makes no system call. */
 static int
 rq_pop_slow(rq_queue *r, sync_task *task)
 {
     int rc;
 
-    pthread_mutex_lock(&r->park);
     rq_announce(&r->pop_waiters);
     for (;;) {
         rc = rq_try_pop_raw(r, task);
@@ -259,10 +318,10 @@ rq_pop_slow(rq_queue *r, sync_task *task)
             rc = SYNC_ECLOSED;
             break;
         }
-        pthread_cond_wait(&r->nonempty, &r->park);
+        sem_wait(&r->pop_sem); /* EINTR: retry, as after a token */
+        rq_after_token();
     }
     sync_fas_acqrel(&r->pop_waiters, 1);
-    pthread_mutex_unlock(&r->park);
     return rc;
 }
 
@@ -289,10 +348,15 @@ static void
 rq_close(sync_queue *q)
 {
     rq_queue *r = rq_of(q);
+    unsigned n;
 
     sync_store_sc(&r->closed, 1);
+    /* A token for every consumer announced: each either sees closed in
+     * its retry or was counted here (the same pairing as a push's). */
+    n = rq_waiters(&r->pop_waiters);
+    while (n-- > 0)
+        sem_post(&r->pop_sem);
     pthread_mutex_lock(&r->park);
-    pthread_cond_broadcast(&r->nonempty);
     pthread_cond_broadcast(&r->nonfull);
     pthread_mutex_unlock(&r->park);
 }
@@ -311,7 +375,7 @@ rq_destroy(sync_queue *q)
     rq_queue *r = rq_of(q);
 
     pthread_cond_destroy(&r->nonfull);
-    pthread_cond_destroy(&r->nonempty);
+    sem_destroy(&r->pop_sem);
     pthread_mutex_destroy(&r->park);
     free(r->cells);
     free(r);
@@ -350,8 +414,8 @@ sync_queue_ring_create(size_t capacity, sync_queue **out)
     atomic_init(&r->push_waiters, 0);
     atomic_init(&r->closed, 0);
     pthread_mutex_init(&r->park, NULL);
-    pthread_cond_init(&r->nonempty, NULL);
     pthread_cond_init(&r->nonfull, NULL);
+    sem_init(&r->pop_sem, 0, 0);
     *out = &r->base;
     return 0;
 }
