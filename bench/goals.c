@@ -77,16 +77,16 @@ bench_goal_line(FILE *f, const char *engine, const bench_goal *g,
     int met = ratio >= g->factor;
     fprintf(f, " %12.0f %12.0f %7.2fx >= %4.1fx  %s", e->ops_med,
             p->ops_med, ratio, g->factor, met ? "met" : "NOT met");
-    /* Closed-loop writers each wait for their own write: one fdatasync
-     * covers at most `threads` writes, so at the engine's fdatasync rate
-     * the ratio cannot pass threads * syncs/s / peer's ops/s. */
+    /* Closed-loop writers each wait for their own write, so one
+     * fdatasync covers at most `threads` writes: the goal needs at least
+     * factor * peer's ops/s / threads fdatasyncs per second. */
     if (strcmp(g->workload, "durable") == 0)
         fprintf(f, "  (fdatasyncs/s: engine %.0f, %s %.0f; writes per "
-                   "fdatasync: engine %.1f, %s %.1f; ceiling with %u per "
-                   "fdatasync at the engine's rate: %.2fx)",
+                   "fdatasync: engine %.1f, %s %.1f; %.1fx needs %.0f "
+                   "fdatasyncs/s even at %u writes each)",
                 e->syncs_per_s, g->peer, p->syncs_per_s, bench_per_sync(e),
-                g->peer, bench_per_sync(p), g->threads,
-                g->threads * e->syncs_per_s / p->ops_med);
+                g->peer, bench_per_sync(p), g->factor,
+                g->factor * p->ops_med / g->threads, g->threads);
     fprintf(f, "\n");
     return !met;
 }
