@@ -776,6 +776,31 @@ cask_prealloc(cask *c)
 }
 
 /*
+ * As the leader, under log_mu (so no rotation remaps the file meanwhile),
+ * before the fdatasync: drops from the active file's writable mapping the
+ * whole pages written since the last sync (below `size`: no append
+ * writes there again).
+ * fdatasync write-protects every mapped dirty page it writes back, with a
+ * TLB shootdown (an inter-processor interrupt) per page; unmapped first,
+ * the pages cost one shootdown for the whole range, their dirty state
+ * moves to the page cache, and the next read of one maps it again (a
+ * minor fault). Measured under `casklab serve --sync always`, where a
+ * commit covers hundreds of writes, the per-page shootdowns were about a
+ * fifth of the server's CPU.
+ */
+static void
+cask_sync_unmap_written(cask_file *f, uint64_t size)
+{
+    const uint64_t page = 4096;
+    uint64_t from = f->unmapped_to, to = size / page * page;
+
+    if (!f->map_rw || to <= from || to > f->map_cap)
+        return;
+    if (madvise(sync_load_rlx(&f->map) + from, to - from, MADV_DONTNEED) == 0)
+        f->unmapped_to = to;
+}
+
+/*
  * As the leader, under sync_mu: fixes the target (every record appended
  * so far), preallocates, and pins the active file for the sync. Older
  * files were made durable when they were rotated out, so syncing the
@@ -788,6 +813,7 @@ cask_sync_begin(cask *c, uint64_t *target, cask_file **fout)
     *fout = c->active;
     *target = c->last_seq;
     int rc = cask_prealloc(c);
+    cask_sync_unmap_written(*fout, sync_load_rlx(&c->active->size));
     cask_file_pin(*fout);
     pthread_mutex_unlock(&c->log_mu);
     return rc;
