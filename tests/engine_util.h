@@ -1,12 +1,13 @@
 /*
  * tests/engine_util.h - helpers shared by the engine's suites and its crash
- * driver: temporary store directories, file copies, the active file and
- * where its records end, keydir iteration.
+ * driver: opening and closing a store, temporary store directories, file
+ * copies, the active file and where its records end, keydir iteration.
  */
 #ifndef TESTS_ENGINE_UTIL_H
 #define TESTS_ENGINE_UTIL_H
 
 #include "ds/keydir.h"
+#include "engine/cask.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,6 +17,32 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* Opens the store in dir with o and registers the calling thread with
+ * it; on failure prints why and returns NULL (the suites assert on it). */
+static inline cask *
+eu_open(const char *dir, const cask_options *o)
+{
+    cask *c = NULL;
+    int rc = cask_open(dir, o, &c);
+
+    if (rc != 0) {
+        fprintf(stderr, "cask_open(%s, keydir %s): %s: %s\n", dir,
+                o->keydir != NULL ? o->keydir : "(default)",
+                cask_strerror(rc), cask_errdetail());
+        return NULL;
+    }
+    cask_thread_register(c);
+    return c;
+}
+
+/* Unregisters the calling thread and closes c: cask_close's result. */
+static inline int
+eu_close(cask *c)
+{
+    cask_thread_unregister(c);
+    return cask_close(c);
+}
 
 /* A fresh directory under $TMPDIR (or /tmp); the caller frees the name. */
 static inline char *

@@ -20,27 +20,22 @@ open_store(const char *dir, const char *kd, cask_sync_mode sync,
            uint64_t max_file)
 {
     cask_options o = {0};
-    cask *c = NULL;
+    cask *c;
 
     o.keydir = kd;
     o.sync = sync;
     o.sync_interval_ms = 5;
     o.max_file_size = max_file;
     o.max_open_files = 4; /* small: every suite exercises the fd cache */
-    int rc = cask_open(dir, &o, &c);
-    if (rc != 0)
-        fprintf(stderr, "cask_open(%s, %s): %s: %s\n", dir, kd,
-                cask_strerror(rc), cask_errdetail());
-    CU_ASSERT_FATAL(rc == 0 && c != NULL);
-    cask_thread_register(c);
+    c = eu_open(dir, &o);
+    CU_ASSERT_FATAL(c != NULL);
     return c;
 }
 
 static void
 close_store(cask *c)
 {
-    cask_thread_unregister(c);
-    CU_ASSERT_EQUAL(cask_close(c), 0);
+    CU_ASSERT_EQUAL(eu_close(c), 0);
 }
 
 /* Asserts key holds exactly the string want (NULL: absent). */

@@ -42,22 +42,16 @@ cap_log(void *arg, const char *msg)
 static cask *
 open_opt(const char *dir, cask_options *o)
 {
-    cask *c = NULL;
-    int rc = cask_open(dir, o, &c);
+    cask *c = eu_open(dir, o);
 
-    if (rc != 0)
-        fprintf(stderr, "cask_open(%s): %s: %s\n", dir, cask_strerror(rc),
-                cask_errdetail());
-    CU_ASSERT_FATAL(rc == 0 && c != NULL);
-    cask_thread_register(c);
+    CU_ASSERT_FATAL(c != NULL);
     return c;
 }
 
 static void
 close_store(cask *c)
 {
-    cask_thread_unregister(c);
-    CU_ASSERT_EQUAL(cask_close(c), 0);
+    CU_ASSERT_EQUAL(eu_close(c), 0);
 }
 
 static void

@@ -23,25 +23,20 @@ static cask *
 open_max(const char *dir, const char *kd, uint64_t max_file)
 {
     cask_options o = {0};
-    cask *c = NULL;
+    cask *c;
 
     o.keydir = kd;
     o.max_file_size = max_file;
     o.max_open_files = 4;
-    int rc = cask_open(dir, &o, &c);
-    if (rc != 0)
-        fprintf(stderr, "cask_open(%s): %s: %s\n", dir, cask_strerror(rc),
-                cask_errdetail());
-    CU_ASSERT_FATAL(rc == 0 && c != NULL);
-    cask_thread_register(c);
+    c = eu_open(dir, &o);
+    CU_ASSERT_FATAL(c != NULL);
     return c;
 }
 
 static void
 close_store(cask *c)
 {
-    cask_thread_unregister(c);
-    CU_ASSERT_EQUAL(cask_close(c), 0);
+    CU_ASSERT_EQUAL(eu_close(c), 0);
 }
 
 /* value i: n bytes of a pattern that names i, so a wrong record shows */
