@@ -1143,10 +1143,6 @@ cask_read_rec(cask *c, cask_file *f, const kd_entry *e, const void *key,
     return 0;
 }
 
-/* What a read does with the value it found, in place; its return value
- * becomes the read's. */
-typedef int (*cask_val_fn)(const uint8_t *val, uint32_t vlen, void *arg);
-
 static int
 rec_expired(const cask_rec *r)
 {
@@ -1173,7 +1169,7 @@ cask_prefetch_lines(const uint8_t *b, uint64_t n)
  * the section, pread. */
 static int
 visit_pread(cask *c, cask_file *f, const kd_entry *e, const void *key,
-            size_t klen, cask_val_fn fn, void *arg)
+            size_t klen, cask_get_fn fn, void *arg)
 {
     uint8_t *buf;
     cask_rec r;
@@ -1201,7 +1197,7 @@ visit_pread(cask *c, cask_file *f, const kd_entry *e, const void *key,
  * reported rather than looped on.
  */
 static int
-cask_visit(cask *c, const void *key, size_t klen, cask_val_fn fn, void *arg)
+cask_visit(cask *c, const void *key, size_t klen, cask_get_fn fn, void *arg)
 {
     kd_entry e, prev = {0, 0, 0, 0};
     int have_prev = 0, rc;
@@ -1282,7 +1278,7 @@ typedef struct get_copy {
 } get_copy;
 
 static int
-get_malloc_fn(const uint8_t *val, uint32_t vlen, void *arg)
+get_malloc_fn(const void *val, size_t vlen, void *arg)
 {
     get_copy *g = arg;
 
@@ -1293,7 +1289,7 @@ get_malloc_fn(const uint8_t *val, uint32_t vlen, void *arg)
     }
     void *p = malloc(vlen);
     if (p == NULL)
-        return cask_fail(CASK_ENOMEM, "out of memory for a %u-byte value",
+        return cask_fail(CASK_ENOMEM, "out of memory for a %zu-byte value",
                          vlen);
     memcpy(p, val, vlen);
     *(void **)g->buf = p;
@@ -1304,23 +1300,18 @@ int
 cask_get(cask *c, const void *key, size_t klen, void **val, size_t *vlen)
 {
     get_copy g = {val, 0, vlen};
-    int rc = cask_check_key(klen);
 
-    if (rc != 0)
-        return rc;
-    rc = cask_visit(c, key, klen, get_malloc_fn, &g);
-    cask_quiesce(c);
-    return rc;
+    return cask_get_with(c, key, klen, get_malloc_fn, &g);
 }
 
 static int
-get_buf_fn(const uint8_t *val, uint32_t vlen, void *arg)
+get_buf_fn(const void *val, size_t vlen, void *arg)
 {
     get_copy *g = arg;
 
     *g->vlen = vlen;
     if (vlen > g->cap)
-        return cask_fail(CASK_ETOOBIG, "value of %u bytes, buffer of %zu",
+        return cask_fail(CASK_ETOOBIG, "value of %zu bytes, buffer of %zu",
                          vlen, g->cap);
     if (vlen > 0)
         memcpy(g->buf, val, vlen);
@@ -1332,38 +1323,20 @@ cask_get_buf(cask *c, const void *key, size_t klen, void *buf, size_t cap,
              size_t *vlen)
 {
     get_copy g = {buf, cap, vlen};
-    int rc = cask_check_key(klen);
 
-    if (rc != 0)
-        return rc;
-    rc = cask_visit(c, key, klen, get_buf_fn, &g);
-    cask_quiesce(c);
-    return rc;
+    return cask_get_with(c, key, klen, get_buf_fn, &g);
 }
 
-typedef struct get_user {
-    cask_get_fn fn;
-    void *arg;
-} get_user;
-
-static int
-get_user_fn(const uint8_t *val, uint32_t vlen, void *arg)
-{
-    get_user *u = arg;
-
-    return u->fn(val, vlen, u->arg);
-}
-
+/* Every read: cask_get and cask_get_buf are this with their own fn. */
 int
 cask_get_with(cask *c, const void *key, size_t klen, cask_get_fn fn,
               void *arg)
 {
-    get_user u = {fn, arg};
     int rc = cask_check_key(klen);
 
     if (rc != 0)
         return rc;
-    rc = cask_visit(c, key, klen, get_user_fn, &u);
+    rc = cask_visit(c, key, klen, fn, arg);
     cask_quiesce(c);
     return rc;
 }
@@ -1463,7 +1436,7 @@ cask_put(cask *c, const void *key, size_t klen, const void *val, size_t vlen)
 }
 
 static int
-exists_fn(const uint8_t *val, uint32_t vlen, void *arg)
+exists_fn(const void *val, size_t vlen, void *arg)
 {
     (void)val;
     (void)vlen;
@@ -1497,7 +1470,7 @@ typedef struct cas_expect {
 
 /* 0 if the current value is the expected one, else CASK_ECHANGED. */
 static int
-cas_cmp_fn(const uint8_t *val, uint32_t vlen, void *arg)
+cas_cmp_fn(const void *val, size_t vlen, void *arg)
 {
     const cas_expect *x = arg;
 
