@@ -444,6 +444,9 @@ cask_account_dead(cask *c, uint32_t file_id, uint64_t bytes)
 /* The active file's mapping is populated a chunk ahead of the appends
  * (prefault_plan). */
 #define CASK_PREFAULT (256u << 10)
+/* The page size the active file's preallocation and unmapping assume
+ * (x86-64, and arm64's common 4 KiB kernels). */
+#define CASK_PAGE 4096u
 
 /* Preallocates and maps the new active file; a mapping that fails leaves
  * it to pwrite and pread. A full disk fails the preallocation: an error
@@ -532,7 +535,7 @@ typedef struct cask_retired {
 static uint64_t
 cask_active_cap(const cask *c)
 {
-    return (c->opt.max_file_size + 4095u) & ~(uint64_t)4095u;
+    return (c->opt.max_file_size + CASK_PAGE - 1) & ~(uint64_t)(CASK_PAGE - 1);
 }
 
 /* Under log_mu: makes the active file durable and starts the next one. The
@@ -791,8 +794,7 @@ cask_prealloc(cask *c)
 static void
 cask_sync_unmap_written(cask_file *f, uint64_t size)
 {
-    const uint64_t page = 4096;
-    uint64_t from = f->unmapped_to, to = size / page * page;
+    uint64_t from = f->unmapped_to, to = size / CASK_PAGE * CASK_PAGE;
 
     if (!f->map_rw || to <= from || to > f->map_cap)
         return;
