@@ -224,6 +224,8 @@ stats_print(const cask_info *st)
            (unsigned long long)st->total_bytes,
            (unsigned long long)st->live_bytes,
            (unsigned long long)st->reclaimable_bytes);
+    printf("preallocated      %llu (allocated past the active file's "
+           "tail)\n", (unsigned long long)st->reserved_bytes);
     printf("open descriptors  %llu\n", (unsigned long long)st->open_fds);
     printf("open time         %.3f ms (%llu hint files, %llu files scanned, "
            "%llu torn bytes truncated)\n", (double)st->open_ns / 1e6,

@@ -1627,6 +1627,18 @@ cask_fold(cask *c, cask_fold_fn fn, void *arg)
 
 /* ---- stats ------------------------------------------------------------------ */
 
+/* The active file is created preallocated to cask_active_cap (DESIGN.md,
+ * "Preallocation"): the pages past its last record are allocated on disk
+ * but hold nothing yet. */
+static uint64_t
+cask_reserved(const cask *c, uint64_t size)
+{
+    uint64_t used = (size + CASK_PAGE - 1) & ~(uint64_t)(CASK_PAGE - 1);
+    uint64_t cap = cask_active_cap(c);
+
+    return cap > used ? cap - used : 0;
+}
+
 int
 cask_stats(cask *c, cask_info *st)
 {
@@ -1669,6 +1681,8 @@ cask_stats(cask *c, cask_info *st)
         st->live_bytes += fs->live_bytes;
         if (f->id != active && fs->bytes > fs->live_bytes)
             st->reclaimable_bytes += fs->bytes - fs->live_bytes;
+        if (f->id == active)
+            st->reserved_bytes = cask_reserved(c, fs->bytes);
     }
     pthread_rwlock_unlock(&c->tab_lock);
     st->files = st->nfile;

@@ -259,6 +259,9 @@ typedef struct cask_info {
     uint64_t total_bytes;
     uint64_t live_bytes;
     uint64_t reclaimable_bytes;  /* total - live, over immutable files */
+    uint64_t reserved_bytes;     /* disk preallocated past the active
+                                    file's last record (whole pages):
+                                    allocated, holding no data yet */
     uint64_t open_fds;           /* data files + lock file + directory */
     uint64_t keydir_bytes;
     double keydir_bytes_per_key;

@@ -744,6 +744,56 @@ test_stats(void)
     free(dir);
 }
 
+/* The active file's bytes (the newest file) in st. */
+static uint64_t
+active_bytes(const cask_info *st)
+{
+    uint32_t id = 0;
+    uint64_t bytes = 0;
+
+    for (size_t i = 0; i < st->nfile; i++)
+        if (st->file[i].id >= id) {
+            id = st->file[i].id;
+            bytes = st->file[i].bytes;
+        }
+    return bytes;
+}
+
+/* reserved_bytes: the active file's preallocation past its last record,
+ * in whole pages, fresh, after appends and after a rotation. */
+static void
+test_reserved(void)
+{
+    const uint64_t cap = 64 << 10, page = 4096;
+    char *dir = eu_tmpdir("reserved");
+    cask *c = open_store(dir, "striped", CASK_SYNC_NONE, cap);
+    char v[1000];
+    cask_info st;
+
+    memset(v, 'r', sizeof v);
+    CU_ASSERT_EQUAL(cask_stats(c, &st), 0);
+    CU_ASSERT(active_bytes(&st) < page); /* the file header, if any */
+    CU_ASSERT_EQUAL(st.reserved_bytes,
+                    active_bytes(&st) == 0 ? cap : cap - page);
+    cask_info_free(&st);
+    CU_ASSERT_EQUAL(cask_put(c, "a", 1, v, sizeof v), 0);
+    CU_ASSERT_EQUAL(cask_stats(c, &st), 0);
+    CU_ASSERT(active_bytes(&st) > sizeof v && active_bytes(&st) < page);
+    CU_ASSERT_EQUAL(st.reserved_bytes, cap - page);
+    cask_info_free(&st);
+    for (int i = 0; i < 100; i++) /* about 100 KB: one rotation at least */
+        CU_ASSERT_EQUAL(cask_put(c, "b", 1, v, sizeof v), 0);
+    CU_ASSERT_EQUAL(cask_stats(c, &st), 0);
+    CU_ASSERT(st.files >= 2);
+    uint64_t used = (active_bytes(&st) + page - 1) / page * page;
+    CU_ASSERT(used > 0 && used < cap);
+    CU_ASSERT_EQUAL(st.reserved_bytes, cap - used);
+    cask_info_free(&st);
+    close_store(c);
+    eu_rmdir(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -753,6 +803,7 @@ main(void)
         CT_CASE(test_tomb_partial_merge),
         CT_CASE(test_merge),
         CT_CASE(test_merge_policy), CT_CASE(test_stats),
+        CT_CASE(test_reserved),
         CT_CASE(test_concurrent),  CT_CASE(test_concurrent_sync_modes),
         CT_CASE(test_fold_snapshot), CT_CASE(test_poison),
     };
