@@ -157,6 +157,19 @@ bench_cask_memory(bench_target *t)
     return bytes;
 }
 
+/* The active file's preallocated pages past its last record. */
+static int64_t
+bench_cask_reserved(bench_target *t)
+{
+    cask_info st;
+
+    if (cask_stats(bench_cask_of(t), &st) != CASK_OK)
+        return 0;
+    int64_t bytes = (int64_t)st.reserved_bytes;
+    cask_info_free(&st);
+    return bytes;
+}
+
 static const char *
 bench_cask_describe(bench_target *t)
 {
@@ -175,5 +188,6 @@ const bench_target_ops bench_cask_ops = {
     .rmw = NULL,
     .sync = bench_cask_sync,
     .memory = bench_cask_memory,
+    .reserved = bench_cask_reserved,
     .describe = bench_cask_describe,
 };

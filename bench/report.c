@@ -53,6 +53,7 @@ static const bench_col bench_cols[] = {
     COL("lat_max_ns", COL_U64, lat_ns[5]),
     COL("lat_mean_ns", COL_DBL, lat_mean_ns),
     COL("disk_bytes", COL_I64, disk_bytes),
+    COL("disk_alloc_bytes", COL_I64, disk_alloc_bytes),
     COL("mem_bytes_per_key", COL_DBL, mem_per_key),
     COL("mem_source", COL_STR, mem_source),
     COL("syncs_per_s", COL_DBL, syncs_per_s),

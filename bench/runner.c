@@ -541,7 +541,14 @@ bench_footprint(bench_session *s, bench_row *row)
         present = 2 * s->spec.keys;
     int64_t mem = bench_target_memory(s->t);
 
-    row->disk_bytes = bench_dir_bytes(s->dir);
+    bench_disk d;
+    if (bench_dir_usage(s->dir, &d) == 0) {
+        int64_t reserved = bench_target_reserved(s->t);
+        row->disk_bytes = d.data > reserved ? d.data - reserved : 0;
+        row->disk_alloc_bytes = d.alloc;
+    } else {
+        row->disk_bytes = row->disk_alloc_bytes = -1;
+    }
     snprintf(row->mem_source, sizeof(row->mem_source), "%s",
              mem >= 0 ? "self" : "rss_anon");
     if (mem < 0)

@@ -63,7 +63,11 @@ typedef struct bench_row {
     uint64_t ops;                     /* measured operations, all reps */
     uint64_t lat_ns[BENCH_NPCT];      /* at bench_pcts */
     double lat_mean_ns;
-    int64_t disk_bytes;               /* -1 unknown */
+    int64_t disk_bytes;               /* data on disk: allocated blocks
+                                         less preallocated space; -1
+                                         unknown */
+    int64_t disk_alloc_bytes;         /* blocks allocated, preallocation
+                                         included; -1 unknown */
     double mem_per_key;               /* bytes */
     char mem_source[16];              /* "self" or "rss_anon" */
     double syncs_per_s;               /* flush calls per second, whole

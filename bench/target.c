@@ -392,22 +392,25 @@ bench_walk(const char *dir, int (*fn)(const char *path, void *arg), void *arg)
 static int
 bench_add_bytes(const char *path, void *arg)
 {
+    bench_disk *d = arg;
     struct stat st;
 
     if (lstat(path, &st) != 0)
         return -1;
-    *(int64_t *)arg += (int64_t)st.st_blocks * 512;
+    int64_t alloc = (int64_t)st.st_blocks * 512;
+    int64_t size = ((int64_t)st.st_size + 4095) / 4096 * 4096;
+    d->alloc += alloc;
+    d->data += S_ISREG(st.st_mode) && size < alloc ? size : alloc;
     if (S_ISDIR(st.st_mode))
         return bench_walk(path, bench_add_bytes, arg);
     return 0;
 }
 
-int64_t
-bench_dir_bytes(const char *dir)
+int
+bench_dir_usage(const char *dir, bench_disk *d)
 {
-    int64_t total = 0;
-
-    return bench_walk(dir, bench_add_bytes, &total) == 0 ? total : -1;
+    *d = (bench_disk){0, 0};
+    return bench_walk(dir, bench_add_bytes, d) == 0 ? 0 : -1;
 }
 
 static int

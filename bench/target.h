@@ -102,6 +102,10 @@ typedef struct bench_target_ops {
     /* Bytes of memory the target reports for its own structures, or -1 when
        it cannot say (the runner then measures the resident set instead). */
     int64_t (*memory)(bench_target *t);
+    /* Optional: bytes preallocated inside the target's files' sizes that
+       hold no data yet (the engine's active file), which the runner
+       subtracts from the files' bytes; NULL means none. */
+    int64_t (*reserved)(bench_target *t);
     /* One line saying how the target is configured, for the report. */
     const char *(*describe)(bench_target *t);
 } bench_target_ops;
@@ -174,6 +178,12 @@ bench_target_memory(bench_target *t)
     return t->ops->memory(t);
 }
 
+static inline int64_t
+bench_target_reserved(bench_target *t)
+{
+    return t->ops->reserved != NULL ? t->ops->reserved(t) : 0;
+}
+
 static inline const char *
 bench_target_describe(bench_target *t)
 {
@@ -194,9 +204,15 @@ int bench_target_fail(bench_target *t, const char *what, const char *msg);
    failed bench_target_open, whose handle is gone, still explains itself. */
 const char *bench_last_error(void);
 
-/* Bytes allocated on disk under dir (st_blocks, so sparse maps count what
-   they use), or -1 if dir cannot be walked. */
-int64_t bench_dir_bytes(const char *dir);
+/* Disk use under dir. alloc: blocks allocated (st_blocks: sparse maps count
+   what they use, preallocated space counts). data: the same, but each file
+   counts at most its size rounded up to whole 4 KiB blocks, so space
+   reserved past a file's end (fallocate KEEP_SIZE, as RocksDB's logs) does
+   not. Returns 0, or -1 if dir cannot be walked. */
+typedef struct bench_disk {
+    int64_t alloc, data;
+} bench_disk;
+int bench_dir_usage(const char *dir, bench_disk *d);
 
 /* fsync, fdatasync and msync(MS_SYNC) calls made by this process so far,
    by any thread or library (bench/syncount.c interposes them). */

@@ -8,6 +8,7 @@
  * read-modify-write, del, sync, in a temporary directory) and runner (a
  * tiny load and workload run, exact operation counts, no errors).
  */
+#define _GNU_SOURCE /* fallocate (test_dir_usage) */
 #include "bench/goals.h"
 #include "bench/hist.h"
 #include "bench/report.h"
@@ -16,6 +17,7 @@
 #include "tests/cutest.h"
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -190,6 +192,7 @@ test_fill_rows(bench_row *r, size_t n)
         r[i].ops_med = 12345.5;
         r[i].lat_ns[2] = 99000 + i;
         r[i].disk_bytes = -1;
+        r[i].disk_alloc_bytes = 5000 + (int64_t)i;
         r[i].mem_per_key = 64.25;
     }
 }
@@ -226,6 +229,7 @@ test_results_csv_round_trip(void)
         CU_ASSERT_EQUAL(got[i].threads, rows[i].threads);
         CU_ASSERT_EQUAL(got[i].lat_ns[2], rows[i].lat_ns[2]);
         CU_ASSERT_EQUAL(got[i].disk_bytes, -1);
+        CU_ASSERT_EQUAL(got[i].disk_alloc_bytes, 5000 + (int64_t)i);
         CU_ASSERT_DOUBLE_EQUAL(got[i].ops_med, 12345.5, 1e-6);
         CU_ASSERT_DOUBLE_EQUAL(got[i].mem_per_key, 64.25, 1e-6);
     }
@@ -547,7 +551,13 @@ check_target(const char *name)
     /* keydirs and the engine report their own bytes; peers may not */
     CU_ASSERT(!(keydir || strcmp(kind, "engine") == 0) ||
               bench_target_memory(t) > 0);
-    CU_ASSERT(bench_dir_bytes(sub) >= 0);
+    bench_disk d;
+    CU_ASSERT_EQUAL(bench_dir_usage(sub, &d), 0);
+    CU_ASSERT(d.data >= 0 && d.data <= d.alloc);
+    /* the engine's active file is preallocated: part of its bytes */
+    int64_t reserved = bench_target_reserved(t);
+    CU_ASSERT(strcmp(kind, "engine") == 0 ? reserved > 0 && reserved <= d.data
+                                         : reserved == 0);
     bench_thread_leave(&th);
     bench_target_close(t);
     CU_ASSERT_EQUAL(bench_rmtree(dir), 0);
@@ -595,6 +605,52 @@ test_flush_counter(void)
     CU_ASSERT_EQUAL(bench_flush_count(), before + 2);
     CU_ASSERT_EQUAL(fdatasync(-1), -1); /* the real call still runs */
     fclose(f);
+}
+
+/* Writes n bytes of 'x' to path at offset 0; with keep > 0, also reserves
+ * keep bytes past them without changing the size (as RocksDB's logs). */
+static void
+write_file(const char *path, size_t n, off_t keep)
+{
+    char buf[8192];
+    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+
+    CU_ASSERT_FATAL(fd >= 0 && n <= sizeof(buf));
+    memset(buf, 'x', n);
+    CU_ASSERT_EQUAL(write(fd, buf, n), (ssize_t)n);
+    if (keep > 0)
+        CU_ASSERT_EQUAL(fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, keep), 0);
+    close(fd);
+}
+
+/* bench_dir_usage: allocated blocks against data, reserved space past a
+ * file's end left out of data, sparse files counting what they hold. */
+static void
+test_dir_usage(void)
+{
+    char dir[64], path[128];
+    bench_disk d;
+
+    make_tmpdir(dir, sizeof(dir));
+    CU_ASSERT_EQUAL(bench_dir_usage(dir, &d), 0);
+    CU_ASSERT_EQUAL(d.data, 0);
+    snprintf(path, sizeof(path), "%s/small", dir);
+    write_file(path, 10, 0);
+    snprintf(path, sizeof(path), "%s/kept", dir);
+    write_file(path, 5000, 1 << 20);
+    snprintf(path, sizeof(path), "%s/sparse", dir);
+    int fd = open(path, O_CREAT | O_WRONLY, 0644);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(ftruncate(fd, 1 << 20), 0);
+    close(fd);
+    CU_ASSERT_EQUAL(bench_dir_usage(dir, &d), 0);
+    /* small: one block; kept: 5000 bytes in two blocks, 1 MiB reserved;
+     * sparse: nothing allocated */
+    CU_ASSERT_EQUAL(d.data, 3 * 4096);
+    CU_ASSERT(d.alloc >= (1 << 20) + 4096);
+    snprintf(path, sizeof(path), "%s/missing", dir);
+    CU_ASSERT_EQUAL(bench_dir_usage(path, &d), -1);
+    CU_ASSERT_EQUAL(bench_rmtree(dir), 0);
 }
 
 static void
@@ -706,6 +762,7 @@ main(int argc, char **argv)
         CT_CASE(test_every_target_round_trip),
         CT_CASE(test_unknown_targets),
         CT_CASE(test_flush_counter),
+        CT_CASE(test_dir_usage),
     };
     static const ct_case runner[] = {
         CT_CASE(test_runner_keydir),
