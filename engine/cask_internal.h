@@ -67,6 +67,8 @@ typedef struct cask_file {
     int map_rw;
     uint64_t unmapped_to; /* log_mu: whole pages below this were dropped
                              from the writable mapping (cask_sync_begin) */
+    uint64_t wb_to;       /* log_mu: writeback was started below this
+                             (writeback_plan) */
     _Atomic int has_hint;
     _Atomic uint64_t size;   /* bytes in the file (appends only) */
     alignas(64) _Atomic int64_t live; /* bytes of records the keydir
