@@ -307,6 +307,15 @@ typedef void (*cask_verify_fn)(void *arg, uint32_t file_id, uint64_t off,
                                const char *why);
 int cask_verify(cask *c, cask_verify_fn fn, void *arg);
 
+/*
+ * cask_flush_hints: waits until every data file rotated out so far has its
+ * hint file written (or given up on, which the log says; the file is then
+ * scanned at the next open). Rotation hands that work to a background
+ * thread, so a put that rotates does not wait for it; cask_close waits
+ * for it too. Returns 0.
+ */
+int cask_flush_hints(cask *c);
+
 /* Fills *st; free st->file with cask_info_free. May run beside every
  * operation: each counter is read atomically, the set is not one instant. */
 int cask_stats(cask *c, cask_info *st);

@@ -179,6 +179,16 @@ struct cask {
     pthread_cond_t stop_cv;
     int stopping;
 
+    /* Files rotated out, waiting for the retire thread to write their
+     * hints (cask_retire), oldest first; all under retire_mu. */
+    pthread_t retirer;
+    int retirer_on;
+    pthread_mutex_t retire_mu;
+    pthread_cond_t retire_cv;      /* wakes the retire thread */
+    pthread_cond_t retire_done_cv; /* the queue emptied */
+    struct cask_retire_node *retire_head, **retire_tail;
+    int retire_busy, retire_stop;
+
     pthread_t merger;          /* opt.auto_merge */
     int merger_on;
     pthread_cond_t merge_cv;   /* stop_mu: wakes the merge thread */
