@@ -446,7 +446,7 @@ cask_account_dead(cask *c, uint32_t file_id, uint64_t bytes)
 #define CASK_PREFAULT (256u << 10)
 /* Writeback of the active file is started a chunk at a time behind the
  * appends (writeback_plan). */
-#define CASK_WRITEBACK (8u << 20)
+#define CASK_WRITEBACK (2u << 20)
 /* The page size the active file's preallocation and unmapping assume
  * (x86-64, and arm64's common 4 KiB kernels). */
 #define CASK_PAGE 4096u
