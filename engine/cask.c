@@ -534,6 +534,12 @@ typedef struct cask_retired {
     cask_file *f;      /* pinned, still uncached: no merge takes it yet */
 } cask_retired;
 
+/* Files the retire thread may have queued at most; past that, rotating
+ * writers write their hints themselves, which throttles them as before
+ * (tiny data files, written faster than their hints, would otherwise pile
+ * up holding descriptors). */
+#define CASK_RETIRE_QUEUE 4u
+
 /* A rotated-out file on the retire thread's queue. */
 typedef struct cask_retire_node {
     struct cask_retire_node *next;
@@ -622,21 +628,30 @@ cask_retire_now(cask *c, cask_file *f)
 static void
 cask_retire(cask *c, cask_retired *ret)
 {
-    cask_retire_node *n;
+    cask_retire_node *n = NULL;
 
     if (ret->f == NULL)
         return;
-    if (!c->retirer_on || (n = malloc(sizeof *n)) == NULL) {
-        cask_retire_now(c, ret->f);
-        return;
+    if (c->retirer_on)
+        n = malloc(sizeof *n);
+    if (n != NULL) {
+        n->next = NULL;
+        n->f = ret->f;
+        pthread_mutex_lock(&c->retire_mu);
+        if (c->retire_len < CASK_RETIRE_QUEUE) {
+            *c->retire_tail = n;
+            c->retire_tail = &n->next;
+            c->retire_len++;
+            c->retire_enq++;
+            pthread_cond_signal(&c->retire_cv);
+            n = NULL; /* the thread's now */
+            ret->f = NULL;
+        }
+        pthread_mutex_unlock(&c->retire_mu);
+        free(n);
     }
-    n->next = NULL;
-    n->f = ret->f;
-    pthread_mutex_lock(&c->retire_mu);
-    *c->retire_tail = n;
-    c->retire_tail = &n->next;
-    pthread_cond_signal(&c->retire_cv);
-    pthread_mutex_unlock(&c->retire_mu);
+    if (ret->f != NULL)
+        cask_retire_now(c, ret->f);
 }
 
 /* The retire thread: hints in rotation order until stopped with an empty
@@ -650,7 +665,6 @@ cask_retirer_main(void *arg)
     for (;;) {
         cask_retire_node *n = c->retire_head;
         if (n == NULL) {
-            pthread_cond_broadcast(&c->retire_done_cv);
             if (c->retire_stop)
                 break;
             pthread_cond_wait(&c->retire_cv, &c->retire_mu);
@@ -659,12 +673,13 @@ cask_retirer_main(void *arg)
         c->retire_head = n->next;
         if (c->retire_head == NULL)
             c->retire_tail = &c->retire_head;
-        c->retire_busy = 1;
         pthread_mutex_unlock(&c->retire_mu);
         cask_retire_now(c, n->f);
         free(n);
         pthread_mutex_lock(&c->retire_mu);
-        c->retire_busy = 0;
+        c->retire_len--;
+        c->retire_done++;
+        pthread_cond_broadcast(&c->retire_done_cv);
     }
     pthread_mutex_unlock(&c->retire_mu);
     return NULL;
@@ -674,7 +689,8 @@ int
 cask_flush_hints(cask *c)
 {
     pthread_mutex_lock(&c->retire_mu);
-    while (c->retire_head != NULL || c->retire_busy)
+    uint64_t want = c->retire_enq; /* not files queued after this call */
+    while (c->retire_done < want)
         pthread_cond_wait(&c->retire_done_cv, &c->retire_mu);
     pthread_mutex_unlock(&c->retire_mu);
     return 0;

@@ -460,6 +460,10 @@ cask_merge(cask *c, int mode)
 
     if (mode != CASK_MERGE_AUTO && mode != CASK_MERGE_ALL)
         return cask_fail(CASK_EINVAL, "merge mode %d", mode);
+    /* "all" means every file rotated out so far: a file whose hint the
+     * retire thread has still to write is not a candidate yet */
+    if (mode == CASK_MERGE_ALL)
+        cask_flush_hints(c);
     pthread_mutex_lock(&c->merge_mu);
     rc = mg_candidates(c, &cand, &ncand);
     if (rc != 0) {

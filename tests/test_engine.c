@@ -796,6 +796,67 @@ test_reserved(void)
     free(dir);
 }
 
+/* Many rotations in a burst (files of 4 KiB, two writers): the retire
+ * thread's queue fills and rotating writers write hints themselves; after
+ * cask_flush_hints every rotated file has its hint, whichever wrote it. */
+typedef struct hint_burst {
+    cask *c;
+    int id;
+} hint_burst;
+
+static void *
+hint_burst_main(void *arg)
+{
+    const hint_burst *b = arg;
+    cask *c = b->c;
+    char k[32], v[100];
+
+    memset(v, 'h', sizeof v);
+    cask_thread_register(c);
+    for (int i = 0; i < 1000; i++) {
+        snprintf(k, sizeof k, "b%d-%d", b->id, i);
+        CU_ASSERT_EQUAL(cask_put(c, k, strlen(k), v, sizeof v), 0);
+    }
+    cask_thread_unregister(c);
+    return NULL;
+}
+
+static void
+test_hints_burst(void)
+{
+    char *dir = eu_tmpdir("hintburst");
+    cask *c = open_store(dir, "striped", CASK_SYNC_NONE, 4096);
+    pthread_t th[2];
+    hint_burst b[2] = {{c, 0}, {c, 1}};
+    cask_info st;
+
+    for (int i = 0; i < 2; i++)
+        CU_ASSERT_EQUAL_FATAL(
+            pthread_create(&th[i], NULL, hint_burst_main, &b[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    CU_ASSERT_EQUAL(cask_flush_hints(c), 0);
+    CU_ASSERT_EQUAL(cask_stats(c, &st), 0);
+    CU_ASSERT(st.files > 20);
+    CU_ASSERT_EQUAL(st.hints_written, st.files - 1);
+    uint32_t newest = 0;
+    for (size_t i = 0; i < st.nfile; i++)
+        if (st.file[i].id > newest)
+            newest = st.file[i].id;
+    for (size_t i = 0; i < st.nfile; i++)
+        CU_ASSERT(st.file[i].has_hint || st.file[i].id == newest);
+    cask_info_free(&st);
+    close_store(c);
+    c = open_store(dir, "striped", CASK_SYNC_NONE, 4096);
+    CU_ASSERT_EQUAL(cask_stats(c, &st), 0);
+    CU_ASSERT_EQUAL(st.keys, 2000);
+    CU_ASSERT(st.hints_loaded > 20);
+    cask_info_free(&st);
+    close_store(c);
+    eu_rmdir(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -805,7 +866,7 @@ main(void)
         CT_CASE(test_tomb_partial_merge),
         CT_CASE(test_merge),
         CT_CASE(test_merge_policy), CT_CASE(test_stats),
-        CT_CASE(test_reserved),
+        CT_CASE(test_reserved),    CT_CASE(test_hints_burst),
         CT_CASE(test_concurrent),  CT_CASE(test_concurrent_sync_modes),
         CT_CASE(test_fold_snapshot), CT_CASE(test_poison),
     };
