@@ -616,29 +616,36 @@ cask_retire_now(cask *c, cask_file *f)
     cask_merger_kick(c);
 }
 
+static void *cask_retirer_main(void *arg);
+
 /*
  * Outside every lock: hands the file a rotation retired (if any) to the
  * retire thread. Building and syncing a 64 MiB file's hint took the
  * rotating writer about 65 ms, its put's latency; on the thread it costs
  * no caller anything. Nothing waits for it but merges (an uncached file
  * is never merged), cask_close (which drains the queue) and
- * cask_flush_hints. Without the thread (it could not start) or memory for
- * the node, the caller writes the hint itself, as before.
+ * cask_flush_hints. The thread starts at the store's first rotation (a
+ * store that never rotates has no thread to start, nor a child process
+ * that opens one after a fork). Without the thread (it could not start)
+ * or memory for the node, the caller writes the hint itself, as before.
  */
 static void
 cask_retire(cask *c, cask_retired *ret)
 {
-    cask_retire_node *n = NULL;
+    cask_retire_node *n;
 
     if (ret->f == NULL)
         return;
-    if (c->retirer_on)
-        n = malloc(sizeof *n);
-    if (n != NULL) {
+    if ((n = malloc(sizeof *n)) != NULL) {
         n->next = NULL;
         n->f = ret->f;
         pthread_mutex_lock(&c->retire_mu);
-        if (c->retire_len < CASK_RETIRE_QUEUE) {
+        if (!c->retirer_tried) {
+            c->retirer_tried = 1;
+            c->retirer_on = pthread_create(&c->retirer, NULL,
+                                           cask_retirer_main, c) == 0;
+        }
+        if (c->retirer_on && c->retire_len < CASK_RETIRE_QUEUE) {
             *c->retire_tail = n;
             c->retire_tail = &n->next;
             c->retire_len++;
@@ -2128,8 +2135,6 @@ cask_open(const char *dir, const cask_options *opt, cask **out)
         else
             c->syncer_on = 1;
     }
-    if (rc == 0 && pthread_create(&c->retirer, NULL, cask_retirer_main, c) == 0)
-        c->retirer_on = 1; /* else rotating writers write hints themselves */
     if (rc == 0 && c->opt.auto_merge)
         rc = cask_merger_start(c);
     if (rc != 0) {
@@ -2158,11 +2163,12 @@ cask_stop_threads(cask *c)
         pthread_join(c->syncer, NULL);
         c->syncer_on = 0;
     }
-    if (c->retirer_on) {
-        pthread_mutex_lock(&c->retire_mu);
-        c->retire_stop = 1;
-        pthread_cond_signal(&c->retire_cv);
-        pthread_mutex_unlock(&c->retire_mu);
+    pthread_mutex_lock(&c->retire_mu);
+    int on = c->retirer_on;
+    c->retire_stop = 1;
+    pthread_cond_signal(&c->retire_cv);
+    pthread_mutex_unlock(&c->retire_mu);
+    if (on) {
         pthread_join(c->retirer, NULL);
         c->retirer_on = 0;
     }

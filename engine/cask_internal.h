@@ -182,7 +182,7 @@ struct cask {
     /* Files rotated out, waiting for the retire thread to write their
      * hints (cask_retire), oldest first; all under retire_mu. */
     pthread_t retirer;
-    int retirer_on;
+    int retirer_on, retirer_tried; /* started at the first rotation */
     pthread_mutex_t retire_mu;
     pthread_cond_t retire_cv;      /* wakes the retire thread */
     pthread_cond_t retire_done_cv; /* the queue emptied */
