@@ -645,10 +645,10 @@ cask_retire(cask *c, cask_retired *ret)
             c->retirer_on = pthread_create(&c->retirer, NULL,
                                            cask_retirer_main, c) == 0;
         }
-        if (c->retirer_on && c->retire_len < CASK_RETIRE_QUEUE) {
+        if (c->retirer_on &&
+            c->retire_enq - c->retire_done < CASK_RETIRE_QUEUE) {
             *c->retire_tail = n;
             c->retire_tail = &n->next;
-            c->retire_len++;
             c->retire_enq++;
             pthread_cond_signal(&c->retire_cv);
             n = NULL; /* the thread's now */
@@ -684,7 +684,6 @@ cask_retirer_main(void *arg)
         cask_retire_now(c, n->f);
         free(n);
         pthread_mutex_lock(&c->retire_mu);
-        c->retire_len--;
         c->retire_done++;
         pthread_cond_broadcast(&c->retire_done_cv);
     }

@@ -187,8 +187,8 @@ struct cask {
     pthread_cond_t retire_cv;      /* wakes the retire thread */
     pthread_cond_t retire_done_cv; /* the queue emptied */
     struct cask_retire_node *retire_head, **retire_tail;
-    unsigned retire_len;           /* files queued */
-    uint64_t retire_enq, retire_done; /* files ever queued, ever finished */
+    uint64_t retire_enq, retire_done; /* files ever queued, ever finished:
+                                         the difference is on the queue */
     int retire_stop;
 
     pthread_t merger;          /* opt.auto_merge */
