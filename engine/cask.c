@@ -546,11 +546,18 @@ typedef struct cask_retire_node {
     cask_file *f;
 } cask_retire_node;
 
+/* n bytes rounded up to whole pages. */
+static uint64_t
+cask_page_up(uint64_t n)
+{
+    return (n + CASK_PAGE - 1) & ~(uint64_t)(CASK_PAGE - 1);
+}
+
 /* The active file's preallocated size: max_file_size in whole pages. */
 static uint64_t
 cask_active_cap(const cask *c)
 {
-    return (c->opt.max_file_size + CASK_PAGE - 1) & ~(uint64_t)(CASK_PAGE - 1);
+    return cask_page_up(c->opt.max_file_size);
 }
 
 /* Under log_mu: makes the active file durable and starts the next one. The
@@ -1783,8 +1790,7 @@ cask_fold(cask *c, cask_fold_fn fn, void *arg)
 static uint64_t
 cask_reserved(const cask *c, uint64_t size)
 {
-    uint64_t used = (size + CASK_PAGE - 1) & ~(uint64_t)(CASK_PAGE - 1);
-    uint64_t cap = cask_active_cap(c);
+    uint64_t used = cask_page_up(size), cap = cask_active_cap(c);
 
     return cap > used ? cap - used : 0;
 }
