@@ -12,6 +12,9 @@
  *            (the work a resize makes that put do; a put blocked on a lock
  *            shows as wall time only);
  *   B/key    kd_memory after the fill, divided by N;
+ *   stuck    every fill is checked for a table that stopped growing
+ *            (kr_stuck: urcu_lfht_grow's lost resizes); the measured
+ *            fill is redone while it is, and the table says how many were;
  *   read     100% get hits for a fixed time, at 1 and 2 threads;
  *   50/50    half gets, half puts replacing existing keys, at 1 and 2
  *            (1 thread: operations per second of its CPU time; 2 threads:
@@ -25,7 +28,7 @@
  * (kr_stalled_reader). Timings on a shared 2-core machine are noisy: see
  * kr_measure_all for how the run copes.
  *
- * Usage: kdratio [--keys N] [--seconds S] [--reps R] [--only NAME]
+ * Usage: kdratio [--keys N] [--seconds S] [--reps R] [--only NAME[,NAME]]
  * Exit: 0 (printing the table is the result), 1 out of memory, 64 usage.
  */
 #include "bench/workload.h"
@@ -58,6 +61,8 @@ typedef struct kr_row {
     double fill_s, stall_wall_ms, stall_cpu_ms, bytes_per_key;
     uint64_t errors; /* operations that returned an unexpected code */
     double read[KR_MAX_THREADS + 1], mixed[KR_MAX_THREADS + 1]; /* Mops */
+    unsigned fills, stuck; /* fills made, and those left stuck (kr_stuck) */
+    int measured_stuck;    /* the measured fill is one of them */
 } kr_row;
 
 typedef struct kr_job {
@@ -239,6 +244,46 @@ kr_fill(const kr_cfg *c, kr_row *row, int timed)
     return kd;
 }
 
+/*
+ * Whether a filled keydir's lookups cost more than KR_STUCK_NS each in
+ * the best of KR_STUCK_BATCHES small batches: a hash table that stopped
+ * growing far below its keys, so that every get walks a chain of
+ * hundreds. Healthy keydirs here take well under 1 us per lookup, and the
+ * best batch of ten ignores a descheduled one.
+ *
+ * This is how `urcu_lfht_grow` fails at random (ds/peer_lfht.c, "Lost
+ * resizes"): liburcu's lazy resize can lose its launch and never grow the
+ * table again. Such a fill is counted and the keydir filled again, so that
+ * the peer is measured as it behaves when the race does not strike.
+ */
+#define KR_STUCK_NS 20000u
+#define KR_STUCK_BATCHES 10u
+#define KR_STUCK_LOOKUPS 100u
+#define KR_REFILLS 5u /* extra fills at most for a stuck measured fill */
+
+static int
+kr_stuck(kd_keydir *kd, const kr_cfg *c)
+{
+    uint64_t best = UINT64_MAX, x = 88172645463325252ull;
+    unsigned char k[8];
+    kd_entry e;
+
+    kd_thread_register(kd);
+    for (unsigned b = 0; b < KR_STUCK_BATCHES; b++) {
+        uint64_t t0 = sync_now_ns();
+        for (unsigned i = 0; i < KR_STUCK_LOOKUPS; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            kr_key(x % c->keys, k);
+            (void)kd_get(kd, k, 8, &e);
+        }
+        uint64_t dt = sync_now_ns() - t0;
+        best = dt < best ? dt : best;
+        kd_quiescent(kd);
+    }
+    kd_thread_unregister(kd);
+    return best / KR_STUCK_LOOKUPS > KR_STUCK_NS;
+}
+
 /* ---- The "ideal": plain open addressing, no atomics ---------------- */
 
 typedef struct kr_slot {
@@ -361,6 +406,7 @@ kr_measure_all(const kr_cfg *c, kr_row *rows, kd_keydir **kds, unsigned n,
                const kr_ideal *id, kr_row *ideal)
 {
     for (unsigned i = 0; i < n; i++) {
+        unsigned refills = 0;
         for (unsigned r = 0; r <= c->reps; r++) {
             if (kds[i] != NULL) {
                 kd_close(kds[i]);
@@ -372,6 +418,13 @@ kr_measure_all(const kr_cfg *c, kr_row *rows, kd_keydir **kds, unsigned n,
             kds[i] = kr_fill(c, &rows[i], r == c->reps);
             if (kds[i] == NULL)
                 break;
+            rows[i].fills++;
+            rows[i].measured_stuck = kr_stuck(kds[i], c);
+            if (rows[i].measured_stuck) {
+                rows[i].stuck++;
+                if (r == c->reps && refills++ < KR_REFILLS)
+                    r--; /* the measured fill again */
+            }
         }
         fprintf(stderr, "kdratio: %s filled\n", rows[i].name);
     }
@@ -559,6 +612,12 @@ kr_print(const kr_cfg *c, const kr_row *rows, unsigned n,
         if (r->errors != 0)
             printf("  ^ %llu operations returned an unexpected code\n",
                    (unsigned long long)r->errors);
+        if (r->stuck != 0)
+            printf("  ^ %u of %u fills left the table stuck small (gets over "
+                   "%u us each); the row measures %s\n", r->stuck, r->fills,
+                   KR_STUCK_NS / 1000, r->measured_stuck
+                   ? "a stuck one: every refill stuck too"
+                   : "a fill that grew (see ds/peer_lfht.c, \"Lost resizes\")");
     }
     printf("%-16s %7s %15s %6s %8.2f %8.2f %8s %8s %6.2f\n", "ideal", "-",
            "-", "-", ideal->read[1], ideal->read[2], "-", "-",
@@ -601,6 +660,24 @@ kr_parse(int argc, char **argv, kr_cfg *c)
     return 0;
 }
 
+/* Whether name is one of --only's comma-separated names (or no --only). */
+static int
+kr_wanted(const kr_cfg *c, const char *name)
+{
+    size_t n = strlen(name);
+
+    if (c->only == NULL)
+        return 1;
+    for (const char *p = c->only; *p != '\0';) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && strncmp(p, name, n) == 0)
+            return 1;
+        p += end ? len + 1 : len;
+    }
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -610,12 +687,12 @@ main(int argc, char **argv)
 
     if (argc > 1 && strcmp(argv[1], "--help") == 0) {
         printf("usage: kdratio [--keys N] [--seconds S] [--reps R] "
-               "[--only NAME]\nPrints issue 4's keydir ratio table.\n");
+               "[--only NAME[,NAME]]\nPrints issue 4's keydir ratio table.\n");
         return 0;
     }
     if (kr_parse(argc, argv, &c) != 0) {
         fprintf(stderr, "usage: kdratio [--keys N] [--seconds S] [--reps R] "
-                        "[--only NAME]\n");
+                        "[--only NAME[,NAME]]\n");
         return 64;
     }
     kd_keydir *kds[KR_MAX_KEYDIRS] = {0};
@@ -628,14 +705,14 @@ main(int argc, char **argv)
     for (size_t i = 0; kd_registered(i) != NULL && n < KR_MAX_KEYDIRS; i++) {
         const kd_ops *ops = kd_registered(i);
         if (!(ops->flags & KD_FLAG_TEST_ONLY) &&
-            (c.only == NULL || strcmp(c.only, ops->name) == 0))
+            kr_wanted(&c, ops->name))
             rows[n++].name = ops->name;
         /* rcu again on liburcu's qsbr flavor, beside the default memb: its
          * read side is empty, and this benchmark's threads announce
          * quiescent states (kd_quiescent) as QSBR asks, as do lockfree's
          * default "qsbr" reclamation's. */
         if (strcmp(ops->name, "rcu") == 0 && n < KR_MAX_KEYDIRS &&
-            (c.only == NULL || strcmp(c.only, "rcu/qsbr") == 0))
+            kr_wanted(&c, "rcu/qsbr"))
             rows[n++] = (kr_row){.name = "rcu/qsbr", .kdname = "rcu",
                                  .flavor = "qsbr"};
     }
@@ -644,7 +721,7 @@ main(int argc, char **argv)
         kd_close(kds[i]);
     munmap(id.t, id.bytes);
     kr_print(&c, rows, n, &ideal);
-    if (c.only == NULL || strcmp(c.only, "lockfree") == 0)
+    if (kr_wanted(&c, "lockfree"))
         kr_stalled_reader();
     return 0;
 }

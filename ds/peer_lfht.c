@@ -20,6 +20,24 @@
  * relaxed counter of our own (exact when quiescent); kd_memory is nodes plus
  * an estimate of the bucket array (cds_lfht does not report its size).
  *
+ * Lost resizes (found by bench/kdratio, liburcu 0.13.2 as Debian ships
+ * it; the same code is in upstream's rculfhash.c as we read it). In a
+ * quarter to a third of 1M-key fills here, `urcu_lfht_grow` stops growing for good while
+ * still a few thousand buckets wide: gets then walk chains of hundreds of
+ * nodes (0.01 Mops instead of about 1.6) and the table never grows again,
+ * not even when 2.2M keys are put. A debugger shows liburcu's resize
+ * worker idle. The cause as we read the library: the lazy launch
+ * (__cds_lfht_resize_lazy_launch) queues the resize work and only then
+ * stores resize_initiated = 1; the worker clears that flag when a resize
+ * ends. If the worker runs the whole queued resize between the launcher's
+ * queueing and its store (likely when the launcher is preempted by the
+ * worker it woke, on 2 cores with 2 inserting threads), the store lands
+ * last and the flag says "a resize is under way" with none running, so
+ * every later launch returns at once. We keep the peer as liburcu makes
+ * it (auto-resize, no resize calls of ours). bench/kdratio counts such
+ * fills and measures the peer on a fill that grew; `casklab bench` shows
+ * them as a repetition far below the others.
+ *
  * TSan: the node is published inside the uninstrumented library, so the
  * key length is stored with release and read with acquire by match, which
  * gives ThreadSanitizer the happens-before edge the library provides.
