@@ -545,6 +545,28 @@ stress_execute(stress_job *r, unsigned n, hist *out, stress_stats *st)
     return rc;
 }
 
+/*
+ * Deletes the run's keys before any recorded operation (see stress_run in
+ * stress.h): without it, a get in the history could return a value that
+ * an earlier run wrote, which no recorded put explains, and the check
+ * would fail the target for nothing. The deletes are not recorded; every
+ * recorded operation starts after the last one returned.
+ */
+static int
+stress_clear_keys(stress_job *r)
+{
+    char key[24];
+    int rc = 0;
+
+    if (r->ops->thread_begin)
+        r->ops->thread_begin(r->target);
+    for (uint64_t k = 0; k < r->keys && rc >= 0; k++)
+        rc = r->ops->del(r->target, key, stress_key_str(k, key));
+    if (r->ops->thread_end)
+        r->ops->thread_end(r->target);
+    return rc < 0 ? STRESS_ECLEAR : 0;
+}
+
 int
 stress_run(const stress_options *opt, hist *out, stress_stats *st)
 {
@@ -574,7 +596,7 @@ stress_run(const stress_options *opt, hist *out, stress_stats *st)
     if ((opt->merge_weight && r.ops->merge == NULL) ||
         (opt->reopens && r.ops->reopen == NULL))
         rc = STRESS_EINVAL;
-    else
+    else if ((rc = stress_clear_keys(&r)) == 0)
         rc = stress_execute(&r, n, out, st);
     r.ops->close(r.target);
     if (rc != 0)

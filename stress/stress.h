@@ -59,7 +59,9 @@ extern "C" {
     X(STRESS_EINVAL,   -2, "invalid option")                                  \
     X(STRESS_ENOMEM,   -3, "out of memory")                                   \
     X(STRESS_ETHREAD,  -4, "cannot start a thread")                           \
-    X(STRESS_ETARGET,  -5, "the target failed to open")
+    X(STRESS_ETARGET,  -5, "the target failed to open")                       \
+    X(STRESS_ECLEAR,   -6, "the target failed to delete the run's keys "     \
+                           "before the run")
 
 enum stress_code {
 #define STRESS_ENUM_(name, value, msg) name = (value),
@@ -138,7 +140,12 @@ typedef struct stress_stats {
 
 /*
  * Runs the workload and fills *out (initialised here; hist_free it) with
- * the recorded history, sorted by invocation. Returns 0 or an error.
+ * the recorded history, sorted by invocation. Before the first recorded
+ * operation it deletes every key of the run's key space (k0 .. k{keys-1},
+ * unrecorded), so the history starts from the empty state the checker
+ * assumes even on a target that already holds some of them: a server that
+ * served an earlier run, an engine directory with data. Returns 0 or an
+ * error (STRESS_ECLEAR when that deletion failed).
  */
 int stress_run(const stress_options *opt, hist *out, stress_stats *st);
 

@@ -3,9 +3,11 @@
  * real server: `casklab serve` over the engine (in a fresh temporary
  * directory, sync none) is started in this process on a free port of
  * 127.0.0.1, the harness drives it over RESP from several threads, and the
- * checker must find the history linearizable. A second case stops the
- * server under the harness's feet: every operation must then come back as
- * recorded (timeouts and dropped connections as info), never a crash.
+ * checker must find the history linearizable, also for a second run on
+ * the same server. Another case stops the server under the harness's
+ * feet: every operation must then come back as recorded (timeouts and
+ * dropped connections as info), never a crash; and a server that is not
+ * there at all is refused with a clear error.
  */
 #include "net/caskstore.h"
 #include "net/server.h"
@@ -128,25 +130,107 @@ test_bad_target_names(void)
     ops->close(t);
 }
 
-/* Nothing listens: every operation fails and is recorded as info. */
+/* Two runs on one server: the second finds the first one's values under
+ * its keys. The harness deletes its keys before recording, so the second
+ * history starts empty as the checker assumes (before, its first gets
+ * returned the first run's values and the check failed a correct server). */
+static void
+test_second_run_same_server(void)
+{
+    ss_server s;
+    stress_options so = {0};
+    lin_options lo = {.threads = 2, .timeout_s = 60};
+    lin_result r;
+    hist h;
+
+    ss_start(&s);
+    so.target = s.target;
+    so.threads = 4;
+    so.keys = 8;
+    so.ops = SS_OPS;
+    for (unsigned run = 0; run < 2; run++) {
+        so.seed = run + 1;
+        CU_ASSERT_EQUAL_FATAL(stress_run(&so, &h, NULL), 0);
+        CU_ASSERT_EQUAL_FATAL(lin_check(&h, &lo, &r), 0);
+        CU_ASSERT_EQUAL(r.verdict, LIN_LINEARIZABLE);
+        lin_result_free(&r);
+        hist_free(&h);
+    }
+    CU_ASSERT(s.store->ops->count(s.store) > 0); /* the keys were there */
+    ss_finish(&s);
+}
+
+/* Nothing listens: the run refuses to start (it cannot delete its keys)
+ * and says so, rather than record a history of nothing but info. */
 static void
 test_unreachable_server(void)
 {
     ss_server s;
     stress_options so = {0};
     hist h;
-    size_t info = 0;
 
     ss_start(&s);
     ss_finish(&s); /* the port is free again and nobody answers on it */
     so.target = s.target;
     so.threads = 2;
     so.ops = 200;
-    CU_ASSERT_EQUAL_FATAL(stress_run(&so, &h, NULL), 0);
-    for (size_t i = 0; i < h.nops; i++)
-        info += h.ops[i].status == HIST_ST_INFO;
-    CU_ASSERT_EQUAL(info, h.nops);
-    hist_free(&h);
+    CU_ASSERT_EQUAL(stress_run(&so, &h, NULL), STRESS_ECLEAR);
+    CU_ASSERT_STRING_EQUAL(stress_strerror(STRESS_ECLEAR),
+                           "the target failed to delete the run's keys "
+                           "before the run");
+}
+
+typedef struct ss_job {
+    stress_options so;
+    hist h;
+    int rc;
+} ss_job;
+
+static void *
+ss_stress(void *arg)
+{
+    ss_job *j = arg;
+
+    j->rc = stress_run(&j->so, &j->h, NULL);
+    return NULL;
+}
+
+/* The server stops under the harness's feet: the operations after that
+ * come back as info (refused connections), never a crash, and the history
+ * of the ones before is still linearizable. */
+static void
+test_server_stops_mid_run(void)
+{
+    ss_server s;
+    ss_job j = {0};
+    pthread_t th;
+    lin_options lo = {.threads = 2, .timeout_s = 60};
+    lin_result r;
+    size_t info = 0, ok = 0;
+
+    ss_start(&s);
+    j.so.target = s.target;
+    j.so.threads = 2;
+    j.so.keys = 8;
+    j.so.duration_s = 1.5;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, ss_stress, &j), 0);
+    /* Keys in the store: the harness has cleared them and is recording. */
+    for (int i = 0; i < 10000 && s.store->ops->count(s.store) == 0; i++)
+        usleep(1000);
+    CU_ASSERT_FATAL(s.store->ops->count(s.store) > 0);
+    ss_finish(&s);
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL_FATAL(j.rc, 0);
+    for (size_t i = 0; i < j.h.nops; i++) {
+        info += j.h.ops[i].status == HIST_ST_INFO;
+        ok += j.h.ops[i].status == HIST_ST_OK;
+    }
+    CU_ASSERT(ok > 0);
+    CU_ASSERT(info > 0);
+    CU_ASSERT_EQUAL_FATAL(lin_check(&j.h, &lo, &r), 0);
+    CU_ASSERT_EQUAL(r.verdict, LIN_LINEARIZABLE);
+    lin_result_free(&r);
+    hist_free(&j.h);
 }
 
 int
@@ -155,7 +239,9 @@ main(void)
     static const ct_case cases[] = {
         CT_CASE(test_server_linearizable),
         CT_CASE(test_bad_target_names),
+        CT_CASE(test_second_run_same_server),
         CT_CASE(test_unreachable_server),
+        CT_CASE(test_server_stops_mid_run),
     };
 
     signal(SIGPIPE, SIG_IGN);
