@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "engine/cask.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@ typedef struct kv_args {
     cask_options opt;
     uint64_t ttl_ms;
     int all;
+    int create; /* put: make the store if DIR has none */
     int nargs;
     char **args;
 } kv_args;
@@ -40,7 +42,8 @@ kv_usage_common(const char *cmd, const char *operands, const char *what,
 {
     printf("usage: casklab %s --dir DIR [--keydir NAME] [--sync MODE]%s%s\n\n"
            "%s\n\n"
-           "  --dir DIR      the store's directory (created if missing)\n"
+           "  --dir DIR      the store's directory (only put creates one "
+           "where there is none)\n"
            "  --keydir NAME  in-memory index (default striped; see "
            "`casklab keydirs`)\n"
            "  --sync MODE    none | always | interval:<ms> (default none)\n"
@@ -108,9 +111,40 @@ kv_parse(int argc, char **argv, kv_args *a, int want_args)
     return 0;
 }
 
+/* Whether dir holds a store (its LOCK or a data file): 1 yes, 0 no (why
+ * in *why), so that a mistyped --dir given to get, del, stats, merge or
+ * verify is an error rather than a new empty store left behind. */
+static int
+kv_store_exists(const char *dir, const char **why)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int found = 0;
+
+    if (d == NULL) {
+        *why = errno == ENOENT ? "no such directory" : strerror(errno);
+        return 0;
+    }
+    while (!found && (e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        found = strcmp(e->d_name, "LOCK") == 0 ||
+                (n > 5 && strcmp(e->d_name + n - 5, ".data") == 0);
+    }
+    closedir(d);
+    *why = "the directory holds no data files";
+    return found;
+}
+
 static int
 kv_open(kv_args *a, cask **c)
 {
+    const char *why;
+
+    if (!a->create && !kv_store_exists(a->dir, &why)) {
+        fprintf(stderr, "casklab %s: no store at %s (%s; `casklab put` "
+                        "creates one)\n", a->cmd, a->dir, why);
+        return -1;
+    }
     int rc = cask_open(a->dir, &a->opt, c);
 
     if (rc != 0) {
@@ -151,6 +185,7 @@ put_run(int argc, char **argv)
 
     if (kv_parse(argc, argv, &a, 2) != 0)
         return CLI_EXIT_USAGE;
+    a.create = 1;
     if (kv_open(&a, &c) != 0)
         return KV_EXIT_STORE;
     return kv_finish(&a, c, cask_put_ttl(c, a.args[0], strlen(a.args[0]),

@@ -2,7 +2,8 @@
 # tests/engine_verify_cli.sh CASKLAB OUTDIR - `casklab verify` end to end: a
 # clean store verifies (exit 0); a value byte flipped under a valid hint
 # file is invisible to open but verify names its file and offset (exit 1);
-# --auto-merge is accepted; bad usage exits 64.
+# --auto-merge is accepted; bad usage exits 64; commands other than put
+# refuse a directory that holds no store (exit 2) and create nothing.
 set -u
 cas=$1
 out=$2
@@ -19,6 +20,18 @@ s=$out/store
 expect 0 "$cas" verify --help
 expect 64 "$cas" verify
 expect 64 "$cas" verify --dir "$s" extra
+for cmd in "get --dir $s hello" "del --dir $s hello" "stats --dir $s" \
+    "merge --dir $s" "verify --dir $s"; do
+    # shellcheck disable=SC2086 # the command's words
+    expect 2 "$cas" $cmd
+    grep -q "no store at $s (no such directory" "$out/last.log" ||
+        fail "$cmd: $(cat "$out/last.log")"
+    [ ! -e "$s" ] || fail "$cmd created $s"
+done
+mkdir "$s" || fail "cannot create $s"
+expect 2 "$cas" stats --dir "$s"
+grep -q "holds no data files" "$out/last.log" || fail "empty dir: $(cat "$out/last.log")"
+[ -z "$(ls "$s")" ] || fail "stats wrote into an empty directory"
 expect 0 "$cas" put --dir "$s" --auto-merge hello world-of-bytes
 expect 0 "$cas" verify --dir "$s"
 grep -q '^0 damaged records$' "$out/last.log" || fail "clean store: $(cat "$out/last.log")"
