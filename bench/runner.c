@@ -183,7 +183,7 @@ bench_session_open(const bench_spec *spec, bench_session **out,
              (long)getpid());
     rc = bench_session_reopen(s);
     if (rc != BENCH_OK) {
-        if (msg && rc == BENCH_EENGINE)
+        if (msg && (rc == BENCH_EENGINE || rc == BENCH_EIO))
             *msg = bench_last_error();
         bench_rmtree(s->dir);
         free(s);

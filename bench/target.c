@@ -287,6 +287,9 @@ bench_target_exists(const char *name, const char **kind)
     return ops != NULL;
 }
 
+/* The last failure of a target in this thread (bench_last_error). */
+static _Thread_local char bench_last_msg[256];
+
 int
 bench_target_open(const char *name, const char *dir,
                   const bench_target_opts *o, bench_target **out)
@@ -298,8 +301,11 @@ bench_target_open(const char *name, const char *dir,
 
     if (ops == NULL)
         return BENCH_ENOTARGET;
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        snprintf(bench_last_msg, sizeof(bench_last_msg), "%s: mkdir: %s", dir,
+                 strerror(errno));
         return BENCH_EIO;
+    }
     rc = ops->open(arg, dir, o ? o : &zero, out);
     if (rc != BENCH_OK)
         return rc;
@@ -346,7 +352,6 @@ bench_rmw(bench_thread *th, const void *key, size_t klen, void *buf,
     return bench_put(th, key, klen, buf, vlen, 0);
 }
 
-static _Thread_local char bench_last_msg[256];
 
 int
 bench_target_fail(bench_target *t, const char *what, const char *msg)

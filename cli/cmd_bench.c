@@ -568,8 +568,8 @@ bb_run_target(const bb_opts *o, bb_state *st, const char *target)
         sp.threads = o->threads[i];
         int rc = bench_session_open(&sp, &s, &msg);
         if (rc != BENCH_OK) {
-            fprintf(stderr, "casklab bench: cannot open %s in %s: %s %s\n",
-                    target, sp.dir, bench_strerror(rc), msg);
+            fprintf(stderr, "casklab bench: cannot open %s in %s: %s%s%s\n",
+                    target, sp.dir, bench_strerror(rc), *msg ? ": " : "", msg);
             st->failed = 1;
             return;
         }
@@ -685,8 +685,8 @@ bb_goal_run(const bb_opts *o, bb_state *st, const char *target,
     sp.target = target;
     sp.threads = threads;
     if ((rc = bench_session_open(&sp, &s, &msg)) != BENCH_OK) {
-        fprintf(stderr, "casklab bench: cannot open %s in %s: %s %s\n",
-                target, sp.dir, bench_strerror(rc), msg);
+        fprintf(stderr, "casklab bench: cannot open %s in %s: %s%s%s\n",
+                target, sp.dir, bench_strerror(rc), *msg ? ": " : "", msg);
         st->failed = 1;
         return;
     }

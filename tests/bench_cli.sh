@@ -35,6 +35,12 @@ grep -q '^# cask:striped: Bitcask engine, keydir striped' "$out/last.log" \
 rows=$(grep -c '^cask:[a-z_]* *load' "$out/last.log")
 [ "$rows" -eq "$engines" ] || fail "$rows engine load rows, want $engines"
 expect 1 "$cas" plot "$out/missing.csv"
+# a --dir that cannot hold the store: exit 1, and the reason named
+expect 1 "$cas" bench --targets cask:global --workloads load --keys 100 \
+    --threads 1 --reps 1 --seconds 0.02 --warmup 0 --dir "$out/no/such" \
+    --out "$out/x"
+grep -q "no/such/cask_global-[0-9]*: mkdir: No such file or directory" \
+    "$out/last.log" || fail "bad --dir: $(cat "$out/last.log")"
 
 expect 0 "$cas" bench --targets kd:global,kyoto,lmdb --workloads load,a,d,durable \
     --dist uniform --keys 2000 --threads 1,3 --reps 2 --seconds 0.02 --warmup 0 \
