@@ -91,6 +91,13 @@ const char *bench_session_error(bench_session *s);
 /* The load phase (see above). */
 int bench_session_load(bench_session *s, bench_row *row);
 
+/* After a load, from the calling thread while no workload runs: the best
+   of a few small batches of gets of loaded keys, in ns per get (0 if a get
+   failed). A keydir whose hash table stopped growing takes tens of
+   microseconds, a healthy one well under one: `casklab bench` uses it to
+   flag urcu_lfht_grow's lost resizes (ds/peer_lfht.c). */
+uint64_t bench_session_probe(bench_session *s);
+
 /* One workload: "a", "b", "c", "d", "f" or "durable", its keys drawn from
    dist (D always reads latest, whatever dist says). */
 int bench_session_run(bench_session *s, const char *workload, wl_dist dist,

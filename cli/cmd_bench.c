@@ -520,6 +520,37 @@ bb_run_mix(bb_state *st, bench_session *s, bench_spec *sp, const char *w,
 
 /* The rows of one session, in an order where D's inserts come after the
    read-mostly workloads and durable writes come last. */
+/* Gets slower than this after a load mean a hash table that stopped
+ * growing (healthy keydirs and the engine take well under 1 us). */
+#define BB_STUCK_NS 20000u
+
+/*
+ * After a keydir's or the engine's load: flags a table that stopped
+ * growing, as urcu_lfht_grow's does at random (liburcu's lost resize
+ * launch, ds/peer_lfht.c). The rows after it then measure chains of
+ * hundreds of nodes, not the design; the note says so on the terminal and
+ * in the results' metadata. Peers are left out: their gets may reach the
+ * disk.
+ */
+static void
+bb_check_stuck(bb_state *st, bench_session *s, const bench_spec *sp)
+{
+    char key[96], msg[256];
+
+    if (strcmp(bench_session_kind(s), "peer") == 0)
+        return;
+    uint64_t ns = bench_session_probe(s);
+    if (ns <= BB_STUCK_NS)
+        return;
+    snprintf(msg, sizeof(msg), "after the load at %u threads a get took "
+             "%.0f us: its hash table stopped growing (urcu_lfht_grow: "
+             "liburcu's lost resize, ds/peer_lfht.c); the rows after it "
+             "measure that", sp->threads, (double)ns / 1000);
+    printf("# NOTE %s: %s\n", sp->target, msg);
+    snprintf(key, sizeof(key), "note.%s.t%u", sp->target, sp->threads);
+    bench_meta_set(&st->meta, key, msg);
+}
+
 static void
 bb_session_rows(const bb_opts *o, bb_state *st, bench_session *s,
                 bench_spec *sp)
@@ -534,6 +565,7 @@ bb_session_rows(const bb_opts *o, bb_state *st, bench_session *s,
         bb_finish(st, s, rc, &r);
     if (rc != BENCH_OK)
         return;
+    bb_check_stuck(st, s, sp);
     for (size_t d = 0; d < o->ndists; d++)
         for (size_t m = 0; m < 4; m++)
             if (bb_want(o, mixes[m]))

@@ -35,8 +35,8 @@
  * last and the flag says "a resize is under way" with none running, so
  * every later launch returns at once. We keep the peer as liburcu makes
  * it (auto-resize, no resize calls of ours). bench/kdratio counts such
- * fills and measures the peer on a fill that grew; `casklab bench` shows
- * them as a repetition far below the others.
+ * fills and measures the peer on a fill that grew; `casklab bench` prints
+ * a NOTE after a load that stuck (bench_session_probe).
  *
  * TSan: the node is published inside the uninstrumented library, so the
  * key length is stored with release and read with acquire by match, which

@@ -688,6 +688,9 @@ check_runner(const char *target)
     CU_ASSERT_EQUAL(r.errors, 0);
     CU_ASSERT(r.ops_min <= r.ops_med && r.ops_med <= r.ops_max);
     CU_ASSERT(r.lat_ns[0] <= r.lat_ns[2] && r.lat_ns[2] <= r.lat_ns[5]);
+    /* The probe's gets of loaded keys all succeed: it returns their time
+     * (not 0, its answer when a get fails). */
+    CU_ASSERT(bench_session_probe(s) > 0);
     for (size_t i = 0; i < sizeof(wls) / sizeof(wls[0]); i++) {
         CU_ASSERT_EQUAL(bench_session_run(s, wls[i], WL_ZIPFIAN, &r),
                         BENCH_OK);
