@@ -518,8 +518,6 @@ bb_run_mix(bb_state *st, bench_session *s, bench_spec *sp, const char *w,
     bb_finish(st, s, rc, &r);
 }
 
-/* The rows of one session, in an order where D's inserts come after the
-   read-mostly workloads and durable writes come last. */
 /* Gets slower than this after a load mean a hash table that stopped
  * growing (healthy keydirs and the engine take well under 1 us). */
 #define BB_STUCK_NS 20000u
@@ -551,6 +549,8 @@ bb_check_stuck(bb_state *st, bench_session *s, const bench_spec *sp)
     bench_meta_set(&st->meta, key, msg);
 }
 
+/* The rows of one session, in an order where D's inserts come after the
+   read-mostly workloads and durable writes come last. */
 static void
 bb_session_rows(const bb_opts *o, bb_state *st, bench_session *s,
                 bench_spec *sp)
