@@ -213,11 +213,11 @@ eb_open_times(const eb_cfg *cfg, const char *dir)
     eb_run(c, &big, 1, big.keys, 0);
     cask_close(c); /* writes the hint files */
     double hinted = eb_time_open(&big, dir, &hints);
-    printf("open %llu keys, from hint files (%llu)     %10.1f ms\n",
+    printf("open %llu keys from hint files (%llu hints loaded)    %10.1f ms\n",
            (unsigned long long)big.keys, (unsigned long long)hints, hinted);
     eb_drop_hints(dir);
     double scan = eb_time_open(&big, dir, &hints);
-    printf("open %llu keys, scanning data files (%llu)  %10.1f ms\n",
+    printf("open %llu keys scanning data files (%llu hints loaded) %10.1f ms\n",
            (unsigned long long)big.keys, (unsigned long long)hints, scan);
     return 0;
 }
