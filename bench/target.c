@@ -352,7 +352,6 @@ bench_rmw(bench_thread *th, const void *key, size_t klen, void *buf,
     return bench_put(th, key, klen, buf, vlen, 0);
 }
 
-
 int
 bench_target_fail(bench_target *t, const char *what, const char *msg)
 {

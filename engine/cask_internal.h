@@ -185,7 +185,7 @@ struct cask {
     int retirer_on, retirer_tried; /* started at the first rotation */
     pthread_mutex_t retire_mu;
     pthread_cond_t retire_cv;      /* wakes the retire thread */
-    pthread_cond_t retire_done_cv; /* the queue emptied */
+    pthread_cond_t retire_done_cv; /* a queued file's hint is done */
     struct cask_retire_node *retire_head, **retire_tail;
     uint64_t retire_enq, retire_done; /* files ever queued, ever finished:
                                          the difference is on the queue */
