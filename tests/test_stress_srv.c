@@ -88,29 +88,41 @@ ss_finish(ss_server *s)
     CU_ASSERT_EQUAL(rmdir(s->dir), 0);
 }
 
+/* Checks h (then frees it): it must be linearizable. */
+static void
+ss_assert_linearizable(hist *h)
+{
+    lin_options lo = {.threads = 2, .timeout_s = 60};
+    lin_result r;
+
+    CU_ASSERT_EQUAL_FATAL(lin_check(h, &lo, &r), 0);
+    CU_ASSERT_EQUAL(r.verdict, LIN_LINEARIZABLE);
+    lin_result_free(&r);
+    hist_free(h);
+}
+
+/* One run of SS_OPS operations, 4 threads on 8 keys, against s: every
+ * operation recorded, and the history linearizable. */
+static void
+ss_run_linearizable(const ss_server *s, uint64_t seed)
+{
+    stress_options so = {.target = s->target, .threads = 4, .keys = 8,
+                         .ops = SS_OPS, .seed = seed};
+    stress_stats st;
+    hist h;
+
+    CU_ASSERT_EQUAL_FATAL(stress_run(&so, &h, &st), 0);
+    CU_ASSERT_EQUAL(st.ops, SS_OPS);
+    ss_assert_linearizable(&h);
+}
+
 static void
 test_server_linearizable(void)
 {
     ss_server s;
-    stress_options so = {0};
-    stress_stats st;
-    lin_options lo = {0};
-    lin_result r;
-    hist h;
 
     ss_start(&s);
-    so.target = s.target;
-    so.threads = 4;
-    so.keys = 8;
-    so.ops = SS_OPS;
-    CU_ASSERT_EQUAL_FATAL(stress_run(&so, &h, &st), 0);
-    CU_ASSERT_EQUAL(st.ops, SS_OPS);
-    lo.threads = 2;
-    lo.timeout_s = 60;
-    CU_ASSERT_EQUAL_FATAL(lin_check(&h, &lo, &r), 0);
-    CU_ASSERT_EQUAL(r.verdict, LIN_LINEARIZABLE);
-    lin_result_free(&r);
-    hist_free(&h);
+    ss_run_linearizable(&s, 0);
     ss_finish(&s);
 }
 
@@ -138,24 +150,10 @@ static void
 test_second_run_same_server(void)
 {
     ss_server s;
-    stress_options so = {0};
-    lin_options lo = {.threads = 2, .timeout_s = 60};
-    lin_result r;
-    hist h;
 
     ss_start(&s);
-    so.target = s.target;
-    so.threads = 4;
-    so.keys = 8;
-    so.ops = SS_OPS;
-    for (unsigned run = 0; run < 2; run++) {
-        so.seed = run + 1;
-        CU_ASSERT_EQUAL_FATAL(stress_run(&so, &h, NULL), 0);
-        CU_ASSERT_EQUAL_FATAL(lin_check(&h, &lo, &r), 0);
-        CU_ASSERT_EQUAL(r.verdict, LIN_LINEARIZABLE);
-        lin_result_free(&r);
-        hist_free(&h);
-    }
+    for (uint64_t seed = 1; seed <= 2; seed++)
+        ss_run_linearizable(&s, seed);
     CU_ASSERT(s.store->ops->count(s.store) > 0); /* the keys were there */
     ss_finish(&s);
 }
@@ -204,8 +202,6 @@ test_server_stops_mid_run(void)
     ss_server s;
     ss_job j = {0};
     pthread_t th;
-    lin_options lo = {.threads = 2, .timeout_s = 60};
-    lin_result r;
     size_t info = 0, ok = 0;
 
     ss_start(&s);
@@ -227,10 +223,7 @@ test_server_stops_mid_run(void)
     }
     CU_ASSERT(ok > 0);
     CU_ASSERT(info > 0);
-    CU_ASSERT_EQUAL_FATAL(lin_check(&j.h, &lo, &r), 0);
-    CU_ASSERT_EQUAL(r.verdict, LIN_LINEARIZABLE);
-    lin_result_free(&r);
-    hist_free(&j.h);
+    ss_assert_linearizable(&j.h);
 }
 
 int
