@@ -263,9 +263,11 @@ stats_print(const cask_info *st)
            "tail)\n", (unsigned long long)st->reserved_bytes);
     printf("open descriptors  %llu\n", (unsigned long long)st->open_fds);
     printf("open time         %.3f ms (%llu hint files, %llu files scanned, "
-           "%llu torn bytes truncated)\n", (double)st->open_ns / 1e6,
-           (unsigned long long)st->hints_loaded,
+           "%llu loading thread%s, %llu torn bytes truncated)\n",
+           (double)st->open_ns / 1e6, (unsigned long long)st->hints_loaded,
            (unsigned long long)st->files_scanned,
+           (unsigned long long)st->recover_threads,
+           st->recover_threads == 1 ? "" : "s",
            (unsigned long long)st->torn_bytes);
     printf("merges            %llu (%.3f ms total; %llu automatic checks, "
            "%llu failed)\n", (unsigned long long)st->merges,

@@ -171,6 +171,10 @@ enum kd_kind_flags {
     KD_FLAG_PEER = 1u << 0,      /* wraps a third-party library: reference */
     KD_FLAG_TEST_ONLY = 1u << 1, /* deliberately broken, for the checker's
                                     tests: never in conformance or benches */
+    KD_FLAG_ONE_WRITER = 1u << 2, /* every write takes one lock: writers on
+                                     several threads take turns (global,
+                                     ck_ht), so a caller choosing how many
+                                     threads to fill it with uses one */
 };
 
 /*

@@ -262,11 +262,11 @@ mkd_open_striped(const kd_options *opt, kd_keydir **out);
 static int
 mkd_open_striped_rw(const kd_options *opt, kd_keydir **out);
 
-#define MKD_OPS_TABLE(var, kname, text, open_fn)                              \
+#define MKD_OPS_TABLE(var, kname, text, open_fn, kflags)                      \
     const kd_ops var = {                                                      \
         .name = kname,                                                        \
         .summary = text,                                                      \
-        .flags = 0,                                                           \
+        .flags = kflags,                                                      \
         .open = open_fn,                                                      \
         .close = mkd_close,                                                   \
         .get = mkd_get,                                                       \
@@ -282,13 +282,13 @@ mkd_open_striped_rw(const kd_options *opt, kd_keydir **out);
 
 MKD_OPS_TABLE(kd_global_ops, "global",
               "one mutex around a resizable chained hash table (baseline)",
-              mkd_open_global);
+              mkd_open_global, KD_FLAG_ONE_WRITER);
 MKD_OPS_TABLE(kd_striped_ops, "striped",
               "lock striping: N chained tables, one mutex each",
-              mkd_open_striped);
+              mkd_open_striped, 0);
 MKD_OPS_TABLE(kd_striped_rw_ops, "striped_rw",
               "lock striping: N chained tables, one rwlock each",
-              mkd_open_striped_rw);
+              mkd_open_striped_rw, 0);
 
 static int
 mkd_open_global(const kd_options *opt, kd_keydir **out)

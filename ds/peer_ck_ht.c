@@ -345,7 +345,7 @@ const kd_ops kd_ck_ht_ops = {
     .name = "ck_ht",
     .summary = "peer: ConcurrencyKit ck_ht (SPMC), writers serialised by a "
                "mutex, epoch reclamation",
-    .flags = KD_FLAG_PEER,
+    .flags = KD_FLAG_PEER | KD_FLAG_ONE_WRITER,
     .open = pck_open,
     .close = pck_close,
     .get = pck_get,

@@ -74,7 +74,10 @@ cask_log(cask *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* recovery's threads, the merge thread and callers may all log */
+    pthread_mutex_lock(&c->logfn_mu);
     c->opt.log(c->opt.log_arg, msg);
+    pthread_mutex_unlock(&c->logfn_mu);
 }
 
 uint64_t
@@ -152,7 +155,8 @@ cask_file_new(cask *c, uint32_t id, int fd, uint64_t size)
     atomic_init(&f->pending, 0);
     atomic_init(&f->has_hint, 0);
     pthread_mutex_init(&f->fd_mu, NULL);
-    sync_faa_rlx(&c->open_fds, 1);
+    if (fd >= 0) /* -1: opened at its first use */
+        sync_faa_rlx(&c->open_fds, 1);
     return f;
 }
 
@@ -1817,6 +1821,7 @@ cask_stats(cask *c, cask_info *st)
     st->open_ns = c->open_ns;
     st->hints_loaded = c->hints_loaded;
     st->files_scanned = c->files_scanned;
+    st->recover_threads = c->recover_threads;
     st->torn_bytes = c->torn_bytes;
     st->syncs = sync_load_rlx(&c->group_syncs);
     st->sync_acks = sync_load_rlx(&c->group_acks);
@@ -1907,6 +1912,8 @@ cask_defaults(cask_options *o)
         o->merge_check_ms = 1000;
     if (o->prealloc_bytes == 0)
         o->prealloc_bytes = 1u << 20;
+    if (o->recover_threads > 64)
+        o->recover_threads = 64;
     if (o->tier_base == 0)
         o->tier_base = o->max_file_size / 16 ? o->max_file_size / 16 : 1;
 }
@@ -1990,6 +1997,7 @@ cask_init_locks(cask *c)
         pthread_cond_init(&c->busy_cv[i], NULL);
     }
     cask_short_mutex_init(&c->log_mu);
+    pthread_mutex_init(&c->logfn_mu, NULL);
     pthread_mutex_init(&c->sync_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -2037,6 +2045,7 @@ cask_free(cask *c)
         pthread_cond_destroy(&c->busy_cv[i]);
     }
     pthread_mutex_destroy(&c->log_mu);
+    pthread_mutex_destroy(&c->logfn_mu);
     pthread_mutex_destroy(&c->sync_mu);
     pthread_cond_destroy(&c->gather_cv);
     pthread_rwlock_destroy(&c->tab_lock);
@@ -2078,6 +2087,16 @@ cask_open_keydir(cask *c)
     if (rc != KD_OK)
         return cask_fail(CASK_ENOMEM, "keydir '%s': %s", c->opt.keydir,
                          kd_strerror(rc));
+    /* Recovery's default: a thread per CPU, unless the keydir's writers
+     * take turns anyway - measured, two loaders then open a 1M-key store
+     * about a third slower than one (engine/DESIGN.md, "Recovery"). */
+    if (c->opt.recover_threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        c->opt.recover_threads =
+            (c->kd->ops->flags & KD_FLAG_ONE_WRITER) || n < 1 ? 1
+            : n > 8                                           ? 8
+                                                              : (uint32_t)n;
+    }
     return 0;
 }
 

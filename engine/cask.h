@@ -109,7 +109,14 @@ typedef struct cask_options {
      * size change (DESIGN.md, "Preallocation"); 0 = 1 MiB,
      * CASK_PREALLOC_OFF = never. Trimmed at rotation and close. */
     uint64_t prealloc_bytes;
-    cask_log_fn log;             /* NULL = silent */
+    /* Threads that load data and hint files at open, the calling thread
+     * among them; 0 = one per online CPU (at most 8), or 1 for a keydir
+     * whose writers take one lock (KD_FLAG_ONE_WRITER); 1 = the calling
+     * thread alone. Never more than there are files, nor 64. */
+    uint32_t recover_threads;
+    cask_log_fn log;             /* NULL = silent; may be called from the
+                                    store's own threads, never two calls
+                                    at once */
     void *log_arg;
     /* Fault injection for tests: called before each append write and each
      * data-file sync with "write" or "sync"; a non-zero return makes that
@@ -274,6 +281,7 @@ typedef struct cask_info {
     uint64_t open_ns;            /* open + recovery time */
     uint64_t hints_loaded;
     uint64_t files_scanned;
+    uint64_t recover_threads;    /* threads that loaded them */
     uint64_t torn_bytes;         /* truncated at open */
     uint64_t syncs;              /* group-commit fdatasyncs since open */
     uint64_t sync_acks;          /* waits for durability those ended (a

@@ -203,7 +203,9 @@ struct cask {
     _Atomic uint64_t fd_clock;  /* LRU ticks for the descriptor cache */
     _Atomic uint64_t merges, merge_ns_total, merge_ns_last;
     uint64_t open_ns, hints_loaded, files_scanned, torn_bytes;
+    uint64_t recover_threads;
     uint64_t max_seq_seen;     /* recovery */
+    pthread_mutex_t logfn_mu;  /* one opt.log call at a time */
 };
 
 /* Sets the calling thread's detail message; returns code. */

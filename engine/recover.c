@@ -5,7 +5,8 @@
  *
  * Every record carries its seq, and the keydir is rebuilt with
  * put_if_newer, so the order in which files are read does not matter: the
- * newest record of each key wins, as it did in the live store. Tombstones
+ * newest record of each key wins, as it did in the live store. That is
+ * also why several threads may load files at once (load_files below). Tombstones
  * enter the keydir as marker entries (CASK_TOMB_MARK) for the duration, so
  * an older put read after a newer delete stays dead; the markers are
  * removed at the end. engine/DESIGN.md argues why the result is a state the
@@ -145,8 +146,38 @@ finish_manifest(cask *c, const char *name)
 
 /* ---- loading records -------------------------------------------------------------- */
 
-typedef struct load_ctx {
+/*
+ * Files are loaded by several threads at once (opt.recover_threads): the
+ * keydir's put_if_newer makes the outcome independent of the order, and
+ * at about 200 ns an insert, the keydir is what an open spends its time
+ * on, not the disk. Everything a loader finds besides keydir entries goes
+ * to its own rec_loader and is summed once all have finished; a file's
+ * live bytes and cask_account_dead are atomic already. Every file is in
+ * the file table before any is loaded, so that the dead bytes of a
+ * record replaced by one from another file are always accounted to it.
+ */
+typedef struct rec_file {
+    cask_file *f;
+    uint64_t size;
+} rec_file;
+
+typedef struct rec_files {
+    rec_file *v;
+    size_t n, cap;
+    _Atomic size_t next; /* the next file a loader takes */
+    _Atomic int failed;  /* a loader failed: the others stop */
+} rec_files;
+
+typedef struct rec_loader {
     cask *c;
+    rec_files *files;
+    uint64_t max_seq, hints_loaded, files_scanned, torn_bytes;
+    int rc;
+    char err[512]; /* cask_errdetail of rc, from the loader's thread */
+} rec_loader;
+
+typedef struct load_ctx {
+    rec_loader *w;
     cask_file *f;
     uint64_t data_size;
 } load_ctx;
@@ -155,12 +186,12 @@ static int
 load_one(load_ctx *x, const void *key, uint32_t klen, uint64_t seq,
          uint64_t pos, uint32_t vlen, int tomb)
 {
-    cask *c = x->c;
+    cask *c = x->w->c;
     kd_entry e = {x->f->id, tomb ? CASK_TOMB_MARK : vlen, pos, seq}, old;
     int rc = kd_put_if_newer(c->kd, key, klen, &e, &old);
 
-    if (seq > c->max_seq_seen)
-        c->max_seq_seen = seq;
+    if (seq > x->w->max_seq)
+        x->w->max_seq = seq;
     if (rc == KD_ESTALE)
         return 0;
     if (rc < 0)
@@ -187,13 +218,14 @@ load_hint_entry(const cask_hint *h, void *arg)
 /* Returns 0 when the hint file was loaded, 1 when it must be scanned
  * instead (reason logged), or an error. */
 static int
-load_hint(cask *c, cask_file *f, uint64_t size)
+load_hint(rec_loader *w, cask_file *f, uint64_t size)
 {
+    cask *c = w->c;
     char path[4096];
     uint8_t *buf;
     size_t len;
     uint64_t covered = 0, bad;
-    load_ctx x = {c, f, size};
+    load_ctx x = {w, f, size};
 
     cask_path(c, path, sizeof path, f->id, "hint");
     if (access(path, F_OK) != 0) {
@@ -215,22 +247,24 @@ load_hint(cask *c, cask_file *f, uint64_t size)
     }
     if (rc == 0) {
         sync_store_rlx(&f->has_hint, 1);
-        c->hints_loaded++;
+        w->hints_loaded++;
     }
     return rc;
 }
 
 static int
-truncate_tail(cask *c, cask_file *f, uint64_t off, uint64_t size, int zeros)
+truncate_tail(rec_loader *w, cask_file *f, int fd, uint64_t off,
+              uint64_t size, int zeros)
 {
+    cask *c = w->c;
+
     /* a tail of zeros alone is usually the active file's preallocation */
     cask_log(c, "%s/%010u.data: torn tail of %llu bytes at offset %llu "
                 "truncated%s", c->dir, f->id,
              (unsigned long long)(size - off), (unsigned long long)off,
              zeros ? " (zeros only: preallocated or never written)" : "");
-    c->torn_bytes += size - off;
-    if (ftruncate(cask_file_fd(f), (off_t)off) != 0 ||
-        fdatasync(cask_file_fd(f)) != 0)
+    w->torn_bytes += size - off;
+    if (ftruncate(fd, (off_t)off) != 0 || fdatasync(fd) != 0)
         return cask_fail(CASK_EIO, "%s/%010u.data: truncate: %s", c->dir,
                          f->id, strerror(errno));
     sync_store_rlx(&f->size, off);
@@ -262,9 +296,10 @@ content_end(const uint8_t *p, uint64_t from, uint64_t size)
  * followed by more data is corruption: an error naming the offset.
  */
 static int
-scan_records(cask *c, cask_file *f, const uint8_t *p, uint64_t size)
+scan_records(rec_loader *w, cask_file *f, int fd, const uint8_t *p,
+             uint64_t size)
 {
-    load_ctx x = {c, f, size};
+    load_ctx x = {w, f, size};
     uint64_t off = CASK_FILE_HDR, len;
     cask_rec r;
 
@@ -282,19 +317,20 @@ scan_records(cask *c, cask_file *f, const uint8_t *p, uint64_t size)
         uint64_t end = content_end(p, off, size);
         if (rc == CASK_REC_SHORT || (len != 0 && off + len == size) ||
             off + extent >= end)
-            return truncate_tail(c, f, off, size, end == off);
+            return truncate_tail(w, f, fd, off, size, end == off);
         return cask_fail(CASK_ECORRUPT, "%s/%010u.data offset %llu: record "
                          "fails its checksum or format, with %llu bytes "
-                         "after it", c->dir, f->id, (unsigned long long)off,
+                         "after it", w->c->dir, f->id, (unsigned long long)off,
                          (unsigned long long)(size - off));
     }
     return 0;
 }
 
 static int
-scan_file(cask *c, cask_file *f, uint64_t size)
+scan_file(rec_loader *w, cask_file *f, int fd, uint64_t size)
 {
-    uint8_t *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, cask_file_fd(f), 0);
+    cask *c = w->c;
+    uint8_t *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
 
     if (p == MAP_FAILED)
         return cask_fail(CASK_EIO, "%s/%010u.data: mmap: %s", c->dir, f->id,
@@ -304,10 +340,60 @@ scan_file(cask *c, cask_file *f, uint64_t size)
         rc = cask_fail(CASK_ECORRUPT, "%s/%010u.data offset 0: bad file "
                        "header", c->dir, f->id);
     else
-        rc = scan_records(c, f, p, size);
+        rc = scan_records(w, f, fd, p, size);
     munmap(p, size);
-    c->files_scanned++;
+    w->files_scanned++;
     return rc;
+}
+
+/* Loads one file from its hint, or by scanning it. The loader opens the
+ * file itself: the table's entry has no descriptor yet, so the
+ * descriptor cache cannot close this one under the scan. */
+static int
+load_file(rec_loader *w, const rec_file *rf)
+{
+    char path[4096];
+    int fd, rc;
+
+    cask_path(w->c, path, sizeof path, rf->f->id, "data");
+    fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return cask_fail(CASK_EIO, "%s: %s", path, strerror(errno));
+    rc = load_hint(w, rf->f, rf->size);
+    if (rc == 1)
+        rc = scan_file(w, rf->f, fd, rf->size);
+    close(fd);
+    return rc;
+}
+
+/* A loader: takes files until none is left or another loader failed. */
+static void
+loader_run(rec_loader *w)
+{
+    rec_files *l = w->files;
+
+    while (!sync_load_acq(&l->failed)) {
+        size_t i = sync_faa_rlx(&l->next, 1);
+        if (i >= l->n)
+            return;
+        w->rc = load_file(w, &l->v[i]);
+        if (w->rc != 0) {
+            snprintf(w->err, sizeof w->err, "%s", cask_errdetail());
+            sync_store_rel(&l->failed, 1);
+            return;
+        }
+    }
+}
+
+static void *
+loader_main(void *arg)
+{
+    rec_loader *w = arg;
+
+    cask_thread_register(w->c);
+    loader_run(w);
+    cask_thread_unregister(w->c);
+    return NULL;
 }
 
 /* A data file shorter than its header was being created when the process
@@ -360,7 +446,24 @@ drop_emptied(cask *c, cask_file *f)
 }
 
 static int
-load_file(cask *c, uint32_t id)
+files_push(rec_files *l, cask_file *f, uint64_t size)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        rec_file *nv = realloc(l->v, cap * sizeof *nv);
+        if (nv == NULL)
+            return cask_fail(CASK_ENOMEM, "recovery: out of memory");
+        l->v = nv;
+        l->cap = cap;
+    }
+    l->v[l->n++] = (rec_file){f, size};
+    return 0;
+}
+
+/* Before loading: drops a stub or empty file, or enters the file in the
+ * table (without a descriptor) and in the list to load. */
+static int
+add_file(cask *c, uint32_t id, rec_files *l)
 {
     char path[4096];
     struct stat st;
@@ -379,24 +482,89 @@ load_file(cask *c, uint32_t id)
         return drop_stub(c, fd, id, (uint64_t)st.st_size);
     if ((uint64_t)st.st_size == CASK_FILE_HDR)
         return drop_empty(c, fd, id);
-    f = cask_file_new(c, id, fd, (uint64_t)st.st_size);
-    if (f == NULL) {
-        close(fd);
+    close(fd); /* a store of many files stays within its descriptor budget */
+    f = cask_file_new(c, id, -1, (uint64_t)st.st_size);
+    if (f == NULL)
         return cask_fail(CASK_ENOMEM, "%s: out of memory", path);
-    }
     if ((rc = cask_tab_add(c, f)) != 0) {
         cask_file_unpin(f);
         return rc;
     }
-    rc = load_hint(c, f, (uint64_t)st.st_size);
-    if (rc == 1)
-        rc = scan_file(c, f, (uint64_t)st.st_size);
-    if (rc == 0 && sync_load_rlx(&f->size) == CASK_FILE_HDR)
-        return drop_emptied(c, f);
-    if (rc == 0)
-        cask_file_map_ro(f); /* its size is final: gets read the mapping */
-    cask_fd_trim(c); /* a store of many files opens within its fd budget */
+    return files_push(l, f, (uint64_t)st.st_size);
+}
+
+/* Largest first: the loaders finish at about the same time. */
+static int
+files_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const rec_file *)a)->size, y = ((const rec_file *)b)->size;
+    return x > y ? -1 : x < y;
+}
+
+/* Runs the loaders: the calling thread and up to recover_threads - 1
+ * more. Returns 0, or the first failure with its message. */
+static int
+load_files(cask *c, rec_files *l)
+{
+    size_t n = c->opt.recover_threads, started = 1;
+    rec_loader *w;
+    pthread_t *th;
+    int rc = 0;
+
+    n = n < l->n ? n : l->n;
+    n = n ? n : 1;
+    w = calloc(n, sizeof *w);
+    th = calloc(n, sizeof *th);
+    if (w == NULL || th == NULL) {
+        free(w);
+        free(th);
+        return cask_fail(CASK_ENOMEM, "recovery: out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        w[i] = (rec_loader){.c = c, .files = l};
+    /* a thread that cannot start leaves its share to the others */
+    while (started < n &&
+           pthread_create(&th[started], NULL, loader_main, &w[started]) == 0)
+        started++;
+    loader_run(&w[0]);
+    for (size_t i = 1; i < started; i++)
+        pthread_join(th[i], NULL);
+    for (size_t i = 0; i < started; i++) {
+        if (w[i].max_seq > c->max_seq_seen)
+            c->max_seq_seen = w[i].max_seq;
+        c->hints_loaded += w[i].hints_loaded;
+        c->files_scanned += w[i].files_scanned;
+        c->torn_bytes += w[i].torn_bytes;
+        if (rc == 0 && w[i].rc != 0)
+            rc = cask_fail(w[i].rc, "%s", w[i].err);
+    }
+    c->recover_threads = started;
+    free(w);
+    free(th);
     return rc;
+}
+
+static int
+file_id_cmp(const void *a, const void *b)
+{
+    uint32_t x = ((const rec_file *)a)->f->id, y = ((const rec_file *)b)->f->id;
+    return x < y ? -1 : x > y;
+}
+
+/* After loading, in id order: files that lost every record to a torn
+ * tail leave; the others are mapped for gets (their size is final). */
+static void
+files_finish(cask *c, rec_files *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        cask_file *f = l->v[i].f;
+        if (sync_load_rlx(&f->size) == CASK_FILE_HDR) {
+            drop_emptied(c, f);
+            continue;
+        }
+        cask_file_map_ro(f);
+        cask_fd_trim(c);
+    }
 }
 
 /* ---- writing hint files ------------------------------------------------------ */
@@ -544,6 +712,29 @@ drop_tomb_markers(cask *c)
     return l.oom ? cask_fail(CASK_ENOMEM, "recovery: out of memory") : 0;
 }
 
+/* Enters every data file in the table (ids ascending), loads them, and
+ * maps those left for gets. */
+static int
+load_data_files(cask *c, const rec_ids *data)
+{
+    rec_files files = {0};
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < data->n; i++)
+        rc = add_file(c, data->v[i], &files);
+    if (rc == 0 && files.n > 1)
+        qsort(files.v, files.n, sizeof *files.v, files_cmp);
+    if (rc == 0)
+        rc = load_files(c, &files);
+    if (rc == 0) {
+        if (files.n > 1)
+            qsort(files.v, files.n, sizeof *files.v, file_id_cmp);
+        files_finish(c, &files);
+    }
+    free(files.v);
+    return rc;
+}
+
 int
 cask_recover(cask *c)
 {
@@ -561,13 +752,11 @@ cask_recover(cask *c)
     }
     if (rc == 0 && data.n > 1)
         qsort(data.v, data.n, sizeof *data.v, ids_cmp);
-    uint32_t max_id = 0;
-    for (size_t i = 0; rc == 0 && i < data.n; i++) {
-        rc = load_file(c, data.v[i]);
-        max_id = data.v[i] > max_id ? data.v[i] : max_id;
-    }
+    if (rc == 0)
+        rc = load_data_files(c, &data);
     if (rc == 0)
         rc = drop_tomb_markers(c);
+    uint32_t max_id = data.n ? data.v[data.n - 1] : 0; /* ids ascending */
     atomic_store(&c->next_id, max_id + 1);
     free(data.v);
     free(man.v);

@@ -857,6 +857,165 @@ test_hints_burst(void)
     free(dir);
 }
 
+/*
+ * Recovery on several threads ends in the state one thread reaches: the
+ * same value for every key, the same deletions, the same live bytes in
+ * every file. The store has many files, keys overwritten and deleted in
+ * later files than they were written in, and half its hint files
+ * removed, so loaders race hint loading against scans on the same keys.
+ * Both opens read copies of one directory: a close writes missing hints.
+ */
+#define PR_KEYS 300
+
+typedef struct pr_state {
+    char val[PR_KEYS][32]; /* "" = absent */
+    cask_file_stats file[4096];
+    size_t nfile;
+    uint64_t keys, live, threads, hints, scanned;
+} pr_state;
+
+static void
+pr_fill(const char *dir, const char *kd)
+{
+    cask *c = open_store(dir, kd, CASK_SYNC_NONE, 2048);
+    char k[16], v[32];
+
+    for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < PR_KEYS; i++) {
+            snprintf(k, sizeof k, "r%d", i);
+            if (round > 0 && (i + round) % 5 == 0) {
+                int rc = cask_del(c, k, strlen(k));
+                CU_ASSERT(rc == 0 || rc == CASK_ENOTFOUND);
+                continue;
+            }
+            if (round > 0 && i % 3 == 0)
+                continue; /* left in an older file */
+            snprintf(v, sizeof v, "v%d.%d", i, round);
+            CU_ASSERT_EQUAL(put_s(c, k, v), 0);
+        }
+    }
+    close_store(c);
+    /* every other hint file goes: those files are scanned */
+    for (uint32_t id = 0; id < 4096; id += 2) {
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%010u.hint", dir, id);
+        (void)unlink(path);
+    }
+}
+
+static int
+pr_file_cmp(const void *a, const void *b)
+{
+    uint32_t x = ((const cask_file_stats *)a)->id;
+    uint32_t y = ((const cask_file_stats *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+static void
+pr_read(const char *dir, const char *kd, uint32_t threads, pr_state *s)
+{
+    cask_options o = {0};
+    cask_info st;
+
+    o.keydir = kd;
+    o.max_file_size = 2048;
+    o.max_open_files = 4;
+    o.recover_threads = threads;
+    cask *c = eu_open(dir, &o);
+    CU_ASSERT_FATAL(c != NULL);
+    memset(s, 0, sizeof *s);
+    for (int i = 0; i < PR_KEYS; i++) {
+        char k[16];
+        void *v = NULL;
+        size_t n = 0;
+        snprintf(k, sizeof k, "r%d", i);
+        int rc = cask_get(c, k, strlen(k), &v, &n);
+        CU_ASSERT(rc == 0 || rc == CASK_ENOTFOUND);
+        if (rc == 0 && n < sizeof s->val[i])
+            memcpy(s->val[i], v, n);
+        free(v);
+    }
+    CU_ASSERT_EQUAL_FATAL(cask_stats(c, &st), 0);
+    s->keys = st.keys;
+    s->live = st.live_bytes;
+    s->threads = st.recover_threads;
+    s->hints = st.hints_loaded;
+    s->scanned = st.files_scanned;
+    CU_ASSERT_FATAL(st.nfile <= 4096);
+    s->nfile = st.nfile;
+    memcpy(s->file, st.file, st.nfile * sizeof *st.file);
+    qsort(s->file, s->nfile, sizeof *s->file, pr_file_cmp);
+    cask_info_free(&st);
+    close_store(c);
+}
+
+static void
+parallel_recovery_one(const char *kd)
+{
+    char *dir = eu_tmpdir("precover"), *copy = eu_tmpdir("precover2");
+    pr_state *one = calloc(1, sizeof *one), *many = calloc(1, sizeof *many);
+
+    CU_ASSERT_FATAL(one != NULL && many != NULL);
+    pr_fill(dir, kd);
+    CU_ASSERT_FATAL(eu_copydir(dir, copy) == 0);
+    pr_read(dir, kd, 1, one);
+    pr_read(copy, kd, 4, many);
+    CU_ASSERT_EQUAL(one->threads, 1);
+    CU_ASSERT_EQUAL(many->threads, 4);
+    CU_ASSERT(one->hints > 0 && one->scanned > 0);
+    CU_ASSERT_EQUAL(one->hints, many->hints);
+    CU_ASSERT_EQUAL(one->scanned, many->scanned);
+    CU_ASSERT_EQUAL(one->keys, many->keys);
+    CU_ASSERT(one->keys > PR_KEYS / 2 && one->keys < PR_KEYS);
+    CU_ASSERT_EQUAL(one->live, many->live);
+    CU_ASSERT(memcmp(one->val, many->val, sizeof one->val) == 0);
+    /* the new active file of each open differs; every other file agrees */
+    CU_ASSERT_EQUAL(one->nfile, many->nfile);
+    for (size_t i = 0; i + 1 < one->nfile && i + 1 < many->nfile; i++) {
+        CU_ASSERT_EQUAL(one->file[i].id, many->file[i].id);
+        CU_ASSERT_EQUAL(one->file[i].bytes, many->file[i].bytes);
+        CU_ASSERT_EQUAL(one->file[i].live_bytes, many->file[i].live_bytes);
+    }
+    /* the default: a thread per CPU, one for a keydir whose writers take
+     * one lock (the store has more files than 8) */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    uint64_t dflt = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (uint64_t)ncpu;
+    if (kd_lookup(kd)->flags & KD_FLAG_ONE_WRITER)
+        dflt = 1;
+    CU_ASSERT(one->nfile > 8);
+    pr_read(dir, kd, 0, one);
+    CU_ASSERT_EQUAL(one->threads, dflt);
+    CU_ASSERT(strcmp(kd, "global") != 0 || dflt == 1);
+    CU_ASSERT(strcmp(kd, "ck_ht") != 0 || dflt == 1);
+    /* the expected final values, from pr_fill's rules */
+    for (int i = 0; i < PR_KEYS; i++) {
+        int last = -1;
+        for (int round = 0; round < 4; round++) {
+            if (round > 0 && (i + round) % 5 == 0)
+                last = -1;
+            else if (round == 0 || i % 3 != 0)
+                last = round;
+        }
+        char want[32] = "";
+        if (last >= 0)
+            snprintf(want, sizeof want, "v%d.%d", i, last);
+        CU_ASSERT_STRING_EQUAL(many->val[i], want);
+    }
+    free(one);
+    free(many);
+    eu_rmdir(dir);
+    eu_rmdir(copy);
+    free(dir);
+    free(copy);
+}
+
+static void
+test_parallel_recovery(void)
+{
+    for (size_t i = 0; eu_keydir(i) != NULL; i++)
+        parallel_recovery_one(eu_keydir(i));
+}
+
 int
 main(void)
 {
@@ -869,6 +1028,7 @@ main(void)
         CT_CASE(test_reserved),    CT_CASE(test_hints_burst),
         CT_CASE(test_concurrent),  CT_CASE(test_concurrent_sync_modes),
         CT_CASE(test_fold_snapshot), CT_CASE(test_poison),
+        CT_CASE(test_parallel_recovery),
     };
     return ct_run("engine", cases, CT_NCASES(cases)) ? 1 : 0;
 }
