@@ -254,6 +254,9 @@ stats_print(const cask_info *st)
     printf("keys              %llu\n", (unsigned long long)st->keys);
     printf("keydir bytes/key  %.1f (%llu bytes)\n", st->keydir_bytes_per_key,
            (unsigned long long)st->keydir_bytes);
+    if (st->keydir_presized)
+        printf("keydir sized for  %llu keys at open (hint files' counts)\n",
+               (unsigned long long)st->keydir_presized);
     printf("files             %llu\n", (unsigned long long)st->files);
     printf("bytes             %llu (live %llu, reclaimable %llu)\n",
            (unsigned long long)st->total_bytes,

@@ -1822,6 +1822,7 @@ cask_stats(cask *c, cask_info *st)
     st->hints_loaded = c->hints_loaded;
     st->files_scanned = c->files_scanned;
     st->recover_threads = c->recover_threads;
+    st->keydir_presized = c->keydir_presized;
     st->torn_bytes = c->torn_bytes;
     st->syncs = sync_load_rlx(&c->group_syncs);
     st->sync_acks = sync_load_rlx(&c->group_acks);
@@ -2079,7 +2080,14 @@ cask_open_dir(cask *c, const char *dir)
 static int
 cask_open_keydir(cask *c)
 {
-    int rc = kd_open(c->opt.keydir, c->opt.kd_opt, &c->kd);
+    kd_options ko = {0};
+
+    if (c->opt.kd_opt != NULL)
+        ko = *c->opt.kd_opt;
+    if (ko.capacity_hint == 0) /* the caller's hint, else the files' */
+        ko.capacity_hint = cask_estimate_keys(c);
+    c->keydir_presized = ko.capacity_hint;
+    int rc = kd_open(c->opt.keydir, &ko, &c->kd);
 
     if (rc == KD_ENOKEYDIR)
         return cask_fail(CASK_ENOKEYDIR, "no keydir named '%s'",

@@ -272,6 +272,10 @@ typedef struct cask_info {
     uint64_t open_fds;           /* data files + lock file + directory */
     uint64_t keydir_bytes;
     double keydir_bytes_per_key;
+    uint64_t keydir_presized;    /* keys the keydir was sized for at open:
+                                    the caller's kd_opt->capacity_hint,
+                                    else the hint files' entry counts
+                                    (0: it started small and grew) */
     uint64_t merges;
     uint64_t merge_ns_total;
     uint64_t merge_ns_last;

@@ -204,6 +204,7 @@ struct cask {
     _Atomic uint64_t merges, merge_ns_total, merge_ns_last;
     uint64_t open_ns, hints_loaded, files_scanned, torn_bytes;
     uint64_t recover_threads;
+    uint64_t keydir_presized;  /* the capacity hint the keydir got */
     uint64_t max_seq_seen;     /* recovery */
     pthread_mutex_t logfn_mu;  /* one opt.log call at a time */
 };
@@ -269,6 +270,8 @@ uint32_t cask_active_id(cask *c);
 int cask_create_file(cask *c, uint32_t id, uint64_t cap, cask_file **out);
 
 int cask_recover(cask *c);
+/* Keys the directory's files likely hold (a keydir sizing hint), or 0. */
+uint64_t cask_estimate_keys(cask *c);
 
 /* The automatic merge thread (merge.c): started by cask_open when
  * opt.auto_merge is set, stopped by cask_close before anything else. */

@@ -150,6 +150,23 @@ cask_hint_finish(cask_buf *b, uint64_t entries, uint64_t data_size)
     return cask_buf_put(b, t, 4);
 }
 
+int
+cask_hint_trailer(const void *t, uint64_t file_len, uint64_t *entries,
+                  uint64_t *data_size)
+{
+    const uint8_t *p = t;
+    uint64_t most;
+
+    if (file_len < CASK_HINT_TRAILER || memcmp(p, CASK_HINT_MAGIC, 8) != 0 ||
+        cask_get32(p + 24) != 0)
+        return CASK_ECORRUPT;
+    /* every entry holds at least a 1-byte key */
+    most = (file_len - CASK_HINT_TRAILER) / (CASK_HINT_ENTRY + 1);
+    *entries = cask_get64(p + 8) < most ? cask_get64(p + 8) : most;
+    *data_size = cask_get64(p + 16);
+    return 0;
+}
+
 /* Decodes the entry at off; returns its total length, or 0 if invalid. */
 static uint64_t
 hint_entry(const uint8_t *p, uint64_t off, uint64_t end, cask_hint *h)

@@ -107,6 +107,16 @@ typedef int (*cask_hint_fn)(const cask_hint *h, void *arg);
 int cask_hint_parse(const void *buf, size_t len, uint64_t *data_size,
                     uint64_t *bad_off, cask_hint_fn fn, void *arg);
 
+/*
+ * Reads a hint file's trailer alone (the last CASK_HINT_TRAILER bytes of
+ * a file of file_len bytes): its entry count, bounded by what file_len
+ * can hold, and the data size it covers. Returns 0, or CASK_ECORRUPT when
+ * the magic or the reserved field is wrong. The checksum is not checked:
+ * for estimates only, never for loading.
+ */
+int cask_hint_trailer(const void *t, uint64_t file_len, uint64_t *entries,
+                      uint64_t *data_size);
+
 /* ---- merge manifests --------------------------------------------------------- */
 
 #define CASK_MANIFEST_MAGIC "CASKMRG1"

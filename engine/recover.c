@@ -671,6 +671,112 @@ list_dir(cask *c, rec_ids *data, rec_ids *manifests)
     return rc;
 }
 
+/* ---- sizing the keydir ---------------------------------------------------- */
+
+/* A data file's size, and its hint trailer's counts when it has one. */
+typedef struct est_file {
+    uint32_t id;
+    uint64_t size, entries, covered;
+    int hinted;
+} est_file;
+
+/* Reads the trailer of hint file `name` into e; 0 or -1. */
+static int
+est_hint(cask *c, const char *name, est_file *e)
+{
+    uint8_t t[CASK_HINT_TRAILER];
+    struct stat st;
+    int fd = openat(c->dirfd, name, O_RDONLY | O_CLOEXEC), rc = -1;
+
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) == 0 && (uint64_t)st.st_size >= sizeof t &&
+        cask_pread_full(fd, t, sizeof t, st.st_size - (off_t)sizeof t) ==
+            (ssize_t)sizeof t &&
+        cask_hint_trailer(t, (uint64_t)st.st_size, &e->entries,
+                          &e->covered) == 0)
+        rc = 0;
+    close(fd);
+    return rc;
+}
+
+static est_file *
+est_find(est_file *v, size_t n, uint32_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].id == id)
+            return &v[i];
+    return NULL;
+}
+
+/* Lists the data files, then reads the trailers of their hint files. */
+static size_t
+est_list(cask *c, est_file **out)
+{
+    DIR *d = opendir(c->dir);
+    struct dirent *de;
+    struct stat st;
+    est_file *v = NULL;
+    size_t n = 0, cap = 0;
+    uint32_t id;
+
+    for (int pass = 0; d != NULL && pass < 2; pass++, rewinddir(d)) {
+        while ((de = readdir(d)) != NULL) {
+            if (pass == 0 && name_id(de->d_name, "data", &id) &&
+                fstatat(c->dirfd, de->d_name, &st, 0) == 0) {
+                if (n == cap) {
+                    est_file *nv = realloc(v, (cap = cap ? 2 * cap : 64) *
+                                                  sizeof *nv);
+                    if (nv == NULL)
+                        break;
+                    v = nv;
+                }
+                v[n++] = (est_file){id, (uint64_t)st.st_size, 0, 0, 0};
+            } else if (pass == 1 && name_id(de->d_name, "hint", &id)) {
+                est_file *e = est_find(v, n, id);
+                if (e != NULL && est_hint(c, de->d_name, e) == 0)
+                    e->hinted = 1;
+            }
+        }
+    }
+    if (d != NULL)
+        closedir(d);
+    *out = v;
+    return n;
+}
+
+/*
+ * The number of keys the store is likely to hold, so that the keydir can
+ * be sized once instead of growing through every size while recovery
+ * fills it (a third of a 1M-key open for lockfree, over half for rcu:
+ * engine/DESIGN.md, "Sizing the keydir"). The hint files' trailers give
+ * their entry counts; a data file without a hint is counted at the hinted
+ * files' bytes per entry. That over-counts a key with versions in several
+ * files, which costs table space, not correctness. 0 (grow as usual) when
+ * no hint file says anything. Nothing here is trusted beyond sizing.
+ */
+uint64_t
+cask_estimate_keys(cask *c)
+{
+    est_file *v;
+    size_t n = est_list(c, &v);
+    uint64_t entries = 0, covered = 0, bare = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].hinted) {
+            entries += v[i].entries;
+            covered += v[i].covered;
+        } else {
+            bare += v[i].size;
+        }
+    }
+    free(v);
+    if (entries == 0 || covered == 0)
+        return 0;
+    return entries + (uint64_t)((double)bare * (double)entries /
+                                (double)covered);
+}
+
 typedef struct tomb_list {
     cask_buf keys; /* klen u32, entry, key bytes; repeated */
     int oom;

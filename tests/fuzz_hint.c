@@ -30,6 +30,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint32_t *ids = NULL;
 
     cask_hint_parse(data, size, &covered, &bad, touch, &sum);
+    if (size >= CASK_HINT_TRAILER) {
+        uint64_t entries;
+        if (cask_hint_trailer(data + size - CASK_HINT_TRAILER, size, &entries,
+                              &covered) == 0 &&
+            entries > (size - CASK_HINT_TRAILER) / (CASK_HINT_ENTRY + 1))
+            abort();
+    }
     if (cask_manifest_decode(data, size, &ids) > 0)
         free(ids);
     return 0;

@@ -1016,6 +1016,87 @@ test_parallel_recovery(void)
         parallel_recovery_one(eu_keydir(i));
 }
 
+/* Opens dir with the given capacity hint (0: none) and returns the stats'
+ * keydir_presized, checking that every key k0..k{n-1} reads back. */
+static uint64_t
+presized_open(const char *dir, uint64_t hint, int n)
+{
+    cask_options o = {0};
+    kd_options ko = {0};
+    cask_info st;
+    char k[16];
+
+    ko.capacity_hint = hint;
+    o.keydir = "lockfree";
+    o.kd_opt = &ko;
+    o.max_file_size = 4096;
+    cask *c = eu_open(dir, &o);
+    CU_ASSERT_FATAL(c != NULL);
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof k, "k%d", i);
+        expect_val(c, k, "0123456789");
+    }
+    CU_ASSERT_EQUAL_FATAL(cask_stats(c, &st), 0);
+    uint64_t presized = st.keydir_presized;
+    CU_ASSERT_EQUAL(st.keys, (uint64_t)n);
+    cask_info_free(&st);
+    close_store(c);
+    return presized;
+}
+
+/* The keydir is sized at open from the hint files' entry counts: exactly
+ * for a store of distinct keys, about right when a hint is missing, the
+ * caller's capacity hint first, nothing for an empty store, and a hint
+ * trailer claiming absurd counts bounded by its file's size. */
+static void
+test_keydir_presized(void)
+{
+    char *dir = eu_tmpdir("presized");
+    cask *c = open_store(dir, "lockfree", CASK_SYNC_NONE, 4096);
+    char k[16], path[4400];
+
+    close_store(c);
+    CU_ASSERT_EQUAL(presized_open(dir, 0, 0), 0); /* no data, no hints */
+    c = open_store(dir, "lockfree", CASK_SYNC_NONE, 4096);
+    for (int i = 0; i < 2000; i++) {
+        snprintf(k, sizeof k, "k%d", i);
+        CU_ASSERT_EQUAL(put_s(c, k, "0123456789"), 0);
+    }
+    close_store(c); /* every data file now has its hint */
+    CU_ASSERT_EQUAL(presized_open(dir, 0, 2000), 2000);
+    CU_ASSERT_EQUAL(presized_open(dir, 12345, 2000), 12345);
+
+    /* one hint gone: its data file counts at the others' bytes per entry */
+    uint32_t id = eu_newest_data(dir, UINT32_MAX);
+    uint32_t victim = id;
+    for (uint32_t i = 1; i < id; i++) {
+        snprintf(path, sizeof path, "%s/%010u.hint", dir, i);
+        if (access(path, F_OK) == 0) {
+            victim = i;
+            break;
+        }
+    }
+    snprintf(path, sizeof path, "%s/%010u.hint", dir, victim);
+    CU_ASSERT_FATAL(unlink(path) == 0);
+    uint64_t est = presized_open(dir, 0, 2000);
+    CU_ASSERT(est >= 1800 && est <= 2200);
+
+    /* a trailer claiming 2^62 entries (its checksum now fails, so open
+     * scans that file): bounded by what the file can hold */
+    snprintf(path, sizeof path, "%s/%010u.hint", dir, victim);
+    size_t len = 0;
+    unsigned char *buf = eu_slurp(path, &len);
+    CU_ASSERT_FATAL(buf != NULL && len > 32);
+    uint64_t huge = (uint64_t)1 << 62;
+    memcpy(buf + len - 32 + 8, &huge, 8);
+    CU_ASSERT_FATAL(eu_spit(path, buf, len) == 0);
+    free(buf);
+    est = presized_open(dir, 0, 2000);
+    CU_ASSERT(est >= 2000 && est <= 2000 + len / 41);
+    eu_rmdir(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -1028,7 +1109,7 @@ main(void)
         CT_CASE(test_reserved),    CT_CASE(test_hints_burst),
         CT_CASE(test_concurrent),  CT_CASE(test_concurrent_sync_modes),
         CT_CASE(test_fold_snapshot), CT_CASE(test_poison),
-        CT_CASE(test_parallel_recovery),
+        CT_CASE(test_parallel_recovery), CT_CASE(test_keydir_presized),
     };
     return ct_run("engine", cases, CT_NCASES(cases)) ? 1 : 0;
 }
