@@ -81,7 +81,10 @@ typedef void (*cask_log_fn)(void *arg, const char *msg);
 
 typedef struct cask_options {
     const char *keydir;          /* keydir name; NULL = "striped" */
-    const kd_options *kd_opt;    /* NULL = the keydir's defaults */
+    const kd_options *kd_opt;    /* NULL = the keydir's defaults; a
+                                    capacity_hint of 0 is replaced by the
+                                    hint files' entry counts (1: start
+                                    small and grow) */
     cask_sync_mode sync;
     uint32_t sync_interval_ms;   /* CASK_SYNC_INTERVAL; 0 = 100 */
     uint64_t max_file_size;      /* rotate the active file past this; 0 =
