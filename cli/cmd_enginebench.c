@@ -29,6 +29,7 @@ typedef struct eb_cfg {
     uint32_t value_size;
     unsigned max_threads;
     unsigned recover_threads; /* for cask_options; 0 = the store's default */
+    int open_only;            /* --open-only: the open times alone */
 } eb_cfg;
 
 typedef struct eb_job {
@@ -166,9 +167,14 @@ eb_puts_gets(const eb_cfg *cfg, const char *dir)
     return 0;
 }
 
-static double
-eb_time_open(const eb_cfg *cfg, const char *dir, uint64_t *hints,
-             uint64_t *threads)
+/* What one timed open found: cask_info's open figures. */
+typedef struct eb_open_st {
+    double ms;
+    uint64_t hints, threads, presized;
+} eb_open_st;
+
+static int
+eb_time_open(const eb_cfg *cfg, const char *dir, eb_open_st *o)
 {
     cask *c;
     cask_info st;
@@ -176,12 +182,13 @@ eb_time_open(const eb_cfg *cfg, const char *dir, uint64_t *hints,
     if (eb_open(cfg, dir, CASK_SYNC_NONE, &c) != 0)
         return -1;
     cask_stats(c, &st);
-    *hints = st.hints_loaded;
-    *threads = st.recover_threads;
-    double ms = (double)st.open_ns / 1e6;
+    o->hints = st.hints_loaded;
+    o->threads = st.recover_threads;
+    o->presized = st.keydir_presized;
+    o->ms = (double)st.open_ns / 1e6;
     cask_info_free(&st);
     cask_close(c);
-    return ms;
+    return 0;
 }
 
 /* Removes the hint files, so the next open scans every data file. */
@@ -212,17 +219,17 @@ eb_open_pair(eb_cfg *big, const char *dir, const char *how, int scan)
     unsigned tries[2] = {1, big->max_threads};
 
     for (int i = 0; i < 2 && (i == 0 || tries[1] > 1); i++) {
-        uint64_t hints, threads;
+        eb_open_st o;
         big->recover_threads = tries[i];
         if (scan)
             eb_drop_hints(dir);
-        double ms = eb_time_open(big, dir, &hints, &threads);
-        if (ms < 0)
+        if (eb_time_open(big, dir, &o) != 0)
             return -1;
-        printf("open %llu keys %s, %llu thread%s (%llu hints loaded) "
-               "%8.1f ms\n", (unsigned long long)big->keys, how,
-               (unsigned long long)threads, threads == 1 ? "" : "s",
-               (unsigned long long)hints, ms);
+        printf("open %llu keys %s, %llu thread%s (%llu hints loaded, keydir "
+               "sized for %llu) %8.1f ms\n", (unsigned long long)big->keys,
+               how, (unsigned long long)o.threads, o.threads == 1 ? "" : "s",
+               (unsigned long long)o.hints, (unsigned long long)o.presized,
+               o.ms);
         fflush(stdout);
     }
     return 0;
@@ -260,7 +267,8 @@ eb_usage(void)
            "  --sync-ops N    puts per sync=always run (default 2000)\n"
            "  --open-keys N   keys for the open-time figures (default "
            "1000000)\n"
-           "  --threads T     up to T threads (default 2)\n");
+           "  --threads T     up to T threads (default 2)\n"
+           "  --open-only     the open times alone\n");
 }
 
 static int
@@ -272,6 +280,7 @@ eb_parse(int argc, char **argv, eb_cfg *cfg)
         {"sync-ops", required_argument, NULL, 's'},
         {"open-keys", required_argument, NULL, 'o'},
         {"threads", required_argument, NULL, 't'},
+        {"open-only", no_argument, NULL, 'O'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -281,6 +290,7 @@ eb_parse(int argc, char **argv, eb_cfg *cfg)
         long long v = optarg ? atoll(optarg) : 0;
         switch (c) {
         case 'k': cfg->keydir = optarg; continue;
+        case 'O': cfg->open_only = 1; continue;
         case 'n': cfg->keys = (uint64_t)v; break;
         case 's': cfg->sync_ops = (uint64_t)v; break;
         case 'o': cfg->open_keys = (uint64_t)v; break;
@@ -298,7 +308,7 @@ eb_parse(int argc, char **argv, eb_cfg *cfg)
 static int
 eb_main(int argc, char **argv)
 {
-    eb_cfg cfg = {NULL, "striped", 200000, 2000, 1000000, 100, 2, 0};
+    eb_cfg cfg = {NULL, "striped", 200000, 2000, 1000000, 100, 2, 0, 0};
     const char *tmp = getenv("TMPDIR");
     char dir[4096];
 
@@ -314,7 +324,7 @@ eb_main(int argc, char **argv)
     printf("casklab enginebench: keydir %s, %u-byte values, %ld cores "
            "(shared machine: figures are noisy)\n", cfg.keydir,
            cfg.value_size, sysconf(_SC_NPROCESSORS_ONLN));
-    int rc = eb_puts_gets(&cfg, cfg.dir);
+    int rc = cfg.open_only ? 0 : eb_puts_gets(&cfg, cfg.dir);
     if (rc == 0)
         rc = eb_open_times(&cfg, cfg.dir);
     eb_rm(cfg.dir);

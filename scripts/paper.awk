@@ -1,8 +1,8 @@
 # scripts/paper.awk - fills papers/keydir-designs/paper.md.in with numbers.
 #
 # Usage: awk -f scripts/paper.awk -v csv=RUN.csv -v goals=GOALS.csv \
-#            -v goaltxt=GOALS.txt -v verdicts=VERDICTS.txt -v fig=figures \
-#            paper.md.in > paper.md
+#            -v goaltxt=GOALS.txt -v verdicts=VERDICTS.txt \
+#            -v recovery=RECOVERY.txt -v fig=figures paper.md.in > paper.md
 #
 # Placeholders, each on a line of its own or inside text:
 #   @META:key@                 a metadata field of RUN.csv (cpu, cores, ...)
@@ -18,6 +18,7 @@
 #   @TABLE_MEM@                memory and disk bytes per key per target
 #   @TABLE_GOALS@              the goals table, as `casklab bench` printed it
 #   @TABLE_VERDICTS@           stress + check verdicts per keydir
+#   @TABLE_RECOVERY@           open times per keydir (RECOVERY.txt's rows)
 #   @FIGURES@                  the figures, as Markdown images
 # A missing number prints as "n/a", never as an empty string.
 
@@ -174,5 +175,6 @@ BEGIN { thr = 0; load(goals, "goals"); load(csv, "run") }
 /^@TABLE_MEM@$/ { table_mem(); next }
 /^@TABLE_GOALS@$/ { cat_file(goaltxt); next }
 /^@TABLE_VERDICTS@$/ { cat_file(verdicts); next }
+/^@TABLE_RECOVERY@$/ { cat_file(recovery); next }
 /^@FIGURES@$/ { figures(); next }
 { print subst($0) }

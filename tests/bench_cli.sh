@@ -35,6 +35,18 @@ grep -q '^# cask:striped: Bitcask engine, keydir striped' "$out/last.log" \
 rows=$(grep -c '^cask:[a-z_]* *load' "$out/last.log")
 [ "$rows" -eq "$engines" ] || fail "$rows engine load rows, want $engines"
 expect 1 "$cas" plot "$out/missing.csv"
+# enginebench's open times: hint opens presized, scanning opens not
+expect 0 "$cas" enginebench --help
+expect 64 "$cas" enginebench --threads 0
+TMPDIR="$out" expect 0 "$cas" enginebench --keydir lockfree --open-only \
+    --open-keys 20000
+[ "$(grep -c '^open 20000 keys' "$out/last.log")" -ge 2 ] ||
+    fail "enginebench --open-only printed no open lines"
+grep -q '^open 20000 keys from hint files, 1 thread (1 hints loaded, keydir sized for 20000)' \
+    "$out/last.log" || fail "enginebench: a hint open was not presized"
+grep -q '^open 20000 keys scanning data files, 1 thread (0 hints loaded, keydir sized for 0)' \
+    "$out/last.log" || fail "enginebench: a scanning open was presized"
+grep -q '^puts/s' "$out/last.log" && fail "enginebench --open-only measured puts"
 # a --dir that cannot hold the store: exit 1, and the reason named
 expect 1 "$cas" bench --targets cask:global --workloads load --keys 100 \
     --threads 1 --reps 1 --seconds 0.02 --warmup 0 --dir "$out/no/such" \
@@ -89,17 +101,22 @@ flushes @GSYNCS:cask:global:durable:uniform:16@ mem @GMEM:cask:global@ none @OPS
 best @BEST:peer:a:uniform:1@ machine @META:cores@ cores
 @TABLE_OPS@
 @TABLE_MEM@
+@TABLE_RECOVERY@
 @FIGURES@
 EOT
 printf '| `global` | linearizable |\n' >"$out/v.txt"
+printf '| `global` | 1.0 | 2.0 | 3.0 | 4.0 |\n' >"$out/rec.txt"
 awk -f "$awk_script" -v csv="$out/r.csv" -v goals="$out/g.csv" \
-    -v goaltxt="$out/last.log" -v verdicts="$out/v.txt" -v fig=plots \
+    -v goaltxt="$out/last.log" -v verdicts="$out/v.txt" \
+    -v recovery="$out/rec.txt" -v fig=plots \
     -v outdir="$out" "$out/t.md.in" >"$out/t.md" || fail "paper.awk failed"
 grep -q '@' "$out/t.md" && { cat "$out/t.md" >&2; fail "a placeholder was left"; }
 grep -Eq '^kyoto C: [0-9.]+[kM]? engine durable: [0-9.]+[kM]?$' "$out/t.md" ||
     fail "paper.awk: numbers missing: $(head -1 "$out/t.md")"
 grep -q 'none n/a' "$out/t.md" || fail "paper.awk: a missing row is not n/a"
 grep -q '^| `kd:global` | keydir |' "$out/t.md" || fail "paper.awk: no ops table"
+grep -q '^| `global` | 1.0 | 2.0 | 3.0 | 4.0 |$' "$out/t.md" ||
+    fail "paper.awk: no recovery table"
 grep -q '^!\[workloads\](plots/workloads.svg)' "$out/t.md" ||
     fail "paper.awk: figures not listed"
 echo "bench_cli: ok"
