@@ -119,7 +119,8 @@ typedef struct cask_options {
     uint32_t recover_threads;
     cask_log_fn log;             /* NULL = silent; may be called from the
                                     store's own threads, never two calls
-                                    at once */
+                                    at once; must not call into the
+                                    store */
     void *log_arg;
     /* Fault injection for tests: called before each append write and each
      * data-file sync with "write" or "sync"; a non-zero return makes that

@@ -13,6 +13,8 @@
  * drops both before its fdatasync.
  *   log_mu -> stop_mu (rotation wakes the merge thread; stop_mu is held
  *   by no thread while it runs a merge or a sync)
+ * logfn_mu is last after any of them: cask_log holds it only around the
+ * caller's log function, which must not call into the store.
  */
 #ifndef ENGINE_CASK_INTERNAL_H
 #define ENGINE_CASK_INTERNAL_H
