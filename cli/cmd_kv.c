@@ -49,6 +49,10 @@ kv_usage_common(const char *cmd, const char *operands, const char *what,
            "  --sync MODE    none | always | interval:<ms> (default none)\n"
            "  --auto-merge   run the merge policy on a background thread "
            "while open\n"
+           "  --recover-threads N  threads loading the files at open "
+           "(default: one per\n"
+           "                 CPU, one for keydirs whose writers take one "
+           "lock)\n"
            "%s\n"
            "Exit: 0 ok, 1 key not found, 2 store error (message names file "
            "and\noffset), 64 usage.\n",
@@ -65,6 +69,7 @@ kv_parse(int argc, char **argv, kv_args *a, int want_args)
         {"ttl", required_argument, NULL, 't'},
         {"all", no_argument, NULL, 'a'},
         {"auto-merge", no_argument, NULL, 'm'},
+        {"recover-threads", required_argument, NULL, 'r'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -91,6 +96,18 @@ kv_parse(int argc, char **argv, kv_args *a, int want_args)
                         a->cmd);
                 return -1;
             }
+            break;
+        }
+        case 'r': {
+            char *end;
+            errno = 0;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (errno || *end || end == optarg || v == 0 || v > 64) {
+                fprintf(stderr, "casklab %s: --recover-threads needs 1..64\n",
+                        a->cmd);
+                return -1;
+            }
+            a->opt.recover_threads = (uint32_t)v;
             break;
         }
         case 'a': a->all = 1; break;

@@ -2,7 +2,8 @@
 # tests/engine_verify_cli.sh CASKLAB OUTDIR - `casklab verify` end to end: a
 # clean store verifies (exit 0); a value byte flipped under a valid hint
 # file is invisible to open but verify names its file and offset (exit 1);
-# --auto-merge is accepted; bad usage exits 64; commands other than put
+# --auto-merge and --recover-threads are accepted; stats shows the
+# loaders and the keydir's sizing; bad usage exits 64; commands other than put
 # refuse a directory that holds no store (exit 2) and create nothing.
 set -u
 cas=$1
@@ -40,7 +41,14 @@ grep -q '^0 damaged records$' "$out/last.log" || fail "clean store: $(cat "$out/
 printf 'X' | dd of="$s/0000000001.data" bs=1 seek=64 conv=notrunc 2>/dev/null ||
     fail "cannot damage the data file"
 expect 0 "$cas" stats --dir "$s"
-grep -q '1 hint files, 0 files scanned' "$out/last.log" || fail "open did not trust the hint"
+grep -q '1 hint files, 0 files scanned, 1 loading thread' "$out/last.log" ||
+    fail "open did not trust the hint: $(cat "$out/last.log")"
+grep -q '^keydir sized for  1 keys at open' "$out/last.log" ||
+    fail "the keydir was not sized from the hint: $(cat "$out/last.log")"
+expect 0 "$cas" stats --dir "$s" --recover-threads 4 # one file: one loader
+grep -q '1 loading thread,' "$out/last.log" || fail "--recover-threads 4, one file"
+expect 64 "$cas" stats --dir "$s" --recover-threads 0
+grep -q 'needs 1..64' "$out/last.log" || fail "--recover-threads 0 not refused"
 expect 1 "$cas" verify --dir "$s"
 grep -q '0000000001.data offset 16: record fails its checksum' "$out/last.log" ||
     fail "verify did not name file and offset: $(cat "$out/last.log")"
