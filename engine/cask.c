@@ -458,13 +458,22 @@ cask_account_dead(cask *c, uint32_t file_id, uint64_t bytes)
 /* Preallocates and maps the new active file; a mapping that fails leaves
  * it to pwrite and pread. A full disk fails the preallocation: an error
  * here, at rotation, instead of a SIGBUS at a write into the mapping. */
+/* The code for a failed write's errno: out of space (a full disk, a quota,
+ * the file size limit) or any other I/O error. */
+static int
+cask_write_code(int e)
+{
+    return e == ENOSPC || e == EDQUOT || e == EFBIG ? CASK_ENOSPC : CASK_EIO;
+}
+
 static int
 file_prealloc(cask_file *f, int fd, uint64_t cap, const char *path)
 {
     int e = posix_fallocate(fd, 0, (off_t)cap);
 
     if (e != 0)
-        return cask_fail(CASK_EIO, "%s: preallocate %llu bytes: %s", path,
+        return cask_fail(cask_write_code(e),
+                         "%s: preallocate %llu bytes: %s", path,
                          (unsigned long long)cap, strerror(e));
     void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED)
@@ -494,7 +503,9 @@ cask_create_file(cask *c, uint32_t id, uint64_t cap, cask_file **out)
         fsync(c->dirfd) != 0) {
         int e = errno;
         close(fd);
-        return cask_fail(CASK_EIO, "%s: write header: %s", path, strerror(e));
+        unlink(path); /* nothing was ever in it */
+        return cask_fail(cask_write_code(e), "%s: write header: %s", path,
+                         strerror(e));
     }
     *out = cask_file_new(c, id, fd, CASK_FILE_HDR);
     if (*out == NULL) {
@@ -504,6 +515,7 @@ cask_create_file(cask *c, uint32_t id, uint64_t cap, cask_file **out)
     if (cap > 0 && (rc = file_prealloc(*out, fd, cap, path)) != 0) {
         cask_file_unpin(*out);
         *out = NULL;
+        unlink(path); /* its header only: never in the table */
         return rc;
     }
     /* written to until rotated out or merged: never closed by the cache */
@@ -864,7 +876,8 @@ cask_append(cask *c, cask_rec *r, cask_file **fout, uint64_t *pos,
     r->seq = c->last_seq + 1;
     *pos = sync_load_rlx(&c->active->size);
     if (cask_append_bytes(c, c->active, r, n, *pos) != 0) {
-        rc = cask_fail(CASK_EIO, "%s/%010u.data offset %llu: write: %s",
+        rc = cask_fail(cask_write_code(errno),
+                       "%s/%010u.data offset %llu: write: %s",
                        c->dir, c->active->id, (unsigned long long)*pos,
                        strerror(errno));
         cask_poison(c);
@@ -2108,6 +2121,30 @@ cask_open_keydir(cask *c)
     return 0;
 }
 
+/*
+ * The open's fresh active file. On a full disk its preallocation fails;
+ * then it starts empty, unmapped, and appends write(2) to it, so that the
+ * store still opens: every get works, a merge or a delete can be tried,
+ * and a write fails (and poisons the store) only if it finds no space.
+ * Refusing the open would leave the data unreadable until space is freed
+ * elsewhere.
+ */
+static int
+cask_open_active(cask *c)
+{
+    uint32_t id = sync_faa_rlx(&c->next_id, 1);
+    int rc = cask_create_file(c, id, cask_active_cap(c), &c->active);
+
+    if (rc != CASK_ENOSPC)
+        return rc;
+    cask_log(c, "%s; the store opens with %s/%010u.data unpreallocated, "
+                "and writes fail while there is no space", cask_errdetail(),
+             c->dir, id);
+    /* no zero-filling ahead either: it would need the space too */
+    c->opt.prealloc_bytes = CASK_PREALLOC_OFF;
+    return cask_create_file(c, id, 0, &c->active);
+}
+
 /* Recovery, then a fresh active file: an old file's tail is never
  * appended to, so whatever recovery decided about it stays decided. */
 static int
@@ -2122,8 +2159,7 @@ cask_open_log(cask *c)
         return rc;
     c->last_seq = c->max_seq_seen;
     sync_store_rlx(&c->durable_seq, c->max_seq_seen);
-    rc = cask_create_file(c, sync_faa_rlx(&c->next_id, 1), cask_active_cap(c),
-                          &c->active);
+    rc = cask_open_active(c);
     if (rc != 0)
         return rc;
     rc = cask_tab_add(c, c->active);

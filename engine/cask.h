@@ -53,7 +53,9 @@ extern "C" {
     X(CASK_EPOISONED,  -8,  "store refuses writes after a failed write or "   \
                             "sync; reopen it")                                \
     X(CASK_ENOKEYDIR,  -9,  "no keydir registered under that name")           \
-    X(CASK_ETOOBIG,    -10, "key or value too large")
+    X(CASK_ETOOBIG,    -10, "key or value too large")                         \
+    X(CASK_ENOSPC,     -11, "no space left for a new data file (disk full, "  \
+                            "quota or file size limit)")
 
 enum cask_code {
 #define CASK_ENUM_(name, value, msg) name = (value),

@@ -439,8 +439,8 @@ test_prealloc_after_crash(void)
 }
 
 /* A disk that cannot hold the next preallocated file (here: a file size
- * limit below max_file_size) fails the rotating put with CASK_EIO naming
- * the file, poisons the store, and loses nothing acknowledged: never a
+ * limit below max_file_size, EFBIG) fails the rotating put with
+ * CASK_ENOSPC naming the file, poisons the store, and loses nothing acknowledged: never a
  * SIGBUS from a store into an unallocated page of the mapping. */
 static void
 test_prealloc_fails_cleanly(void)
@@ -463,7 +463,7 @@ test_prealloc_fails_cleanly(void)
         if ((rc = cask_put(c, k, strlen(k), v, sizeof v)) == 0)
             n++;
     }
-    CU_ASSERT_EQUAL(rc, CASK_EIO);
+    CU_ASSERT_EQUAL(rc, CASK_ENOSPC);
     CU_ASSERT(strstr(cask_errdetail(), "preallocate") != NULL);
     CU_ASSERT_EQUAL(cask_put(c, "x", 1, "y", 1), CASK_EPOISONED);
     CU_ASSERT(setrlimit(RLIMIT_FSIZE, &old) == 0);

@@ -1,0 +1,209 @@
+/*
+ * tests/test_engine_nospace.c - a full disk, for real: the store fails the
+ * write that finds no space with an error that says so, loses no
+ * acknowledged write, still opens while there is space for a new file's
+ * header (every get works), refuses to open, saying why, when there is
+ * not even that, and writes again once there is space.
+ *
+ * tests/nospace.sh starts this binary under `unshare -rm` (root of its own
+ * user and mount namespaces), so it can mount a small tmpfs of its own:
+ * the kernel's ENOSPC, not a fault hook. The cases run in order and share
+ * the store.
+ */
+#include "engine/cask.h"
+#include "tests/cutest.h"
+#include "tests/engine_util.h"
+
+#include <pthread.h>
+#include <sys/mount.h>
+
+#define NS_VALUE 200
+#define NS_MAX_FILE (1u << 20)
+
+static char ns_root[64] = "/tmp/casklab-nospace-XXXXXX";
+static char ns_dir[128];
+static int ns_acked; /* puts acknowledged so far: keys n0..n{acked-1} */
+
+typedef struct ns_log {
+    pthread_mutex_t mu;
+    char text[16384];
+} ns_log;
+
+static ns_log ns_lg = {PTHREAD_MUTEX_INITIALIZER, ""};
+
+static void
+ns_log_fn(void *arg, const char *msg)
+{
+    ns_log *l = arg;
+
+    pthread_mutex_lock(&l->mu);
+    size_t n = strlen(l->text);
+    snprintf(l->text + n, sizeof l->text - n, "%s\n", msg);
+    pthread_mutex_unlock(&l->mu);
+}
+
+static int
+ns_logged(const char *what)
+{
+    pthread_mutex_lock(&ns_lg.mu);
+    int found = strstr(ns_lg.text, what) != NULL;
+    ns_lg.text[0] = '\0';
+    pthread_mutex_unlock(&ns_lg.mu);
+    return found;
+}
+
+static cask *
+ns_open(void)
+{
+    cask_options o = {0};
+
+    o.keydir = "lockfree";
+    o.max_file_size = NS_MAX_FILE;
+    o.log = ns_log_fn;
+    o.log_arg = &ns_lg;
+    return eu_open(ns_dir, &o);
+}
+
+static void
+ns_value(int i, char *v)
+{
+    memset(v, 'a' + i % 26, NS_VALUE);
+    snprintf(v, NS_VALUE, "value %d", i);
+}
+
+static int
+ns_put(cask *c, int i)
+{
+    char k[32], v[NS_VALUE];
+
+    snprintf(k, sizeof k, "n%d", i);
+    ns_value(i, v);
+    return cask_put(c, k, strlen(k), v, sizeof v);
+}
+
+/* Every acknowledged key holds its value. */
+static void
+ns_expect_all(cask *c)
+{
+    int bad = 0;
+
+    for (int i = 0; i < ns_acked; i++) {
+        char k[32], want[NS_VALUE], got[NS_VALUE];
+        size_t n = 0;
+        snprintf(k, sizeof k, "n%d", i);
+        ns_value(i, want);
+        if (cask_get_buf(c, k, strlen(k), got, sizeof got, &n) != 0 ||
+            n != sizeof want || memcmp(got, want, n) != 0)
+            bad++;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
+static void
+ns_damaged(void *arg, uint32_t file_id, uint64_t off, const char *why)
+{
+    (void)arg;
+    fprintf(stderr, "damaged: file %u offset %llu: %s\n", file_id,
+            (unsigned long long)off, why);
+}
+
+/* Puts until one fails; returns its code (0 if max puts all succeeded). */
+static int
+ns_fill(cask *c, int max)
+{
+    for (int i = 0; i < max; i++) {
+        int rc = ns_put(c, ns_acked);
+        if (rc != 0)
+            return rc;
+        ns_acked++;
+    }
+    return 0;
+}
+
+static void
+test_fill_until_full(void)
+{
+    cask *c = ns_open();
+
+    CU_ASSERT_FATAL(c != NULL);
+    /* 3 MiB hold two full 1 MiB files; the third's preallocation fails */
+    int rc = ns_fill(c, 100000);
+    CU_ASSERT_EQUAL(rc, CASK_ENOSPC);
+    CU_ASSERT(strstr(cask_errdetail(), "No space left on device") != NULL);
+    CU_ASSERT(strstr(cask_errdetail(), "preallocate") != NULL);
+    CU_ASSERT(ns_acked > 5000);
+    CU_ASSERT_EQUAL(ns_put(c, ns_acked), CASK_EPOISONED);
+    ns_expect_all(c); /* a poisoned store still serves reads */
+    CU_ASSERT_EQUAL(eu_close(c), 0);
+}
+
+/* The open after: its new active file cannot be preallocated, so it
+ * starts unpreallocated and the store opens; the last of the space takes a
+ * few more writes, then a write fails saying why. With no space left at
+ * all, an open cannot even write a new file's header: it fails, and says
+ * so, and nothing stored is touched. */
+static void
+test_reopen_while_full(void)
+{
+    cask *c = ns_open();
+
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(ns_logged("unpreallocated"));
+    ns_expect_all(c);
+    CU_ASSERT_EQUAL(cask_verify(c, ns_damaged, NULL), 0);
+    int before = ns_acked;
+    CU_ASSERT_EQUAL(ns_fill(c, 100000), CASK_ENOSPC);
+    CU_ASSERT(strstr(cask_errdetail(), "No space left on device") != NULL);
+    CU_ASSERT(ns_acked > before);
+    ns_expect_all(c);
+    CU_ASSERT_EQUAL(eu_close(c), 0);
+
+    cask *d = NULL;
+    int rc = cask_open(ns_dir, &(cask_options){.keydir = "lockfree",
+                                               .max_file_size = NS_MAX_FILE},
+                       &d);
+    CU_ASSERT_EQUAL(rc, CASK_ENOSPC);
+    CU_ASSERT(strstr(cask_errdetail(), "write header: No space left") != NULL);
+    CU_ASSERT(d == NULL);
+}
+
+static void
+test_space_comes_back(void)
+{
+    CU_ASSERT_EQUAL_FATAL(mount(NULL, ns_root, NULL, MS_REMOUNT, "size=16m"),
+                          0);
+    cask *c = ns_open();
+    CU_ASSERT_FATAL(c != NULL);
+    CU_ASSERT(!ns_logged("unpreallocated"));
+    int before = ns_acked;
+    CU_ASSERT_EQUAL(ns_fill(c, 2000), 0);
+    CU_ASSERT_EQUAL(ns_acked, before + 2000);
+    ns_expect_all(c);
+    CU_ASSERT_EQUAL(eu_close(c), 0);
+    c = ns_open();
+    CU_ASSERT_FATAL(c != NULL);
+    ns_expect_all(c);
+    CU_ASSERT_EQUAL(eu_close(c), 0);
+}
+
+int
+main(void)
+{
+    static const ct_case cases[] = {
+        CT_CASE(test_fill_until_full),
+        CT_CASE(test_reopen_while_full),
+        CT_CASE(test_space_comes_back),
+    };
+
+    if (mkdtemp(ns_root) == NULL ||
+        mount("casklab-nospace", ns_root, "tmpfs", 0, "size=3m") != 0) {
+        perror("test_engine_nospace: a 3 MiB tmpfs (run it through "
+               "tests/nospace.sh)");
+        return 1;
+    }
+    snprintf(ns_dir, sizeof ns_dir, "%s/store", ns_root);
+    int failed = ct_run("engine-nospace", cases, CT_NCASES(cases));
+    umount(ns_root);
+    rmdir(ns_root);
+    return failed ? 1 : 0;
+}
