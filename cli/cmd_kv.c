@@ -2,6 +2,9 @@
  * cli/cmd_kv.c - `casklab put|get|del|stats|merge|verify --dir D`: the store
  * from the shell, one operation per process.
  *
+ * get, stats and verify open the store read-only (cask_options.read_only):
+ * they write nothing, so they work on a full disk or a read-only mount.
+ *
  * Exit codes: 0 success; 1 the key was not found (get, del) or a damaged
  * record was found (verify); 2 the store
  * could not be used (locked, corrupt, I/O error: the message names file and
@@ -228,6 +231,7 @@ get_run(int argc, char **argv)
 
     if (kv_parse(argc, argv, &a, 1) != 0)
         return CLI_EXIT_USAGE;
+    a.opt.read_only = 1; /* writes nothing: works on a full disk */
     if (kv_open(&a, &c) != 0)
         return KV_EXIT_STORE;
     int rc = cask_get(c, a.args[0], strlen(a.args[0]), &v, &n);
@@ -312,6 +316,7 @@ stats_run(int argc, char **argv)
 
     if (kv_parse(argc, argv, &a, 0) != 0)
         return CLI_EXIT_USAGE;
+    a.opt.read_only = !a.opt.auto_merge; /* a merge thread writes */
     if (kv_open(&a, &c) != 0)
         return KV_EXIT_STORE;
     int rc = cask_stats(c, &st);
@@ -371,6 +376,7 @@ verify_run(int argc, char **argv)
 
     if (kv_parse(argc, argv, &a, 0) != 0)
         return CLI_EXIT_USAGE;
+    a.opt.read_only = !a.opt.auto_merge;
     if (kv_open(&a, &c) != 0)
         return KV_EXIT_STORE;
     int n = cask_verify(c, verify_report, (void *)a.dir);

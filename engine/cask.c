@@ -862,6 +862,10 @@ cask_append(cask *c, cask_rec *r, cask_file **fout, uint64_t *pos,
     int rc = 0;
 
     pthread_mutex_lock(&c->log_mu);
+    if (c->opt.read_only) {
+        rc = cask_fail(CASK_EREADONLY, "%s: opened read-only", c->dir);
+        goto out;
+    }
     if (sync_load_acq(&c->poisoned)) {
         rc = cask_fail(CASK_EPOISONED, "%s: a write or sync failed earlier; "
                                        "reopen the store", c->dir);
@@ -910,7 +914,7 @@ uint32_t
 cask_active_id(cask *c)
 {
     pthread_mutex_lock(&c->log_mu);
-    uint32_t id = c->active->id;
+    uint32_t id = c->active != NULL ? c->active->id : 0; /* 0: no file */
     pthread_mutex_unlock(&c->log_mu);
     return id;
 }
@@ -1193,6 +1197,8 @@ cask_sync_upto(cask *c, uint64_t seq)
 int
 cask_sync(cask *c)
 {
+    if (c->opt.read_only)
+        return 0; /* nothing was written */
     return cask_sync_upto(c, cask_last_seq(c));
 }
 
@@ -1577,6 +1583,15 @@ cask_write_locked(cask *c, const cask_keyhold *h, const void *val,
     return rc;
 }
 
+/* Every write's first check: the same answer for each, whatever the key. */
+static int
+cask_check_writable(const cask *c)
+{
+    return c->opt.read_only
+               ? cask_fail(CASK_EREADONLY, "%s: opened read-only", c->dir)
+               : 0;
+}
+
 static int
 cask_check_kv(size_t klen, size_t vlen)
 {
@@ -1592,8 +1607,10 @@ cask_put_ttl(cask *c, const void *key, size_t klen, const void *val,
              size_t vlen, uint64_t ttl_ms)
 {
     cask_retired ret = {0};
-    int rc = cask_check_kv(klen, vlen);
+    int rc = cask_check_writable(c);
 
+    if (rc == 0)
+        rc = cask_check_kv(klen, vlen);
     if (rc != 0)
         return rc;
     cask_keyhold h;
@@ -1624,8 +1641,10 @@ int
 cask_del(cask *c, const void *key, size_t klen)
 {
     cask_retired ret = {0};
-    int rc = cask_check_key(klen);
+    int rc = cask_check_writable(c);
 
+    if (rc == 0)
+        rc = cask_check_key(klen);
     if (rc != 0)
         return rc;
     cask_keyhold h;
@@ -1662,8 +1681,10 @@ cask_cas(cask *c, const void *key, size_t klen, const void *expect,
 {
     cask_retired ret = {0};
     cas_expect x = {expect, elen};
-    int rc = cask_check_kv(klen, val ? vlen : 0);
+    int rc = cask_check_writable(c);
 
+    if (rc == 0)
+        rc = cask_check_kv(klen, val ? vlen : 0);
     if (rc != 0)
         return rc;
     cask_keyhold h;
@@ -1928,6 +1949,10 @@ cask_defaults(cask_options *o)
         o->prealloc_bytes = 1u << 20;
     if (o->recover_threads > 64)
         o->recover_threads = 64;
+    if (o->read_only) { /* nothing to sync or merge */
+        o->sync = CASK_SYNC_NONE;
+        o->auto_merge = 0;
+    }
     if (o->tier_base == 0)
         o->tier_base = o->max_file_size / 16 ? o->max_file_size / 16 : 1;
 }
@@ -1942,6 +1967,8 @@ cask_lock_dir(cask *c)
 
     snprintf(path, sizeof path, "%s/LOCK", c->dir);
     c->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (c->lockfd < 0 && c->opt.read_only) /* a read-only mount: flock works */
+        c->lockfd = open(path, O_RDONLY | O_CLOEXEC);
     if (c->lockfd < 0)
         return cask_fail(CASK_EIO, "%s: %s", path, strerror(errno));
     if (flock(c->lockfd, LOCK_EX | LOCK_NB) != 0) {
@@ -1953,6 +1980,8 @@ cask_lock_dir(cask *c)
                          "%s: held by another open store (pid %s): %s", path,
                          pid[0] ? pid : "?", strerror(e));
     }
+    if (c->opt.read_only)
+        return 0; /* writes nothing, the pid included */
     int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
     if (ftruncate(c->lockfd, 0) != 0 ||
         cask_write_full(c->lockfd, pid, (size_t)n, 0) != 0)
@@ -2079,7 +2108,7 @@ cask_free(cask *c)
 static int
 cask_open_dir(cask *c, const char *dir)
 {
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+    if (!c->opt.read_only && mkdir(dir, 0755) != 0 && errno != EEXIST)
         return cask_fail(CASK_EIO, "%s: mkdir: %s", dir, strerror(errno));
     c->dir = strdup(dir);
     if (c->dir == NULL)
@@ -2159,6 +2188,8 @@ cask_open_log(cask *c)
         return rc;
     c->last_seq = c->max_seq_seen;
     sync_store_rlx(&c->durable_seq, c->max_seq_seen);
+    if (c->opt.read_only)
+        return 0; /* no active file: nothing is ever appended */
     rc = cask_open_active(c);
     if (rc != 0)
         return rc;
@@ -2250,6 +2281,10 @@ cask_close(cask *c)
     if (c == NULL)
         return 0;
     cask_stop_threads(c);
+    if (c->opt.read_only) {
+        cask_free(c);
+        return 0;
+    }
     /* the last sync zero-fills nothing, and the preallocated tail goes: a
      * closed store's files end at their last record (the sync below makes
      * the new size durable) */

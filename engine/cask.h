@@ -55,7 +55,8 @@ extern "C" {
     X(CASK_ENOKEYDIR,  -9,  "no keydir registered under that name")           \
     X(CASK_ETOOBIG,    -10, "key or value too large")                         \
     X(CASK_ENOSPC,     -11, "no space left for a new data file (disk full, "  \
-                            "quota or file size limit)")
+                            "quota or file size limit)")                     \
+    X(CASK_EREADONLY,  -12, "store opened read-only")
 
 enum cask_code {
 #define CASK_ENUM_(name, value, msg) name = (value),
@@ -119,6 +120,15 @@ typedef struct cask_options {
      * whose writers take one lock (KD_FLAG_ONE_WRITER); 1 = the calling
      * thread alone. Never more than there are files, nor 64. */
     uint32_t recover_threads;
+    /* Open without writing anything in the directory: no new active file,
+     * no hint files, no torn tail truncated (it is ignored instead), no
+     * interrupted merge finished (its duplicates are harmless), and
+     * O_RDONLY descriptors, so a store on a full disk or a read-only
+     * mount can be read. Writes, merges and syncs return CASK_EREADONLY
+     * (cask_sync: 0, nothing to sync); sync and auto_merge are ignored.
+     * The directory lock is still taken (the LOCK file is created if it
+     * is missing and the directory allows it). */
+    int read_only;
     cask_log_fn log;             /* NULL = silent; may be called from the
                                     store's own threads, never two calls
                                     at once; must not call into the

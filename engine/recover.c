@@ -260,10 +260,15 @@ truncate_tail(rec_loader *w, cask_file *f, int fd, uint64_t off,
 
     /* a tail of zeros alone is usually the active file's preallocation */
     cask_log(c, "%s/%010u.data: torn tail of %llu bytes at offset %llu "
-                "truncated%s", c->dir, f->id,
+                "%s%s", c->dir, f->id,
              (unsigned long long)(size - off), (unsigned long long)off,
+             c->opt.read_only ? "ignored (read-only open)" : "truncated",
              zeros ? " (zeros only: preallocated or never written)" : "");
     w->torn_bytes += size - off;
+    if (c->opt.read_only) { /* left on disk for a writable open to cut */
+        sync_store_rlx(&f->size, off);
+        return 0;
+    }
     if (ftruncate(fd, (off_t)off) != 0 || fdatasync(fd) != 0)
         return cask_fail(CASK_EIO, "%s/%010u.data: truncate: %s", c->dir,
                          f->id, strerror(errno));
@@ -356,7 +361,7 @@ load_file(rec_loader *w, const rec_file *rf)
     int fd, rc;
 
     cask_path(w->c, path, sizeof path, rf->f->id, "data");
-    fd = open(path, O_RDWR | O_CLOEXEC);
+    fd = open(path, (w->c->opt.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
     if (fd < 0)
         return cask_fail(CASK_EIO, "%s: %s", path, strerror(errno));
     rc = load_hint(w, rf->f, rf->size);
@@ -402,9 +407,12 @@ static int
 drop_stub(cask *c, int fd, uint32_t id, uint64_t size)
 {
     cask_log(c, "%s/%010u.data: torn tail of %llu bytes (incomplete file "
-                "header); file removed", c->dir, id, (unsigned long long)size);
+                "header); file %s", c->dir, id, (unsigned long long)size,
+             c->opt.read_only ? "ignored (read-only open)" : "removed");
     c->torn_bytes += size;
     close(fd);
+    if (c->opt.read_only)
+        return 0;
     unlink_file(c, id, "hint");
     unlink_file(c, id, "data");
     return fsync(c->dirfd) == 0 ? 0
@@ -426,6 +434,8 @@ drop_empty(cask *c, int fd, uint32_t id)
                          "header", c->dir, id);
     }
     close(fd);
+    if (c->opt.read_only)
+        return 0; /* nothing to load; a writable open removes it */
     unlink_file(c, id, "hint");
     unlink_file(c, id, "data");
     return 0;
@@ -440,6 +450,8 @@ drop_emptied(cask *c, cask_file *f)
     uint32_t id = f->id;
 
     cask_tab_remove(c, &id, 1);
+    if (c->opt.read_only)
+        return 0;
     unlink_file(c, id, "hint");
     unlink_file(c, id, "data");
     return 0;
@@ -471,7 +483,7 @@ add_file(cask *c, uint32_t id, rec_files *l)
     int fd, rc;
 
     cask_path(c, path, sizeof path, id, "data");
-    fd = open(path, O_RDWR | O_CLOEXEC);
+    fd = open(path, (c->opt.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &st) != 0) {
         rc = cask_fail(CASK_EIO, "%s: %s", path, strerror(errno));
         if (fd >= 0)
@@ -664,7 +676,7 @@ list_dir(cask *c, rec_ids *data, rec_ids *manifests)
             rc = ids_push(data, id);
         else if (name_id(de->d_name, "manifest", &id))
             rc = ids_push(manifests, id);
-        else if (name_id(de->d_name, "hint.tmp", &id))
+        else if (name_id(de->d_name, "hint.tmp", &id) && !c->opt.read_only)
             unlinkat(c->dirfd, de->d_name, 0); /* an unfinished hint */
     }
     closedir(d);
@@ -848,11 +860,13 @@ cask_recover(cask *c)
     char name[64];
     int rc = list_dir(c, &data, &man);
 
-    for (size_t i = 0; rc == 0 && i < man.n; i++) {
+    /* read-only: an interrupted merge stays as it is; its outputs
+     * duplicate records of its inputs, which the seq rule makes harmless */
+    for (size_t i = 0; rc == 0 && !c->opt.read_only && i < man.n; i++) {
         snprintf(name, sizeof name, "%010u.manifest", man.v[i]);
         rc = finish_manifest(c, name);
     }
-    if (rc == 0 && man.n > 0) {
+    if (rc == 0 && man.n > 0 && !c->opt.read_only) {
         data.n = 0; /* the manifests removed files: list again */
         rc = list_dir(c, &data, &man);
     }

@@ -2,6 +2,7 @@
 # tests/engine_verify_cli.sh CASKLAB OUTDIR - `casklab verify` end to end: a
 # clean store verifies (exit 0); a value byte flipped under a valid hint
 # file is invisible to open but verify names its file and offset (exit 1);
+# get, stats and verify leave the directory as it was (read-only opens);
 # --auto-merge and --recover-threads are accepted; stats shows the
 # loaders and the keydir's sizing; bad usage exits 64; commands other than put
 # refuse a directory that holds no store (exit 2) and create nothing.
@@ -35,6 +36,13 @@ grep -q "holds no data files" "$out/last.log" || fail "empty dir: $(cat "$out/la
 [ -z "$(ls "$s")" ] || fail "stats wrote into an empty directory"
 expect 0 "$cas" put --dir "$s" --auto-merge hello world-of-bytes
 expect 0 "$cas" verify --dir "$s"
+# get, stats and verify open read-only: the directory does not change
+before=$(ls -l --time-style=+%s.%N "$s" | md5sum)
+expect 0 "$cas" get --dir "$s" hello
+expect 0 "$cas" stats --dir "$s"
+expect 0 "$cas" verify --dir "$s"
+[ "$(ls -l --time-style=+%s.%N "$s" | md5sum)" = "$before" ] ||
+    fail "a read-only command changed $s: $(ls -l "$s")"
 grep -q '^0 damaged records$' "$out/last.log" || fail "clean store: $(cat "$out/last.log")"
 [ -f "$s/0000000001.hint" ] || fail "close wrote no hint file"
 # record at 16: 40-byte header, "hello", then the value: flip its 4th byte

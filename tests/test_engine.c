@@ -11,6 +11,7 @@
 #include "tests/cutest.h"
 #include "tests/engine_util.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -1097,6 +1098,127 @@ test_keydir_presized(void)
     free(dir);
 }
 
+static void
+ro_damaged(void *arg, uint32_t file_id, uint64_t off, const char *why)
+{
+    (void)arg;
+    fprintf(stderr, "damaged: file %u offset %llu: %s\n", file_id,
+            (unsigned long long)off, why);
+}
+
+/* 1 if directories a and b hold the same names with the same bytes. */
+static int
+ro_same_dir(const char *a, const char *b)
+{
+    DIR *d = opendir(a);
+    struct dirent *de;
+    int same = d != NULL, n = 0, m = 0;
+
+    while (same && (de = readdir(d)) != NULL) {
+        char pa[4400], pb[4400];
+        size_t la = 0, lb = 0;
+        if (de->d_name[0] == '.')
+            continue;
+        n++;
+        snprintf(pa, sizeof pa, "%s/%s", a, de->d_name);
+        snprintf(pb, sizeof pb, "%s/%s", b, de->d_name);
+        unsigned char *x = eu_slurp(pa, &la), *y = eu_slurp(pb, &lb);
+        same = x != NULL && y != NULL && la == lb && memcmp(x, y, la) == 0;
+        if (!same)
+            fprintf(stderr, "read-only open changed %s\n", de->d_name);
+        free(x);
+        free(y);
+    }
+    if (d != NULL)
+        closedir(d);
+    d = opendir(b);
+    while (d != NULL && (de = readdir(d)) != NULL)
+        m += de->d_name[0] != '.';
+    if (d != NULL)
+        closedir(d);
+    return same && n == m;
+}
+
+/*
+ * A read-only open writes nothing: not a new active file, not the torn
+ * tail it finds (ignored instead of cut), not the stub of a file whose
+ * header never made it, not an unfinished hint's removal, not the LOCK
+ * file's pid. It reads every key, refuses every write with CASK_EREADONLY
+ * and syncs nothing. The writable open after it does what it left.
+ */
+static void
+test_read_only(void)
+{
+    char *dir = eu_tmpdir("ro"), *copy = eu_tmpdir("ro-copy"), path[4400];
+    cask *c = open_store(dir, "lockfree", CASK_SYNC_NONE, 2048);
+    char k[16], v[16];
+
+    for (int i = 0; i < 200; i++) {
+        snprintf(k, sizeof k, "ro%d", i);
+        snprintf(v, sizeof v, "v%d", i);
+        CU_ASSERT_EQUAL(put_s(c, k, v), 0);
+    }
+    close_store(c);
+    /* a torn tail on the newest file, a stub, an unfinished hint */
+    uint32_t newest = eu_newest_data(dir, UINT32_MAX);
+    snprintf(path, sizeof path, "%s/%010u.data", dir, newest);
+    FILE *f = fopen(path, "ab");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs("torn-record", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/%010u.data", dir, newest + 1);
+    CU_ASSERT_FATAL(eu_spit(path, "CASK", 4) == 0);
+    snprintf(path, sizeof path, "%s/%010u.hint.tmp", dir, newest);
+    CU_ASSERT_FATAL(eu_spit(path, "partial", 7) == 0);
+    /* not this process's pid: an open that writes its own would show */
+    snprintf(path, sizeof path, "%s/LOCK", dir);
+    CU_ASSERT_FATAL(eu_spit(path, "1\n", 2) == 0);
+    CU_ASSERT_FATAL(eu_copydir(dir, copy) == 0);
+
+    cask_options o = {0};
+    cask_info st;
+    o.keydir = "lockfree";
+    o.read_only = 1;
+    o.sync = CASK_SYNC_ALWAYS; /* ignored: nothing to sync */
+    o.auto_merge = 1;          /* ignored too */
+    c = eu_open(dir, &o);
+    CU_ASSERT_FATAL(c != NULL);
+    for (int i = 0; i < 200; i++) {
+        snprintf(k, sizeof k, "ro%d", i);
+        snprintf(v, sizeof v, "v%d", i);
+        expect_val(c, k, v);
+    }
+    CU_ASSERT_EQUAL(put_s(c, "x", "y"), CASK_EREADONLY);
+    CU_ASSERT(strstr(cask_errdetail(), "opened read-only") != NULL);
+    CU_ASSERT_EQUAL(cask_del(c, "ro1", 3), CASK_EREADONLY);
+    CU_ASSERT_EQUAL(cask_del(c, "absent", 6), CASK_EREADONLY);
+    CU_ASSERT_EQUAL(cask_cas(c, "ro1", 3, "v1", 2, "z", 1), CASK_EREADONLY);
+    CU_ASSERT_EQUAL(cask_merge(c, CASK_MERGE_ALL), CASK_EREADONLY);
+    CU_ASSERT_EQUAL(cask_sync(c), 0);
+    expect_val(c, "ro1", "v1");
+    CU_ASSERT_EQUAL_FATAL(cask_stats(c, &st), 0);
+    CU_ASSERT_EQUAL(st.keys, 200);
+    CU_ASSERT_EQUAL(st.torn_bytes, 11 + 4);
+    cask_info_free(&st);
+    CU_ASSERT_EQUAL(cask_verify(c, ro_damaged, NULL), 0);
+    close_store(c);
+    CU_ASSERT(ro_same_dir(dir, copy));
+
+    /* the writable open cuts the tail, drops the stub and the temp hint */
+    c = open_store(dir, "lockfree", CASK_SYNC_NONE, 2048);
+    CU_ASSERT_EQUAL_FATAL(cask_stats(c, &st), 0);
+    CU_ASSERT_EQUAL(st.torn_bytes, 11 + 4);
+    CU_ASSERT_EQUAL(st.keys, 200);
+    cask_info_free(&st);
+    close_store(c);
+    snprintf(path, sizeof path, "%s/%010u.hint.tmp", dir, newest);
+    CU_ASSERT(access(path, F_OK) != 0);
+    eu_rmdir(dir);
+    eu_rmdir(copy);
+    free(dir);
+    free(copy);
+}
+
 int
 main(void)
 {
@@ -1110,6 +1232,7 @@ main(void)
         CT_CASE(test_concurrent),  CT_CASE(test_concurrent_sync_modes),
         CT_CASE(test_fold_snapshot), CT_CASE(test_poison),
         CT_CASE(test_parallel_recovery), CT_CASE(test_keydir_presized),
+        CT_CASE(test_read_only),
     };
     return ct_run("engine", cases, CT_NCASES(cases)) ? 1 : 0;
 }

@@ -2,8 +2,9 @@
  * tests/test_engine_nospace.c - a full disk, for real: the store fails the
  * write that finds no space with an error that says so, loses no
  * acknowledged write, still opens while there is space for a new file's
- * header (every get works), refuses to open, saying why, when there is
- * not even that, and writes again once there is space.
+ * header (every get works), refuses a writable open, saying why, when
+ * there is not even that (a read-only open still reads everything), and
+ * writes again once there is space.
  *
  * tests/nospace.sh starts this binary under `unshare -rm` (root of its own
  * user and mount namespaces), so it can mount a small tmpfs of its own:
@@ -141,7 +142,7 @@ test_fill_until_full(void)
  * starts unpreallocated and the store opens; the last of the space takes a
  * few more writes, then a write fails saying why. With no space left at
  * all, an open cannot even write a new file's header: it fails, and says
- * so, and nothing stored is touched. */
+ * so, and nothing stored is touched; a read-only open reads it all. */
 static void
 test_reopen_while_full(void)
 {
@@ -165,6 +166,16 @@ test_reopen_while_full(void)
     CU_ASSERT_EQUAL(rc, CASK_ENOSPC);
     CU_ASSERT(strstr(cask_errdetail(), "write header: No space left") != NULL);
     CU_ASSERT(d == NULL);
+
+    /* a read-only open writes nothing, so it still works */
+    rc = cask_open(ns_dir, &(cask_options){.keydir = "lockfree",
+                                           .read_only = 1},
+                   &d);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    cask_thread_register(d);
+    ns_expect_all(d);
+    CU_ASSERT_EQUAL(cask_verify(d, ns_damaged, NULL), 0);
+    CU_ASSERT_EQUAL(eu_close(d), 0);
 }
 
 static void
