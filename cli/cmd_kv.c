@@ -269,7 +269,7 @@ del_usage(void)
 }
 
 static void
-stats_print(const cask_info *st)
+stats_print(const cask_info *st, int read_only)
 {
     printf("keydir            %s\n", st->keydir);
     printf("keys              %llu\n", (unsigned long long)st->keys);
@@ -287,12 +287,13 @@ stats_print(const cask_info *st)
            "tail)\n", (unsigned long long)st->reserved_bytes);
     printf("open descriptors  %llu\n", (unsigned long long)st->open_fds);
     printf("open time         %.3f ms (%llu hint files, %llu files scanned, "
-           "%llu loading thread%s, %llu torn bytes truncated)\n",
+           "%llu loading thread%s, %llu torn bytes %s)\n",
            (double)st->open_ns / 1e6, (unsigned long long)st->hints_loaded,
            (unsigned long long)st->files_scanned,
            (unsigned long long)st->recover_threads,
            st->recover_threads == 1 ? "" : "s",
-           (unsigned long long)st->torn_bytes);
+           (unsigned long long)st->torn_bytes,
+           read_only ? "ignored (a read-only open)" : "truncated");
     printf("merges            %llu (%.3f ms total; %llu automatic checks, "
            "%llu failed)\n", (unsigned long long)st->merges,
            (double)st->merge_ns_total / 1e6,
@@ -321,7 +322,7 @@ stats_run(int argc, char **argv)
         return KV_EXIT_STORE;
     int rc = cask_stats(c, &st);
     if (rc == 0)
-        stats_print(&st);
+        stats_print(&st, a.opt.read_only);
     cask_info_free(&st);
     return kv_finish(&a, c, rc);
 }
