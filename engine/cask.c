@@ -63,6 +63,18 @@ cask_fail(int code, const char *fmt, ...)
     return code;
 }
 
+void *
+cask_grow(void *v, size_t n, size_t *cap, size_t elem, size_t first)
+{
+    if (n < *cap)
+        return v;
+    size_t want = *cap ? 2 * *cap : first;
+    void *nv = realloc(v, want * elem);
+    if (nv != NULL)
+        *cap = want;
+    return nv;
+}
+
 void
 cask_log(cask *c, const char *fmt, ...)
 {
@@ -1720,14 +1732,10 @@ fold_collect(const void *key, size_t klen, const kd_entry *e, void *arg)
 {
     fold_list *l = arg;
 
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 1024;
-        fold_item *nv = realloc(l->v, cap * sizeof *nv);
-        if (nv == NULL)
-            return l->oom = 1;
-        l->v = nv;
-        l->cap = cap;
-    }
+    fold_item *nv = cask_grow(l->v, l->n, &l->cap, sizeof *nv, 1024);
+    if (nv == NULL)
+        return l->oom = 1;
+    l->v = nv;
     fold_item *it = &l->v[l->n];
     it->key = malloc(klen);
     if (it->key == NULL)

@@ -211,6 +211,13 @@ struct cask {
     pthread_mutex_t logfn_mu;  /* one opt.log call at a time */
 };
 
+/*
+ * Room for one more element in a growable array: returns v itself while
+ * n < *cap, else v reallocated to twice *cap (`first` elements the first
+ * time) with *cap updated, or NULL out of memory (v and *cap unchanged).
+ */
+void *cask_grow(void *v, size_t n, size_t *cap, size_t elem, size_t first);
+
 /* Sets the calling thread's detail message; returns code. */
 int cask_fail(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

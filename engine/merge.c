@@ -226,14 +226,10 @@ static int
 mg_add_move(mg *m, const void *key, uint32_t klen, const kd_entry *from,
             const kd_entry *to, int del)
 {
-    if (m->nmv == m->capmv) {
-        size_t cap = m->capmv ? 2 * m->capmv : 1024;
-        mg_move *nv = realloc(m->mv, cap * sizeof *nv);
-        if (nv == NULL)
-            return cask_fail(CASK_ENOMEM, "merge: out of memory");
-        m->mv = nv;
-        m->capmv = cap;
-    }
+    mg_move *nv = cask_grow(m->mv, m->nmv, &m->capmv, sizeof *nv, 1024);
+    if (nv == NULL)
+        return cask_fail(CASK_ENOMEM, "merge: out of memory");
+    m->mv = nv;
     mg_move *v = &m->mv[m->nmv];
     v->from = *from;
     if (to != NULL)

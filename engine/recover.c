@@ -33,14 +33,10 @@ typedef struct rec_ids {
 static int
 ids_push(rec_ids *l, uint32_t id)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        uint32_t *nv = realloc(l->v, cap * sizeof *nv);
-        if (nv == NULL)
-            return cask_fail(CASK_ENOMEM, "recovery: out of memory");
-        l->v = nv;
-        l->cap = cap;
-    }
+    uint32_t *nv = cask_grow(l->v, l->n, &l->cap, sizeof *nv, 64);
+    if (nv == NULL)
+        return cask_fail(CASK_ENOMEM, "recovery: out of memory");
+    l->v = nv;
     l->v[l->n++] = id;
     return 0;
 }
@@ -460,14 +456,10 @@ drop_emptied(cask *c, cask_file *f)
 static int
 files_push(rec_files *l, cask_file *f, uint64_t size)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        rec_file *nv = realloc(l->v, cap * sizeof *nv);
-        if (nv == NULL)
-            return cask_fail(CASK_ENOMEM, "recovery: out of memory");
-        l->v = nv;
-        l->cap = cap;
-    }
+    rec_file *nv = cask_grow(l->v, l->n, &l->cap, sizeof *nv, 64);
+    if (nv == NULL)
+        return cask_fail(CASK_ENOMEM, "recovery: out of memory");
+    l->v = nv;
     l->v[l->n++] = (rec_file){f, size};
     return 0;
 }
@@ -736,13 +728,10 @@ est_list(cask *c, est_file **out)
         while ((de = readdir(d)) != NULL) {
             if (pass == 0 && name_id(de->d_name, "data", &id) &&
                 fstatat(c->dirfd, de->d_name, &st, 0) == 0) {
-                if (n == cap) {
-                    est_file *nv = realloc(v, (cap = cap ? 2 * cap : 64) *
-                                                  sizeof *nv);
-                    if (nv == NULL)
-                        break;
-                    v = nv;
-                }
+                est_file *nv = cask_grow(v, n, &cap, sizeof *nv, 64);
+                if (nv == NULL)
+                    break; /* an estimate from the files listed so far */
+                v = nv;
                 v[n++] = (est_file){id, (uint64_t)st.st_size, 0, 0, 0};
             } else if (pass == 1 && name_id(de->d_name, "hint", &id)) {
                 est_file *e = est_find(v, n, id);

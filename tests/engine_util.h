@@ -1,7 +1,8 @@
 /*
  * tests/engine_util.h - helpers shared by the engine's suites and its crash
  * driver: opening and closing a store, temporary store directories, file
- * copies, the active file and where its records end, keydir iteration.
+ * copies, the active file and where its records end, keydir iteration,
+ * a log that collects the store's messages, a cask_verify reporter.
  */
 #ifndef TESTS_ENGINE_UTIL_H
 #define TESTS_ENGINE_UTIL_H
@@ -12,11 +13,41 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* A cask_options.log that collects every message (the store's threads
+ * may log too): pass eu_log_fn as log and an eu_log as log_arg. */
+typedef struct eu_log {
+    pthread_mutex_t mu;
+    char text[16384];
+} eu_log;
+
+#define EU_LOG_INIT {PTHREAD_MUTEX_INITIALIZER, ""}
+
+static inline void
+eu_log_fn(void *arg, const char *msg)
+{
+    eu_log *l = arg;
+
+    pthread_mutex_lock(&l->mu);
+    size_t n = strlen(l->text);
+    snprintf(l->text + n, sizeof l->text - n, "%s\n", msg);
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* A cask_verify callback that prints each damaged record. */
+static inline void
+eu_print_damaged(void *arg, uint32_t file_id, uint64_t off, const char *why)
+{
+    (void)arg;
+    fprintf(stderr, "damaged: file %u offset %llu: %s\n", file_id,
+            (unsigned long long)off, why);
+}
 
 /* Opens the store in dir with o and registers the calling thread with
  * it; on failure prints why and returns NULL (the suites assert on it). */

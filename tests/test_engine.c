@@ -1098,14 +1098,6 @@ test_keydir_presized(void)
     free(dir);
 }
 
-static void
-ro_damaged(void *arg, uint32_t file_id, uint64_t off, const char *why)
-{
-    (void)arg;
-    fprintf(stderr, "damaged: file %u offset %llu: %s\n", file_id,
-            (unsigned long long)off, why);
-}
-
 /* 1 if directories a and b hold the same names with the same bytes. */
 static int
 ro_same_dir(const char *a, const char *b)
@@ -1200,7 +1192,7 @@ test_read_only(void)
     CU_ASSERT_EQUAL(st.keys, 200);
     CU_ASSERT_EQUAL(st.torn_bytes, 11 + 4);
     cask_info_free(&st);
-    CU_ASSERT_EQUAL(cask_verify(c, ro_damaged, NULL), 0);
+    CU_ASSERT_EQUAL(cask_verify(c, eu_print_damaged, NULL), 0);
     close_store(c);
     CU_ASSERT(ro_same_dir(dir, copy));
 

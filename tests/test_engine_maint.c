@@ -23,22 +23,6 @@
 /* Bound on waiting for one more automatic policy check. */
 #define WAIT_MS 20000u
 
-typedef struct log_cap {
-    pthread_mutex_t mu;
-    char text[8192];
-} log_cap;
-
-static void
-cap_log(void *arg, const char *msg)
-{
-    log_cap *l = arg;
-
-    pthread_mutex_lock(&l->mu);
-    size_t n = strlen(l->text);
-    snprintf(l->text + n, sizeof l->text - n, "%s\n", msg);
-    pthread_mutex_unlock(&l->mu);
-}
-
 static cask *
 open_opt(const char *dir, cask_options *o)
 {
@@ -281,12 +265,12 @@ test_verify_and_merge_error(void)
 {
     char *dir = eu_tmpdir("verify");
     cask_options o = {0};
-    log_cap lg = {PTHREAD_MUTEX_INITIALIZER, ""};
+    eu_log lg = EU_LOG_INIT;
     damage d = {0};
 
     o.max_file_size = 4096;
     o.tier_min_files = 1000;
-    o.log = cap_log;
+    o.log = eu_log_fn;
     o.log_arg = &lg;
     cask *c = open_opt(dir, &o);
     for (int ver = 0; ver < 10; ver++)
@@ -364,7 +348,7 @@ test_hints_after_crash(void)
     char *dir = eu_tmpdir("hintcrash");
     int p[2];
     uint64_t hints = 0;
-    log_cap lg = {PTHREAD_MUTEX_INITIALIZER, ""};
+    eu_log lg = EU_LOG_INIT;
 
     CU_ASSERT_FATAL(pipe(p) == 0);
     pid_t pid = fork();
@@ -388,7 +372,7 @@ test_hints_after_crash(void)
     CU_ASSERT(hints >= 5);
 
     cask_options o = {0};
-    o.log = cap_log;
+    o.log = eu_log_fn;
     o.log_arg = &lg;
     cask *c = open_opt(dir, &o);
     cask_info st = stats_of(c);

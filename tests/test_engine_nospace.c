@@ -25,23 +25,7 @@ static char ns_root[64] = "/tmp/casklab-nospace-XXXXXX";
 static char ns_dir[128];
 static int ns_acked; /* puts acknowledged so far: keys n0..n{acked-1} */
 
-typedef struct ns_log {
-    pthread_mutex_t mu;
-    char text[16384];
-} ns_log;
-
-static ns_log ns_lg = {PTHREAD_MUTEX_INITIALIZER, ""};
-
-static void
-ns_log_fn(void *arg, const char *msg)
-{
-    ns_log *l = arg;
-
-    pthread_mutex_lock(&l->mu);
-    size_t n = strlen(l->text);
-    snprintf(l->text + n, sizeof l->text - n, "%s\n", msg);
-    pthread_mutex_unlock(&l->mu);
-}
+static eu_log ns_lg = EU_LOG_INIT;
 
 static int
 ns_logged(const char *what)
@@ -60,7 +44,7 @@ ns_open(void)
 
     o.keydir = "lockfree";
     o.max_file_size = NS_MAX_FILE;
-    o.log = ns_log_fn;
+    o.log = eu_log_fn;
     o.log_arg = &ns_lg;
     return eu_open(ns_dir, &o);
 }
@@ -98,14 +82,6 @@ ns_expect_all(cask *c)
             bad++;
     }
     CU_ASSERT_EQUAL(bad, 0);
-}
-
-static void
-ns_damaged(void *arg, uint32_t file_id, uint64_t off, const char *why)
-{
-    (void)arg;
-    fprintf(stderr, "damaged: file %u offset %llu: %s\n", file_id,
-            (unsigned long long)off, why);
 }
 
 /* Puts until one fails; returns its code (0 if max puts all succeeded). */
@@ -151,7 +127,7 @@ test_reopen_while_full(void)
     CU_ASSERT_FATAL(c != NULL);
     CU_ASSERT(ns_logged("unpreallocated"));
     ns_expect_all(c);
-    CU_ASSERT_EQUAL(cask_verify(c, ns_damaged, NULL), 0);
+    CU_ASSERT_EQUAL(cask_verify(c, eu_print_damaged, NULL), 0);
     int before = ns_acked;
     CU_ASSERT_EQUAL(ns_fill(c, 100000), CASK_ENOSPC);
     CU_ASSERT(strstr(cask_errdetail(), "No space left on device") != NULL);
@@ -174,7 +150,7 @@ test_reopen_while_full(void)
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     cask_thread_register(d);
     ns_expect_all(d);
-    CU_ASSERT_EQUAL(cask_verify(d, ns_damaged, NULL), 0);
+    CU_ASSERT_EQUAL(cask_verify(d, eu_print_damaged, NULL), 0);
     CU_ASSERT_EQUAL(eu_close(d), 0);
 }
 
