@@ -550,9 +550,18 @@ cask_fault(cask *c, const char *op)
 }
 
 static void
-cask_poison(cask *c)
+cask_poison(cask *c, int code)
 {
-    sync_store_rel(&c->poisoned, 1);
+    int none = 0;
+
+    /* the first failure is the reason; later ones follow from it */
+    (void)sync_cas_acqrel(&c->poisoned, &none, code < 0 ? code : CASK_EIO);
+}
+
+int
+cask_poisoned(cask *c)
+{
+    return sync_load_acq(&c->poisoned);
 }
 
 /* A rotated-out file whose hint is still to be written: the writer that
@@ -879,14 +888,15 @@ cask_append(cask *c, cask_rec *r, cask_file **fout, uint64_t *pos,
         goto out;
     }
     if (sync_load_acq(&c->poisoned)) {
-        rc = cask_fail(CASK_EPOISONED, "%s: a write or sync failed earlier; "
-                                       "reopen the store", c->dir);
+        rc = cask_fail(CASK_EPOISONED, "%s: a write or sync failed earlier "
+                                       "(%s); reopen the store", c->dir,
+                       cask_strerror(sync_load_acq(&c->poisoned)));
         goto out;
     }
     if (sync_load_rlx(&c->active->size) + n > c->opt.max_file_size &&
         sync_load_rlx(&c->active->size) > CASK_FILE_HDR &&
         (rc = cask_rotate(c, ret)) != 0) {
-        cask_poison(c);
+        cask_poison(c, rc);
         goto out;
     }
     r->seq = c->last_seq + 1;
@@ -896,7 +906,7 @@ cask_append(cask *c, cask_rec *r, cask_file **fout, uint64_t *pos,
                        "%s/%010u.data offset %llu: write: %s",
                        c->dir, c->active->id, (unsigned long long)*pos,
                        strerror(errno));
-        cask_poison(c);
+        cask_poison(c, rc);
         goto out;
     }
     c->last_seq = r->seq;
@@ -1020,10 +1030,10 @@ cask_sync_file(cask *c, cask_file *f, int rc)
     int fd = rc == 0 ? cask_fd_get(f) : rc;
 
     if (fd >= 0) {
-        rc = cask_fault(c, "sync") == 0 && fdatasync(fd) == 0 ? 0
-                                : cask_fail(CASK_EIO, "%s/%010u.data: "
-                                            "fdatasync: %s", c->dir, f->id,
-                                            strerror(errno));
+        rc = cask_fault(c, "sync") == 0 && fdatasync(fd) == 0
+                 ? 0
+                 : cask_fail(cask_write_code(errno), "%s/%010u.data: "
+                             "fdatasync: %s", c->dir, f->id, strerror(errno));
         cask_fd_put(f);
     } else {
         rc = fd;
@@ -1130,7 +1140,7 @@ cask_lead(cask *c)
     if (rc != 0) {
         /* Never retry and acknowledge: the kernel may have dropped the
          * dirty pages it failed to write (the fsyncgate lesson). */
-        cask_poison(c);
+        cask_poison(c, rc);
     } else {
         sync_faa_rlx(&c->group_syncs, 1);
         if (c->sync_target > sync_load_rlx(&c->durable_seq))
@@ -1578,7 +1588,7 @@ cask_write_locked(cask *c, const cask_keyhold *h, const void *val,
         if (k == KD_ENOMEM) {
             /* The record is in the log but not in the keydir: the live
              * store and a recovery would disagree, so refuse further writes */
-            cask_poison(c);
+            cask_poison(c, CASK_ENOMEM);
             rc = cask_fail(CASK_ENOMEM, "keydir out of memory");
         } else {
             if (!tomb)

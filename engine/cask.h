@@ -160,6 +160,14 @@ typedef struct cask cask;
  */
 int cask_open(const char *dir, const cask_options *opt, cask **out);
 
+/*
+ * cask_poisoned: 0 while the store accepts writes; after a failed write or
+ * sync, the code of that first failure (CASK_EIO, CASK_ENOSPC, CASK_ENOMEM),
+ * which every later write's CASK_EPOISONED follows from. Lets a caller say
+ * why writes stopped, e.g. a full disk.
+ */
+int cask_poisoned(cask *c);
+
 /* Syncs and closes. No other thread may be using the store. */
 int cask_close(cask *c);
 

@@ -136,7 +136,7 @@ struct cask {
     pthread_mutex_t log_mu;    /* the append point */
     cask_file *active;         /* log_mu; holds its own reference */
     uint64_t last_seq;         /* log_mu: seq of the last appended record */
-    _Atomic int poisoned;
+    _Atomic int poisoned;      /* 0, or the code of the failure that did it */
 
     pthread_mutex_t sync_mu;   /* group commit (DESIGN.md) */
     pthread_cond_t gather_cv;  /* sync_mu, CLOCK_MONOTONIC: wakes a leader

@@ -53,8 +53,10 @@ cs_of(srv_store *s)
     return ((cs_store *)s)->c;
 }
 
+/* The server's code for an engine result. A full disk keeps its own code
+ * after it poisoned the store, so that every refused write says why. */
 static int
-cs_err(int rc)
+cs_err(cask *c, int rc)
 {
     switch (rc) {
     case CASK_OK: return 0;
@@ -62,7 +64,10 @@ cs_err(int rc)
     case CASK_ECHANGED: return SRV_EMISMATCH;
     case CASK_ENOMEM: return SRV_ENOMEM;
     case CASK_EINVAL: case CASK_ETOOBIG: return SRV_EINVAL;
-    default: return SRV_EIO; /* EIO, ECORRUPT, EPOISONED, ... */
+    case CASK_ENOSPC: return SRV_ENOSPC;
+    case CASK_EPOISONED:
+        return cask_poisoned(c) == CASK_ENOSPC ? SRV_ENOSPC : SRV_EIO;
+    default: return SRV_EIO; /* EIO, ECORRUPT, ... */
     }
 }
 
@@ -120,7 +125,7 @@ cs_read(cask *c, const void *key, size_t klen, char **raw, size_t *rlen)
 
     *raw = NULL;
     if (rc != 0)
-        return cs_err(rc);
+        return cs_err(c, rc);
     if (*rlen < CS_HDR) {
         free(v);
         return SRV_EIO; /* not written by this adapter */
@@ -171,7 +176,7 @@ cs_update(cask *c, const void *key, size_t klen, cs_decide_fn decide,
             return rc;
         rc = decide(live, raw, rlen, arg, &next, &nlen);
         if (rc == 0 && (raw != NULL || next != NULL)) {
-            rc = cs_err(cask_cas(c, key, klen, raw, rlen, next, nlen));
+            rc = cs_err(c, cask_cas(c, key, klen, raw, rlen, next, nlen));
             cs_dirty = 1;
         }
         free(raw);
@@ -229,7 +234,7 @@ cs_set(srv_store *s, const void *key, size_t klen, const void *val,
     rc = cask_put_ttl(cs_of(s), key, klen, raw, CS_HDR + vlen, (uint64_t)ttl);
     cs_dirty = 1;
     free(raw);
-    return cs_err(rc);
+    return cs_err(cs_of(s), rc);
 }
 
 static int
@@ -372,7 +377,7 @@ cs_keys(srv_store *s, srv_keys *out)
 
     if (rc != 0) {
         srv_keys_free(&l.k);
-        return rc == SRV_ENOMEM ? rc : cs_err(rc);
+        return rc == SRV_ENOMEM ? rc : cs_err(cs_of(s), rc);
     }
     *out = l.k;
     return 0;
@@ -414,13 +419,13 @@ cs_merge(srv_store *s)
 {
     int rc = cask_merge(cs_of(s), CASK_MERGE_ALL);
 
-    return rc < 0 ? cs_err(rc) : 0;
+    return rc < 0 ? cs_err(cs_of(s), rc) : 0;
 }
 
 static int
 cs_sync(srv_store *s)
 {
-    return cs_err(cask_sync(cs_of(s)));
+    return cs_err(cs_of(s), cask_sync(cs_of(s)));
 }
 
 static void
@@ -512,7 +517,8 @@ srv_caskstore_open(const char *dir, const cask_options *opt, srv_store **out,
                      cask_errdetail());
         free(s);
         return rc == CASK_ENOMEM ? SRV_ENOMEM
-             : rc == CASK_EINVAL || rc == CASK_ENOKEYDIR ? SRV_EINVAL : SRV_EIO;
+             : rc == CASK_EINVAL || rc == CASK_ENOKEYDIR ? SRV_EINVAL
+             : rc == CASK_ENOSPC ? SRV_ENOSPC : SRV_EIO;
     }
     s->base.ops = always ? &cs_ops_commit : &cs_ops;
     *out = &s->base;

@@ -27,9 +27,9 @@ extern "C" {
 
 /*
  * Opens (creating if needed) the engine store in dir with opt (NULL =
- * defaults). Returns 0, SRV_ENOMEM, SRV_EINVAL (bad option or keydir name)
- * or SRV_EIO (cannot open: locked, corrupt, I/O), with the engine's
- * message in errbuf.
+ * defaults). Returns 0, SRV_ENOMEM, SRV_EINVAL (bad option or keydir name),
+ * SRV_ENOSPC (no space for even a new file's header) or SRV_EIO (cannot
+ * open: locked, corrupt, I/O), with the engine's message in errbuf.
  */
 int srv_caskstore_open(const char *dir, const cask_options *opt,
                        srv_store **out, char *errbuf, size_t errlen);

@@ -50,7 +50,7 @@ static const char *const ERR_NOTINT = "ERR value is not an integer or out of ran
 static void
 reply_store_error(srv_ctx *x, int rc)
 {
-    if (rc == SRV_EIO)
+    if (rc == SRV_EIO || rc == SRV_ENOSPC)
         REPLY(resp_add_error(x->out, "IOERR %s", srv_strerror(rc)));
     else
         REPLY(resp_add_error(x->out, "ERR %s", srv_strerror(rc)));
@@ -856,13 +856,13 @@ exec_one(srv_ctx *x)
 }
 
 void
-srv_batch_commit_failed(srv_batch *b)
+srv_batch_commit_failed(srv_batch *b, int rc)
 {
     srv_ctx x = {b, NULL, &b->out, b->sh, b->sh->store};
 
     b->out.len = b->commit_start;
     for (size_t i = 0; i < b->commit_ran; i++)
-        reply_store_error(&x, SRV_EIO);
+        reply_store_error(&x, rc == SRV_ENOSPC ? rc : SRV_EIO);
 }
 
 void

@@ -121,7 +121,7 @@ http_kv(srv_batch *b, const http_request *r)
     if (rc == SRV_ENOTFOUND)
         http_text(b, r, 404);
     else if (rc != 0)
-        http_text(b, r, rc == SRV_EIO ? 503 : 500);
+        http_text(b, r, rc == SRV_EIO ? 503 : rc == SRV_ENOSPC ? 507 : 500);
     else if (strcmp(r->method, "GET") != 0)
         srv_http_respond(&b->out, 204, "text/plain", "", 0, r->keep_alive);
 }

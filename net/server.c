@@ -843,7 +843,7 @@ commit_finish(srv_server *s)
     while (b != NULL) {
         srv_batch *n = b->next;
         if (s->commit_rc != 0)
-            srv_batch_commit_failed(b);
+            srv_batch_commit_failed(b, s->commit_rc);
         commit_answer(s, b);
         b = n;
     }

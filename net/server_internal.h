@@ -69,7 +69,7 @@ void srv_exec_batch(srv_batch *b);
 
 /* A commit covering the batch failed: its replies become IOERR errors
  * (loop side). */
-void srv_batch_commit_failed(srv_batch *b);
+void srv_batch_commit_failed(srv_batch *b, int rc);
 
 /* The HTTP API (net/http_api.c): answers one request into b->out. */
 void srv_http_exec(srv_batch *b, const http_request *r);

@@ -39,7 +39,9 @@ extern "C" {
     X(EIO, -7, "I/O error: the store refuses writes until reopened")          \
     X(EADDR, -8, "cannot listen on that address")                             \
     X(ELOOP, -9, "event loop error")                                          \
-    X(EFORCED, -10, "stopped at once by a second signal")
+    X(EFORCED, -10, "stopped at once by a second signal")                     \
+    X(ENOSPC, -11, "no space left on the store's disk: writes are refused "   \
+                   "until space is freed and the store is reopened")
 
 enum {
 #define SRV_ERR_ENUM(name, val, msg) SRV_##name = (val),
@@ -84,7 +86,8 @@ typedef struct srv_store srv_store;
  * otherwise a malloc'd copy in *val (never NULL, even for an empty value).
  * cas replaces the value only if the present value equals old exactly, and
  * keeps the key's expiry; SRV_ENOTFOUND or SRV_EMISMATCH otherwise. A
- * store that failed a durable write returns SRV_EIO from every later write.
+ * store that failed a durable write returns SRV_EIO from every later write
+ * (SRV_ENOSPC when the failure was a full disk).
  */
 typedef struct srv_store_ops {
     int (*get)(srv_store *s, const void *key, size_t klen, char **val,
@@ -119,8 +122,9 @@ typedef struct srv_store_ops {
      * connection's pipelined commands) and holds the replies of every
      * batch that wrote until a commit() begun after it returns, so one
      * commit covers all the batches that completed meanwhile (group
-     * commit across clients). commit returns 0 or SRV_EIO; then every
-     * reply of the batches it covered becomes an error. */
+     * commit across clients). commit returns 0 or SRV_EIO (SRV_ENOSPC: the
+     * disk is full); then every reply of the batches it covered becomes
+     * an error. */
     int (*wrote)(srv_store *s);
     int (*commit)(srv_store *s);
 } srv_store_ops;

@@ -4,7 +4,8 @@
  * acknowledged write, still opens while there is space for a new file's
  * header (every get works), refuses a writable open, saying why, when
  * there is not even that (a read-only open still reads everything), and
- * writes again once there is space.
+ * writes again once there is space. The server's store adapter then
+ * answers every refused write with SRV_ENOSPC, not a bare I/O error.
  *
  * tests/nospace.sh starts this binary under `unshare -rm` (root of its own
  * user and mount namespaces), so it can mount a small tmpfs of its own:
@@ -12,11 +13,13 @@
  * the store.
  */
 #include "engine/cask.h"
+#include "net/caskstore.h"
 #include "tests/cutest.h"
 #include "tests/engine_util.h"
 
 #include <pthread.h>
 #include <sys/mount.h>
+#include <sys/statvfs.h>
 
 #define NS_VALUE 200
 #define NS_MAX_FILE (1u << 20)
@@ -173,6 +176,55 @@ test_space_comes_back(void)
     CU_ASSERT_EQUAL(eu_close(c), 0);
 }
 
+/* The server's store adapter on a full disk: the write that finds no space
+ * and every write after it answer SRV_ENOSPC (the server's "-IOERR no
+ * space left on the store's disk" and HTTP 507), not a bare I/O error;
+ * reads go on. The tmpfs is shrunk to what it holds plus 512 KiB. */
+static void
+test_server_store_full(void)
+{
+    struct statvfs v;
+    char opt[64], path[160], err[256] = "";
+    srv_store *st = NULL;
+    srv_set_opts so = {0};
+    cask_options o = {0};
+    char val[NS_VALUE];
+    int rc = 0, n = 0;
+
+    CU_ASSERT_FATAL(statvfs(ns_root, &v) == 0);
+    snprintf(opt, sizeof opt, "size=%llu",
+             (unsigned long long)((v.f_blocks - v.f_bfree) * v.f_frsize) +
+                 (512u << 10));
+    CU_ASSERT_FATAL(mount(NULL, ns_root, NULL, MS_REMOUNT, opt) == 0);
+    snprintf(path, sizeof path, "%s/srv", ns_root);
+    o.keydir = "lockfree";
+    o.max_file_size = NS_MAX_FILE;
+    CU_ASSERT_EQUAL_FATAL(srv_caskstore_open(path, &o, &st, err, sizeof err), 0);
+    if (st->ops->thread_start)
+        st->ops->thread_start(st);
+    memset(val, 'x', sizeof val);
+    while (rc == 0 && n < 100000) {
+        char k[32];
+        int len = snprintf(k, sizeof k, "s%d", n);
+        rc = st->ops->set(st, k, (size_t)len, val, sizeof val, &so);
+        n += rc == 0;
+    }
+    CU_ASSERT_EQUAL(rc, SRV_ENOSPC);
+    CU_ASSERT(n > 100);
+    CU_ASSERT_EQUAL(st->ops->set(st, "again", 5, "v", 1, &so), SRV_ENOSPC);
+    CU_ASSERT_EQUAL(st->ops->sync(st), SRV_ENOSPC);
+    CU_ASSERT(strstr(srv_strerror(SRV_ENOSPC), "no space left") != NULL);
+    char *got = NULL;
+    size_t glen = 0;
+    CU_ASSERT_EQUAL(st->ops->get(st, "s0", 2, &got, &glen), 0);
+    CU_ASSERT(glen == sizeof val && got != NULL &&
+              memcmp(got, val, sizeof val) == 0);
+    free(got);
+    if (st->ops->thread_stop)
+        st->ops->thread_stop(st);
+    st->ops->destroy(st);
+}
+
 int
 main(void)
 {
@@ -180,6 +232,7 @@ main(void)
         CT_CASE(test_fill_until_full),
         CT_CASE(test_reopen_while_full),
         CT_CASE(test_space_comes_back),
+        CT_CASE(test_server_store_full),
     };
 
     if (mkdtemp(ns_root) == NULL ||
