@@ -40,6 +40,10 @@ serve_usage(void)
            "                     with always a write is answered only once it\n"
            "                     is durable (concurrent writes share one\n"
            "                     fdatasync: group commit)\n"
+           "  --read-only        open the store read-only (nothing in D is\n"
+           "                     written, so a full disk or a read-only\n"
+           "                     mount can be served): writes answer\n"
+           "                     -READONLY (HTTP 403)\n"
            "  --host ADDR        address to bind (default 127.0.0.1)\n"
            "  --port N           TCP port (default 6380; 0 = any free port)\n"
            "  --threads T        pool workers (default: online cores; one more\n"
@@ -89,7 +93,7 @@ enum {
     OPT_HOST = 256, OPT_PORT, OPT_THREADS, OPT_QUEUE, OPT_QCAP, OPT_PASS,
     OPT_CLIENTS, OPT_TIMEOUT, OPT_BULK, OPT_ARGS, OPT_INLINE, OPT_REQUEST,
     OPT_BACKPRESSURE, OPT_OUTPUT, OPT_SHUTDOWN, OPT_HTTP, OPT_DIR, OPT_STORE,
-    OPT_KEYDIR, OPT_SYNC
+    OPT_KEYDIR, OPT_SYNC, OPT_READONLY
 };
 
 /* The store options: which store, and the engine's configuration. */
@@ -147,6 +151,7 @@ serve_store_opt(int c, const char *arg, serve_store *st)
     switch (c) {
     case OPT_DIR: st->dir = arg; return 0;
     case OPT_KEYDIR: st->copt.keydir = arg; return 0;
+    case OPT_READONLY: st->copt.read_only = 1; return 0;
     case OPT_STORE:
         if (strcmp(arg, "memory") == 0 || strcmp(arg, "cask") == 0) {
             st->memory = arg[0] == 'm';
@@ -189,6 +194,7 @@ serve_parse(int argc, char **argv, srv_opts *o, serve_store *st)
         {"store", required_argument, NULL, OPT_STORE},
         {"keydir", required_argument, NULL, OPT_KEYDIR},
         {"sync", required_argument, NULL, OPT_SYNC},
+        {"read-only", no_argument, NULL, OPT_READONLY},
         {NULL, 0, NULL, 0},
     };
     int c, r;
@@ -220,6 +226,11 @@ serve_parse(int argc, char **argv, srv_opts *o, serve_store *st)
     }
     if (st->memory && st->dir != NULL) {
         fprintf(stderr, "casklab serve: --store memory takes no --dir\n");
+        return -1;
+    }
+    if (st->memory && st->copt.read_only) {
+        fprintf(stderr, "casklab serve: --read-only serves an engine store "
+                        "(--dir)\n");
         return -1;
     }
     return 0;

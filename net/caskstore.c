@@ -65,6 +65,7 @@ cs_err(cask *c, int rc)
     case CASK_ENOMEM: return SRV_ENOMEM;
     case CASK_EINVAL: case CASK_ETOOBIG: return SRV_EINVAL;
     case CASK_ENOSPC: return SRV_ENOSPC;
+    case CASK_EREADONLY: return SRV_EREADONLY;
     case CASK_EPOISONED:
         return cask_poisoned(c) == CASK_ENOSPC ? SRV_ENOSPC : SRV_EIO;
     default: return SRV_EIO; /* EIO, ECORRUPT, ... */

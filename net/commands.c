@@ -52,6 +52,9 @@ reply_store_error(srv_ctx *x, int rc)
 {
     if (rc == SRV_EIO || rc == SRV_ENOSPC)
         REPLY(resp_add_error(x->out, "IOERR %s", srv_strerror(rc)));
+    else if (rc == SRV_EREADONLY) /* Redis's words for a read-only replica */
+        REPLY(resp_add_error(x->out, "READONLY You can't write against a "
+                                     "read only store."));
     else
         REPLY(resp_add_error(x->out, "ERR %s", srv_strerror(rc)));
 }

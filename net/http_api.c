@@ -121,7 +121,10 @@ http_kv(srv_batch *b, const http_request *r)
     if (rc == SRV_ENOTFOUND)
         http_text(b, r, 404);
     else if (rc != 0)
-        http_text(b, r, rc == SRV_EIO ? 503 : rc == SRV_ENOSPC ? 507 : 500);
+        http_text(b, r, rc == SRV_EIO       ? 503
+                        : rc == SRV_ENOSPC    ? 507
+                        : rc == SRV_EREADONLY ? 403
+                                              : 500);
     else if (strcmp(r->method, "GET") != 0)
         srv_http_respond(&b->out, 204, "text/plain", "", 0, r->keep_alive);
 }
@@ -205,11 +208,12 @@ static void
 http_merge(srv_batch *b, const http_request *r)
 {
     int rc = b->sh->store->ops->merge(b->sh->store);
-    char body[128];
+    char body[256]; /* the longest srv_strerror fits */
     int n = snprintf(body, sizeof(body), "{\"merged\":%s,\"error\":\"%s\"}\n",
                      rc == 0 ? "true" : "false", rc == 0 ? "" : srv_strerror(rc));
 
-    srv_http_respond(&b->out, rc == 0 ? 200 : 500, "application/json", body,
+    srv_http_respond(&b->out, rc == 0 ? 200 : rc == SRV_EREADONLY ? 403 : 500,
+                     "application/json", body,
                      (size_t)n, r->keep_alive);
 }
 

@@ -41,7 +41,8 @@ extern "C" {
     X(ELOOP, -9, "event loop error")                                          \
     X(EFORCED, -10, "stopped at once by a second signal")                     \
     X(ENOSPC, -11, "no space left on the store's disk: writes are refused "   \
-                   "until space is freed and the store is reopened")
+                   "until space is freed and the store is reopened")          \
+    X(EREADONLY, -12, "the store is served read-only")
 
 enum {
 #define SRV_ERR_ENUM(name, val, msg) SRV_##name = (val),

@@ -5,7 +5,8 @@
 #
 # usage: tests/server_redis_cli.sh PATH/TO/casklab
 # Checks: replies of a redis-cli session (arguments and stdin forms),
-# a short redis-benchmark run, SIGTERM = graceful stop (exit 0), and a
+# a short redis-benchmark run, --read-only (reads served, writes refused,
+# the store's directory untouched), SIGTERM = graceful stop (exit 0), and a
 # second SIGTERM while a client stalls the graceful stop = exit at once
 # (exit 1). Every wait is a bounded poll. Bash for /dev/tcp.
 set -u
@@ -99,6 +100,27 @@ check "restart: INFO names the engine" "store_backend:cask" \
 kill -TERM $pid
 wait_exit
 check "restart: graceful exit status" "0" "$rc"
+
+# --read-only: the same store served without writing anything in it.
+listing() { ls -l --time-style=+%s.%N "$tmp/data" | md5sum; }
+before=$(listing)
+start_server --read-only --http-port 0
+hport=$(sed -n 's/.*HTTP API on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log")
+url="http://127.0.0.1:$hport"
+ro="READONLY You can't write against a read only store."
+check "read-only: GET" "survives a restart" "$(cli GET kept)"
+check "read-only: SET refused" "$ro" "$(cli SET kept x)"
+check "read-only: DEL refused" "$ro" "$(cli DEL kept)"
+check "read-only: FLUSHALL refused" "$ro" "$(cli FLUSHALL)"
+check "read-only: value unchanged" "survives a restart" "$(cli GET kept)"
+check "read-only: curl GET" "survives a restart" "$(curl_ "$url/v1/kv/kept")"
+check "read-only: curl PUT" "403" "$(curl_ -X PUT --data x -o /dev/null -w '%{http_code}' "$url/v1/kv/kept")"
+check "read-only: curl merge" '{"merged":false,"error":"the store is served read-only"}' \
+    "$(curl_ -X POST "$url/v1/admin/merge")"
+kill -TERM $pid
+wait_exit
+check "read-only: graceful exit status" "0" "$rc"
+check "read-only: nothing written in the store" "$before" "$(listing)"
 
 # No --dir and no --store memory: a usage error, nothing served.
 "$casklab" serve --port 0 >/dev/null 2>&1
