@@ -487,6 +487,7 @@ file_prealloc(cask_file *f, int fd, uint64_t cap, const char *path)
         return cask_fail(cask_write_code(e),
                          "%s: preallocate %llu bytes: %s", path,
                          (unsigned long long)cap, strerror(e));
+    f->prealloc = cap;
     void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED)
         return 0;
@@ -1844,9 +1845,9 @@ cask_fold(cask *c, cask_fold_fn fn, void *arg)
  * "Preallocation"): the pages past its last record are allocated on disk
  * but hold nothing yet. */
 static uint64_t
-cask_reserved(const cask *c, uint64_t size)
+cask_reserved(const cask_file *f, uint64_t size)
 {
-    uint64_t used = cask_page_up(size), cap = cask_active_cap(c);
+    uint64_t used = cask_page_up(size), cap = f->prealloc;
 
     return cap > used ? cap - used : 0;
 }
@@ -1896,7 +1897,7 @@ cask_stats(cask *c, cask_info *st)
         if (f->id != active && fs->bytes > fs->live_bytes)
             st->reclaimable_bytes += fs->bytes - fs->live_bytes;
         if (f->id == active)
-            st->reserved_bytes = cask_reserved(c, fs->bytes);
+            st->reserved_bytes = cask_reserved(f, fs->bytes);
     }
     pthread_rwlock_unlock(&c->tab_lock);
     st->files = st->nfile;

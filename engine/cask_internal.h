@@ -67,6 +67,8 @@ typedef struct cask_file {
     _Atomic uint64_t map_len;
     uint64_t map_cap;
     int map_rw;
+    uint64_t prealloc;    /* bytes posix_fallocate reserved at creation (0:
+                             none, e.g. a full disk's degraded open) */
     uint64_t unmapped_to; /* log_mu: whole pages below this were dropped
                              from the writable mapping (cask_sync_begin) */
     uint64_t wb_to;       /* log_mu: writeback was started below this

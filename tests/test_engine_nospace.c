@@ -131,6 +131,10 @@ test_reopen_while_full(void)
     CU_ASSERT(ns_logged("unpreallocated"));
     ns_expect_all(c);
     CU_ASSERT_EQUAL(cask_verify(c, eu_print_damaged, NULL), 0);
+    cask_info st;
+    CU_ASSERT_EQUAL_FATAL(cask_stats(c, &st), 0);
+    CU_ASSERT_EQUAL(st.reserved_bytes, 0); /* nothing was preallocated */
+    cask_info_free(&st);
     int before = ns_acked;
     CU_ASSERT_EQUAL(ns_fill(c, 100000), CASK_ENOSPC);
     CU_ASSERT(strstr(cask_errdetail(), "No space left on device") != NULL);
@@ -165,6 +169,10 @@ test_space_comes_back(void)
     cask *c = ns_open();
     CU_ASSERT_FATAL(c != NULL);
     CU_ASSERT(!ns_logged("unpreallocated"));
+    cask_info st;
+    CU_ASSERT_EQUAL_FATAL(cask_stats(c, &st), 0);
+    CU_ASSERT(st.reserved_bytes > 0); /* preallocated again */
+    cask_info_free(&st);
     int before = ns_acked;
     CU_ASSERT_EQUAL(ns_fill(c, 2000), 0);
     CU_ASSERT_EQUAL(ns_acked, before + 2000);
