@@ -467,9 +467,6 @@ cask_account_dead(cask *c, uint32_t file_id, uint64_t bytes)
  * (x86-64, and arm64's common 4 KiB kernels). */
 #define CASK_PAGE 4096u
 
-/* Preallocates and maps the new active file; a mapping that fails leaves
- * it to pwrite and pread. A full disk fails the preallocation: an error
- * here, at rotation, instead of a SIGBUS at a write into the mapping. */
 /* The code for a failed write's errno: out of space (a full disk, a quota,
  * the file size limit) or any other I/O error. */
 static int
@@ -478,6 +475,9 @@ cask_write_code(int e)
     return e == ENOSPC || e == EDQUOT || e == EFBIG ? CASK_ENOSPC : CASK_EIO;
 }
 
+/* Preallocates and maps the new active file; a mapping that fails leaves
+ * it to pwrite and pread. A full disk fails the preallocation: an error
+ * here, at rotation, instead of a SIGBUS at a write into the mapping. */
 static int
 file_prealloc(cask_file *f, int fd, uint64_t cap, const char *path)
 {
@@ -884,10 +884,6 @@ cask_append(cask *c, cask_rec *r, cask_file **fout, uint64_t *pos,
     int rc = 0;
 
     pthread_mutex_lock(&c->log_mu);
-    if (c->opt.read_only) {
-        rc = cask_fail(CASK_EREADONLY, "%s: opened read-only", c->dir);
-        goto out;
-    }
     if (sync_load_acq(&c->poisoned)) {
         rc = cask_fail(CASK_EPOISONED, "%s: a write or sync failed earlier "
                                        "(%s); reopen the store", c->dir,
@@ -1606,8 +1602,9 @@ cask_write_locked(cask *c, const cask_keyhold *h, const void *val,
     return rc;
 }
 
-/* Every write's first check: the same answer for each, whatever the key. */
-static int
+/* Every write's first check (put, del, cas, merge): the same answer for
+ * each, whatever the key; a read-only store never reaches cask_append. */
+int
 cask_check_writable(const cask *c)
 {
     return c->opt.read_only
@@ -2156,16 +2153,6 @@ cask_open_keydir(cask *c)
     if (rc != KD_OK)
         return cask_fail(CASK_ENOMEM, "keydir '%s': %s", c->opt.keydir,
                          kd_strerror(rc));
-    /* Recovery's default: a thread per CPU, unless the keydir's writers
-     * take turns anyway - measured, two loaders then open a 1M-key store
-     * about a third slower than one (engine/DESIGN.md, "Recovery"). */
-    if (c->opt.recover_threads == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        c->opt.recover_threads =
-            (c->kd->ops->flags & KD_FLAG_ONE_WRITER) || n < 1 ? 1
-            : n > 8                                           ? 8
-                                                              : (uint32_t)n;
-    }
     return 0;
 }
 

@@ -220,6 +220,9 @@ struct cask {
  */
 void *cask_grow(void *v, size_t n, size_t *cap, size_t elem, size_t first);
 
+/* 0, or CASK_EREADONLY (with its message) for a read-only store. */
+int cask_check_writable(const cask *c);
+
 /* Sets the calling thread's detail message; returns code. */
 int cask_fail(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -456,8 +456,8 @@ cask_merge(cask *c, int mode)
 
     if (mode != CASK_MERGE_AUTO && mode != CASK_MERGE_ALL)
         return cask_fail(CASK_EINVAL, "merge mode %d", mode);
-    if (c->opt.read_only)
-        return cask_fail(CASK_EREADONLY, "%s: opened read-only", c->dir);
+    if ((rc = cask_check_writable(c)) != 0)
+        return rc;
     /* "all" means every file rotated out so far: a file whose hint the
      * retire thread has still to write is not a candidate yet */
     if (mode == CASK_MERGE_ALL)

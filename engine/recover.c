@@ -6,8 +6,8 @@
  * Every record carries its seq, and the keydir is rebuilt with
  * put_if_newer, so the order in which files are read does not matter: the
  * newest record of each key wins, as it did in the live store. That is
- * also why several threads may load files at once (load_files below). Tombstones
- * enter the keydir as marker entries (CASK_TOMB_MARK) for the duration, so
+ * also why several threads may load files at once (load_files below).
+ * Tombstones enter the keydir as marker entries (CASK_TOMB_MARK) for the duration, so
  * an older put read after a newer delete stays dead; the markers are
  * removed at the end. engine/DESIGN.md argues why the result is a state the
  * live store was in.
@@ -505,12 +505,28 @@ files_cmp(const void *a, const void *b)
     return x > y ? -1 : x < y;
 }
 
+/* opt.recover_threads, or its default: a thread per CPU (at most 8),
+ * unless the keydir's writers take turns anyway - measured, two loaders
+ * then open a 1M-key store a quarter to two thirds slower than one
+ * (engine/DESIGN.md, "Loading on several threads"). */
+static size_t
+loaders_wanted(const cask *c)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (c->opt.recover_threads != 0)
+        return c->opt.recover_threads;
+    if ((c->kd->ops->flags & KD_FLAG_ONE_WRITER) || n < 1)
+        return 1;
+    return n > 8 ? 8 : (size_t)n;
+}
+
 /* Runs the loaders: the calling thread and up to recover_threads - 1
  * more. Returns 0, or the first failure with its message. */
 static int
 load_files(cask *c, rec_files *l)
 {
-    size_t n = c->opt.recover_threads, started = 1;
+    size_t n = loaders_wanted(c), started = 1;
     rec_loader *w;
     pthread_t *th;
     int rc = 0;
@@ -677,73 +693,27 @@ list_dir(cask *c, rec_ids *data, rec_ids *manifests)
 
 /* ---- sizing the keydir ---------------------------------------------------- */
 
-/* A data file's size, and its hint trailer's counts when it has one. */
-typedef struct est_file {
-    uint32_t id;
-    uint64_t size, entries, covered;
-    int hinted;
-} est_file;
-
-/* Reads the trailer of hint file `name` into e; 0 or -1. */
+/* Reads the trailer of data file id's hint into *entries and *covered;
+ * 0, or -1 when there is no readable trailer. */
 static int
-est_hint(cask *c, const char *name, est_file *e)
+est_hint(cask *c, uint32_t id, uint64_t *entries, uint64_t *covered)
 {
     uint8_t t[CASK_HINT_TRAILER];
+    char name[32];
     struct stat st;
-    int fd = openat(c->dirfd, name, O_RDONLY | O_CLOEXEC), rc = -1;
+    int fd, rc = -1;
 
+    snprintf(name, sizeof name, "%010u.hint", id);
+    fd = openat(c->dirfd, name, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
     if (fstat(fd, &st) == 0 && (uint64_t)st.st_size >= sizeof t &&
         cask_pread_full(fd, t, sizeof t, st.st_size - (off_t)sizeof t) ==
             (ssize_t)sizeof t &&
-        cask_hint_trailer(t, (uint64_t)st.st_size, &e->entries,
-                          &e->covered) == 0)
+        cask_hint_trailer(t, (uint64_t)st.st_size, entries, covered) == 0)
         rc = 0;
     close(fd);
     return rc;
-}
-
-static est_file *
-est_find(est_file *v, size_t n, uint32_t id)
-{
-    for (size_t i = 0; i < n; i++)
-        if (v[i].id == id)
-            return &v[i];
-    return NULL;
-}
-
-/* Lists the data files, then reads the trailers of their hint files. */
-static size_t
-est_list(cask *c, est_file **out)
-{
-    DIR *d = opendir(c->dir);
-    struct dirent *de;
-    struct stat st;
-    est_file *v = NULL;
-    size_t n = 0, cap = 0;
-    uint32_t id;
-
-    for (int pass = 0; d != NULL && pass < 2; pass++, rewinddir(d)) {
-        while ((de = readdir(d)) != NULL) {
-            if (pass == 0 && name_id(de->d_name, "data", &id) &&
-                fstatat(c->dirfd, de->d_name, &st, 0) == 0) {
-                est_file *nv = cask_grow(v, n, &cap, sizeof *nv, 64);
-                if (nv == NULL)
-                    break; /* an estimate from the files listed so far */
-                v = nv;
-                v[n++] = (est_file){id, (uint64_t)st.st_size, 0, 0, 0};
-            } else if (pass == 1 && name_id(de->d_name, "hint", &id)) {
-                est_file *e = est_find(v, n, id);
-                if (e != NULL && est_hint(c, de->d_name, e) == 0)
-                    e->hinted = 1;
-            }
-        }
-    }
-    if (d != NULL)
-        closedir(d);
-    *out = v;
-    return n;
 }
 
 /*
@@ -759,19 +729,25 @@ est_list(cask *c, est_file **out)
 uint64_t
 cask_estimate_keys(cask *c)
 {
-    est_file *v;
-    size_t n = est_list(c, &v);
-    uint64_t entries = 0, covered = 0, bare = 0;
+    DIR *d = opendir(c->dir);
+    struct dirent *de;
+    struct stat st;
+    uint64_t entries = 0, covered = 0, bare = 0, e, cov;
+    uint32_t id;
 
-    for (size_t i = 0; i < n; i++) {
-        if (v[i].hinted) {
-            entries += v[i].entries;
-            covered += v[i].covered;
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        if (!name_id(de->d_name, "data", &id) ||
+            fstatat(c->dirfd, de->d_name, &st, 0) != 0)
+            continue;
+        if (est_hint(c, id, &e, &cov) == 0) {
+            entries += e;
+            covered += cov;
         } else {
-            bare += v[i].size;
+            bare += (uint64_t)st.st_size;
         }
     }
-    free(v);
+    if (d != NULL)
+        closedir(d);
     if (entries == 0 || covered == 0)
         return 0;
     return entries + (uint64_t)((double)bare * (double)entries /
