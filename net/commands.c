@@ -879,13 +879,14 @@ srv_exec_batch(srv_batch *b)
             sync_faa_rlx(&b->sh->commands, 1);
             srv_http_exec(b, b->reqs[i]);
             /* HTTP requests commit one by one: a failed commit rewrites
-             * only that response. */
+             * only that response, with the commit's own error. */
+            int rc = 0;
             if (b->sh->store->ops->wrote != NULL &&
                 b->sh->store->ops->wrote(b->sh->store) &&
-                b->sh->store->ops->commit(b->sh->store) != 0) {
+                (rc = b->sh->store->ops->commit(b->sh->store)) != 0) {
                 b->out.len = start;
-                srv_http_respond(&b->out, 500, "text/plain", "IOERR\n", 6,
-                                 b->reqs[i]->keep_alive);
+                srv_http_store_error(b, b->reqs[i],
+                                     rc == SRV_ENOSPC ? rc : SRV_EIO);
             }
             http_request_free(b->reqs[i]);
             b->reqs[i] = NULL;

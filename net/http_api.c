@@ -50,6 +50,23 @@ http_text(srv_batch *b, const http_request *r, int status)
                      r->keep_alive);
 }
 
+void
+srv_http_store_error(srv_batch *b, const http_request *r, int rc)
+{
+    int status = rc == SRV_EIO       ? 503
+               : rc == SRV_ENOSPC    ? 507
+               : rc == SRV_EREADONLY ? 403
+                                     : 500;
+    char msg[256];
+    int n = snprintf(msg, sizeof(msg), "%s: %s\n", http_reason(status),
+                     srv_strerror(rc));
+
+    if (n < 0 || (size_t)n >= sizeof(msg))
+        n = (int)sizeof(msg) - 1;
+    srv_http_respond(&b->out, status, "text/plain", msg, (size_t)n,
+                     r->keep_alive);
+}
+
 static int
 http_hex(char c)
 {
@@ -121,10 +138,7 @@ http_kv(srv_batch *b, const http_request *r)
     if (rc == SRV_ENOTFOUND)
         http_text(b, r, 404);
     else if (rc != 0)
-        http_text(b, r, rc == SRV_EIO       ? 503
-                        : rc == SRV_ENOSPC    ? 507
-                        : rc == SRV_EREADONLY ? 403
-                                              : 500);
+        srv_http_store_error(b, r, rc);
     else if (strcmp(r->method, "GET") != 0)
         srv_http_respond(&b->out, 204, "text/plain", "", 0, r->keep_alive);
 }

@@ -73,6 +73,9 @@ void srv_batch_commit_failed(srv_batch *b, int rc);
 
 /* The HTTP API (net/http_api.c): answers one request into b->out. */
 void srv_http_exec(srv_batch *b, const http_request *r);
+/* Answers r with the HTTP status for store error rc (503 I/O, 507 full
+ * disk, 403 read-only, else 500) and a body that says what failed. */
+void srv_http_store_error(srv_batch *b, const http_request *r, int rc);
 
 /* Appends a whole HTTP/1.1 response. */
 void srv_http_respond(resp_buf *out, int status, const char *ctype,

@@ -1184,13 +1184,19 @@ fault_sync(void *arg, const char *op)
 static void
 test_sync_failure(void)
 {
-    srv_opts o = {0};
+    srv_opts o = {.http = 1};
     fixture f;
+    char buf[1024];
     redisContext *c;
 
     store_fault = fault_sync;
     fx_start_sync(&f, &o, CASK_SYNC_ALWAYS);
     store_fault = NULL;
+    /* An HTTP write whose commit fails: 503 with the reason, not a bare
+     * 500 (the write itself succeeded; only its sync failed). */
+    HTTP(srv_http_port(f.srv), "PUT /v1/kv/h HTTP/1.0\r\nContent-Length: 1\r\n\r\nx", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 503 ", 13) == 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "Service Unavailable: "));
     c = fx_client(&f);
     /* Never OK for a write that is not durable, nor for any after it. */
     expect(c, REDIS_REPLY_ERROR, NULL, "SET k v");
