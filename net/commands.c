@@ -5,11 +5,11 @@
  * One table maps each command name to its arity (Redis convention: n means
  * exactly n words with the name, -n at least n) and its function. Replies
  * and error texts follow Redis 7 so that redis-cli and redis-benchmark see
- * what they expect. Multi-key commands (DEL, EXISTS, MGET, MSET) are not
+ * what they expect. Multi-key commands (DEL/UNLINK, EXISTS, MGET, MSET) are not
  * atomic across keys: each key is its own linearizable store operation.
- * INCR is a compare-and-swap loop over get/cas, so it is atomic with
- * respect to every other writer; each failed round means another writer
- * succeeded.
+ * INCR (and INCRBY, DECR, DECRBY) is a compare-and-swap loop over
+ * get/cas, so it is atomic with respect to every other writer; each failed
+ * round means another writer succeeded.
  */
 #include "net/server_internal.h"
 
@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define SRV_VERSION "0.1.0"
 #define SRV_KEY_MAX 65536u
@@ -285,6 +286,85 @@ cmd_set(srv_ctx *x)
         REPLY(resp_add_simple(x->out, "OK"));
 }
 
+/* SETNX key value: 1 set, 0 the key exists. */
+static void
+cmd_setnx(srv_ctx *x)
+{
+    srv_set_opts o = {.nx = 1};
+    int rc = x->st->ops->set(x->st, x->c->argv[1], x->c->lens[1],
+                             x->c->argv[2], x->c->lens[2], &o);
+
+    if (rc == 0 || rc == SRV_ECOND)
+        REPLY(resp_add_int(x->out, rc == 0));
+    else
+        reply_store_error(x, rc);
+}
+
+/* SETEX key seconds value and PSETEX key milliseconds value. */
+static void
+setex_common(srv_ctx *x, long long unit_ms, const char *name)
+{
+    srv_set_opts o = {0};
+    long long v;
+    int rc;
+
+    if (arg_int(x, 2, &v) != 0)
+        return;
+    if (v <= 0 || v > (INT64_MAX - srv_now_ms()) / unit_ms) {
+        REPLY(resp_add_error(x->out, "ERR invalid expire time in '%s' command",
+                             name));
+        return;
+    }
+    o.expire_at = srv_now_ms() + v * unit_ms;
+    rc = x->st->ops->set(x->st, x->c->argv[1], x->c->lens[1], x->c->argv[3],
+                         x->c->lens[3], &o);
+    if (rc != 0)
+        reply_store_error(x, rc);
+    else
+        REPLY(resp_add_simple(x->out, "OK"));
+}
+
+static void
+cmd_setex(srv_ctx *x)
+{
+    setex_common(x, 1000, "setex");
+}
+
+static void
+cmd_psetex(srv_ctx *x)
+{
+    setex_common(x, 1, "psetex");
+}
+
+/* Every value is a string here (redis-cli --bigkeys asks). */
+static void
+cmd_type(srv_ctx *x)
+{
+    int rc = x->st->ops->exists(x->st, x->c->argv[1], x->c->lens[1]);
+
+    if (rc == 0 || rc == SRV_ENOTFOUND)
+        REPLY(resp_add_simple(x->out, rc == 0 ? "string" : "none"));
+    else
+        reply_store_error(x, rc);
+}
+
+static void
+cmd_strlen(srv_ctx *x)
+{
+    char *v;
+    size_t n;
+    int rc = x->st->ops->get(x->st, x->c->argv[1], x->c->lens[1], &v, &n);
+
+    if (rc == SRV_ENOTFOUND) {
+        REPLY(resp_add_int(x->out, 0));
+    } else if (rc != 0) {
+        reply_store_error(x, rc);
+    } else {
+        REPLY(resp_add_int(x->out, (long long)n));
+        free(v);
+    }
+}
+
 static void
 cmd_del(srv_ctx *x)
 {
@@ -349,22 +429,24 @@ cmd_mset(srv_ctx *x)
     REPLY(resp_add_simple(x->out, "OK"));
 }
 
-/* One round of INCR: 0 done (reply sent), 1 lost a race (retry). */
+/* One round of INCRBY key delta (INCR, DECR, DECRBY too): 0 done (reply
+ * sent), 1 lost a race (retry). */
 static int
-incr_round(srv_ctx *x, const char *key, size_t klen)
+incr_round(srv_ctx *x, const char *key, size_t klen, long long delta)
 {
     srv_set_opts nx = {.nx = 1};
     char *v, num[24];
     size_t n;
     long long cur;
-    int rc = x->st->ops->get(x->st, key, klen, &v, &n);
+    int rc = x->st->ops->get(x->st, key, klen, &v, &n), len;
 
     if (rc == SRV_ENOTFOUND) {
-        rc = x->st->ops->set(x->st, key, klen, "1", 1, &nx);
+        len = snprintf(num, sizeof(num), "%lld", delta);
+        rc = x->st->ops->set(x->st, key, klen, num, (size_t)len, &nx);
         if (rc == SRV_ECOND)
             return 1;
         if (rc == 0)
-            REPLY(resp_add_int(x->out, 1));
+            REPLY(resp_add_int(x->out, delta));
         else
             reply_store_error(x, rc);
         return 0;
@@ -374,29 +456,64 @@ incr_round(srv_ctx *x, const char *key, size_t klen)
         return 0;
     }
     rc = resp_parse_int(v, n, &cur);
-    if (rc != 0 || cur == INT64_MAX) {
+    if (rc != 0 || (delta > 0 && cur > INT64_MAX - delta) ||
+        (delta < 0 && cur < INT64_MIN - delta)) {
         REPLY(resp_add_error(x->out, rc ? ERR_NOTINT
                              : "ERR increment or decrement would overflow"));
         free(v);
         return 0;
     }
-    int len = snprintf(num, sizeof(num), "%lld", cur + 1);
+    len = snprintf(num, sizeof(num), "%lld", cur + delta);
     rc = x->st->ops->cas(x->st, key, klen, v, n, num, (size_t)len);
     free(v);
     if (rc == SRV_EMISMATCH || rc == SRV_ENOTFOUND)
         return 1;
     if (rc == 0)
-        REPLY(resp_add_int(x->out, cur + 1));
+        REPLY(resp_add_int(x->out, cur + delta));
     else
         reply_store_error(x, rc);
     return 0;
 }
 
 static void
+incr_by(srv_ctx *x, long long delta)
+{
+    while (incr_round(x, x->c->argv[1], x->c->lens[1], delta) == 1)
+        ;
+}
+
+static void
 cmd_incr(srv_ctx *x)
 {
-    while (incr_round(x, x->c->argv[1], x->c->lens[1]) == 1)
-        ;
+    incr_by(x, 1);
+}
+
+static void
+cmd_decr(srv_ctx *x)
+{
+    incr_by(x, -1);
+}
+
+static void
+cmd_incrby(srv_ctx *x)
+{
+    long long d;
+
+    if (arg_int(x, 2, &d) == 0)
+        incr_by(x, d);
+}
+
+static void
+cmd_decrby(srv_ctx *x)
+{
+    long long d;
+
+    if (arg_int(x, 2, &d) != 0)
+        return;
+    if (d == INT64_MIN) /* its negation does not exist */
+        REPLY(resp_add_error(x->out, "ERR decrement would overflow"));
+    else
+        incr_by(x, -d);
 }
 
 /* CAS key old new: 1 swapped, 0 the value differs, nil no such key. */
@@ -547,28 +664,30 @@ cmd_scan(srv_ctx *x)
         srv_session_clear(s);
 }
 
+/* EXPIRE key seconds and PEXPIRE key milliseconds. */
 static void
-cmd_expire(srv_ctx *x)
+expire_common(srv_ctx *x, long long unit_ms, const char *name)
 {
-    long long secs;
+    long long v;
     int rc;
 
-    if (arg_int(x, 2, &secs) != 0)
+    if (arg_int(x, 2, &v) != 0)
         return;
     if (x->c->argc > 3) {
         REPLY(resp_add_error(x->out, "ERR Unsupported option %s", x->c->argv[3]));
         return;
     }
-    if (secs > (INT64_MAX - srv_now_ms()) / 1000 || secs < -INT64_MAX / 1000) {
-        REPLY(resp_add_error(x->out, "ERR invalid expire time in 'expire' command"));
+    if (v > (INT64_MAX - srv_now_ms()) / unit_ms || v < -INT64_MAX / unit_ms) {
+        REPLY(resp_add_error(x->out, "ERR invalid expire time in '%s' command",
+                             name));
         return;
     }
     /* A time in the past deletes the key, as in Redis. */
-    if (secs <= 0)
+    if (v <= 0)
         rc = x->st->ops->del(x->st, x->c->argv[1], x->c->lens[1]);
     else
         rc = x->st->ops->expire(x->st, x->c->argv[1], x->c->lens[1],
-                                srv_now_ms() + secs * 1000);
+                                srv_now_ms() + v * unit_ms);
     if (rc == 0 || rc == SRV_ENOTFOUND)
         REPLY(resp_add_int(x->out, rc == 0));
     else
@@ -576,7 +695,20 @@ cmd_expire(srv_ctx *x)
 }
 
 static void
-cmd_ttl(srv_ctx *x)
+cmd_expire(srv_ctx *x)
+{
+    expire_common(x, 1000, "expire");
+}
+
+static void
+cmd_pexpire(srv_ctx *x)
+{
+    expire_common(x, 1, "pexpire");
+}
+
+/* TTL (seconds, rounded) and PTTL (milliseconds): -2 no key, -1 none. */
+static void
+ttl_common(srv_ctx *x, int ms)
 {
     int64_t at;
     int rc = x->st->ops->ttl(x->st, x->c->argv[1], x->c->lens[1], &at);
@@ -589,11 +721,41 @@ cmd_ttl(srv_ctx *x)
         REPLY(resp_add_int(x->out, -1));
     else {
         int64_t left = at - srv_now_ms();
-        REPLY(resp_add_int(x->out, left <= 0 ? 0 : (left + 500) / 1000));
+        if (left < 0)
+            left = 0;
+        REPLY(resp_add_int(x->out, ms ? left : (left + 500) / 1000));
     }
 }
 
+static void
+cmd_ttl(srv_ctx *x)
+{
+    ttl_common(x, 0);
+}
+
+static void
+cmd_pttl(srv_ctx *x)
+{
+    ttl_common(x, 1);
+}
+
 /* ---- server -------------------------------------------------------------- */
+
+/* TIME: the server's clock, [seconds, microseconds] as Redis gives it. */
+static void
+cmd_time(srv_ctx *x)
+{
+    struct timespec ts;
+    char sec[24], usec[16];
+    int ns, nu;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ns = snprintf(sec, sizeof(sec), "%lld", (long long)ts.tv_sec);
+    nu = snprintf(usec, sizeof(usec), "%ld", ts.tv_nsec / 1000);
+    REPLY(resp_add_array(x->out, 2));
+    REPLY(resp_add_bulk(x->out, sec, (size_t)ns));
+    REPLY(resp_add_bulk(x->out, usec, (size_t)nu));
+}
 
 static void
 info_append(resp_buf *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -719,6 +881,15 @@ static const srv_cmd_def srv_cmds[] = {
     {"mget", -2, 0, 1, -1, 1, cmd_mget},
     {"mset", -3, 0, 1, -1, 2, cmd_mset},
     {"incr", 2, 0, 1, 1, 1, cmd_incr},
+    {"decr", 2, 0, 1, 1, 1, cmd_decr},
+    {"incrby", 3, 0, 1, 1, 1, cmd_incrby},
+    {"decrby", 3, 0, 1, 1, 1, cmd_decrby},
+    {"setnx", 3, 0, 1, 1, 1, cmd_setnx},
+    {"setex", 4, 0, 1, 1, 1, cmd_setex},
+    {"psetex", 4, 0, 1, 1, 1, cmd_psetex},
+    {"type", 2, 0, 1, 1, 1, cmd_type},
+    {"strlen", 2, 0, 1, 1, 1, cmd_strlen},
+    {"unlink", -2, 0, 1, -1, 1, cmd_del},
     {"cas", 4, 0, 1, 1, 1, cmd_cas},
     {"dbsize", 1, 0, 0, 0, 0, cmd_dbsize},
     {"flushall", -1, 0, 0, 0, 0, cmd_flushall},
@@ -727,6 +898,9 @@ static const srv_cmd_def srv_cmds[] = {
     {"scan", -2, 0, 0, 0, 0, cmd_scan},
     {"expire", -3, 0, 1, 1, 1, cmd_expire},
     {"ttl", 2, 0, 1, 1, 1, cmd_ttl},
+    {"pexpire", -3, 0, 1, 1, 1, cmd_pexpire},
+    {"pttl", 2, 0, 1, 1, 1, cmd_pttl},
+    {"time", 1, 0, 0, 0, 0, cmd_time},
     {"info", -1, 0, 0, 0, 0, cmd_info},
     {"config", -2, 0, 0, 0, 0, cmd_config},
     {"command", -1, 0, 0, 0, 0, cmd_command},

@@ -344,6 +344,33 @@ test_strings(void)
     expect(c, ER, "ERR value is not an integer or out of range", "INCR k");
     expect(c, ST, "OK", "SET big 9223372036854775807");
     expect(c, ER, "ERR increment or decrement would overflow", "INCR big");
+    CU_ASSERT_EQUAL(expect_int(c, "INCRBY ctr 40"), 42);
+    CU_ASSERT_EQUAL(expect_int(c, "DECR ctr"), 41);
+    CU_ASSERT_EQUAL(expect_int(c, "DECRBY ctr 50"), -9);
+    CU_ASSERT_EQUAL(expect_int(c, "DECR fresh"), -1);
+    CU_ASSERT_EQUAL(expect_int(c, "INCRBY fresh2 -5"), -5);
+    expect(c, STR, "-9", "GET ctr");
+    expect(c, ER, "ERR value is not an integer or out of range", "INCRBY ctr x");
+    expect(c, ER, "ERR increment or decrement would overflow", "INCRBY big 1");
+    expect(c, ER, "ERR decrement would overflow", "DECRBY ctr -9223372036854775808");
+    expect(c, ST, "OK", "SET small -9223372036854775807");
+    expect(c, ER, "ERR increment or decrement would overflow", "DECRBY small 2");
+    expect(c, ER, "ERR wrong number of arguments for 'incrby' command", "INCRBY ctr");
+    CU_ASSERT_EQUAL(expect_int(c, "SETNX nx1 a"), 1);
+    CU_ASSERT_EQUAL(expect_int(c, "SETNX nx1 b"), 0);
+    expect(c, STR, "a", "GET nx1");
+    expect(c, ST, "string", "TYPE nx1");
+    expect(c, ST, "none", "TYPE nope");
+    CU_ASSERT_EQUAL(expect_int(c, "STRLEN big"), 19);
+    CU_ASSERT_EQUAL(expect_int(c, "STRLEN nope"), 0);
+    CU_ASSERT_EQUAL(expect_int(c, "UNLINK nx1 nope fresh"), 2);
+    {
+        redisReply *r = redisCommand(c, "TIME");
+        CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+        CU_ASSERT(strtoll(r->element[0]->str, NULL, 10) > 1700000000);
+        CU_ASSERT(strtoll(r->element[1]->str, NULL, 10) < 1000000);
+        freeReplyObject(r);
+    }
     CU_ASSERT_EQUAL(expect_int(c, "CAS k v3 v4"), 1);
     CU_ASSERT_EQUAL(expect_int(c, "CAS k v3 v5"), 0);
     expect(c, NIL, NULL, "CAS nokey a b");
@@ -386,6 +413,22 @@ test_keyspace_and_expiry(void)
     CU_ASSERT_EQUAL(expect_int(c, "TTL item:1"), -1);
     expect(c, ST, "OK", "SET tmp x PX 100000");
     CU_ASSERT_EQUAL(expect_int(c, "TTL tmp"), 100);
+    {
+        long long ms = expect_int(c, "PTTL tmp");
+        CU_ASSERT(ms > 90000 && ms <= 100000);
+    }
+    CU_ASSERT_EQUAL(expect_int(c, "PTTL nope"), -2);
+    CU_ASSERT_EQUAL(expect_int(c, "PTTL user:1"), -1);
+    CU_ASSERT_EQUAL(expect_int(c, "PEXPIRE user:1 50000"), 1);
+    CU_ASSERT_EQUAL(expect_int(c, "TTL user:1"), 50);
+    expect(c, ST, "OK", "SETEX sx 30 v");
+    CU_ASSERT_EQUAL(expect_int(c, "TTL sx"), 30);
+    expect(c, STR, "v", "GET sx");
+    expect(c, ST, "OK", "PSETEX psx 20000 v");
+    CU_ASSERT_EQUAL(expect_int(c, "TTL psx"), 20);
+    expect(c, ER, "ERR invalid expire time in 'setex' command", "SETEX sx 0 v");
+    expect(c, ER, "ERR invalid expire time in 'psetex' command", "PSETEX sx -5 v");
+    expect(c, ER, "ERR value is not an integer or out of range", "SETEX sx ten v");
     /* An expiry in the past deletes at once, as in Redis. */
     CU_ASSERT_EQUAL(expect_int(c, "EXPIRE tmp -1"), 1);
     CU_ASSERT_EQUAL(expect_int(c, "EXISTS tmp"), 0);
