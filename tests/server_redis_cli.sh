@@ -4,7 +4,8 @@
 # over 127.0.0.1 only.
 #
 # usage: tests/server_redis_cli.sh PATH/TO/casklab
-# Checks: replies of a redis-cli session (arguments and stdin forms),
+# Checks: replies of a redis-cli session (arguments and stdin forms,
+# --bigkeys),
 # a short redis-benchmark run, --read-only (reads served, writes refused,
 # the store's directory untouched), SIGTERM = graceful stop (exit 0), and a
 # second SIGTERM while a client stalls the graceful stop = exit at once
@@ -74,6 +75,10 @@ check "stdin session" "$(printf 'OK\nv\n1\n2')" \
 check "binary via -x" "OK" "$(printf 'a\0b' | cli -x SET bin)"
 check "binary value back" "610062" "$(cli GET bin | head -c 3 | od -An -tx1 | tr -d ' \n')"
 check "CONFIG GET save" "$(printf 'save\n')" "$(cli CONFIG GET save)"
+check "SET a 100-byte value" "OK" "$(cli SET biggest "$(printf '%0100d' 7)")"
+check "redis-cli --bigkeys (SCAN, TYPE, STRLEN)" "Biggest string found '\"biggest\"' has 100 bytes" \
+      "$(cli --bigkeys | grep '^Biggest string')"
+check "DEL it" "1" "$(cli DEL biggest)"
 url="http://127.0.0.1:$hport"
 check "curl PUT" "204" "$(printf 'x\0y' | curl_ -X PUT --data-binary @- -o /dev/null -w '%{http_code}' "$url/v1/kv/web%2Fkey")"
 check "curl GET (binary)" "780079" "$(curl_ "$url/v1/kv/web%2Fkey" | od -An -tx1 | tr -d ' \n')"
