@@ -17,7 +17,7 @@
  *   delete   the predecessor's link is set to the successor; retired.
  * A reader standing on an unlinked node still sees its successor, so it
  * never loses its way, and the node is freed only after a grace period.
- * Nodes with keys of up to 16 bytes are one 64-byte block of ds/slab.c
+ * Nodes with keys of up to 20 bytes are one 64-byte block of ds/slab.c
  * (huge pages, cache-line aligned: the fields a lookup reads share one
  * line and need no page walk); larger ones come from malloc. The bucket
  * arrays of one size share one mapping (rcu_arena_take), on huge pages.
@@ -81,11 +81,13 @@
 
 typedef struct rcu_kd rcu_kd;
 
+/* klen last before the key: no padding, so the key starts at byte 44 and
+ * keys of up to 20 bytes fit one slab block. */
 typedef struct rcu_node {
     _Atomic(struct rcu_node *) next;
     kd_entry e;
-    uint32_t klen;
     struct rcu_node *retired; /* link in the stripe's retire list */
+    uint32_t klen;
     unsigned char key[];
 } rcu_node;
 
