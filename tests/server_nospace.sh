@@ -18,7 +18,7 @@
 #   - after the disk grows (remount), a new server serves every
 #     acknowledged write with its value (none lost, none corrupted) and
 #     writes again.
-# Every wait is a bounded poll.
+# Every wait is a bounded poll (tests/server_util.sh).
 set -u
 casklab=$1
 fail=0
@@ -40,39 +40,14 @@ if ! mount -t tmpfs -o size=4m casklab-srvnospace "$root"; then
 fi
 log=/tmp/casklab-srvnospace-$$.log # off the small disk: the server must log its errors
 
-# start_server: starts it on free ports, sets pid, port and hport.
-start_server() {
-    rm -f "$log"
-    "$casklab" serve --port 0 --http-port 0 --dir "$root/data" --sync always >"$log" 2>&1 &
-    pid=$!
-    port=""
-    for _ in $(seq 100); do
-        port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log")
-        hport=$(sed -n 's/.*HTTP API on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log")
-        [ -n "$port" ] && [ -n "$hport" ] && return 0
-        kill -0 $pid 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "FAIL: server did not start:"; cat "$log"; exit 1
-}
+srv_log=$log srv_dir=$root/data
+. "$(dirname "$0")/server_util.sh"
 
-# stop_server: SIGTERM, then waits (bounded) for the exit; sets rc.
+# stop_server: SIGTERM, then waits (bounded, 15 s) for the exit; sets rc.
 stop_server() {
     kill -TERM $pid
-    for _ in $(seq 150); do
-        kill -0 $pid 2>/dev/null || { wait $pid; rc=$?; pid=""; return 0; }
-        sleep 0.1
-    done
-    echo "FAIL: server still running 15 s after SIGTERM"; rc=255
-}
-
-check() { # check NAME WANT GOT
-    if [ "$2" != "$3" ]; then
-        echo "FAIL: $1"; echo "  want: $(printf %q "$2")"; echo "  got:  $(printf %q "$3")"
-        fail=1
-    else
-        echo "ok: $1"
-    fi
+    srv_wait_exit 150
+    pid=""
 }
 
 cli() { timeout 20 redis-cli -p "$port" "$@" 2>&1; }
@@ -80,7 +55,7 @@ value() { printf 'v%05d-%s' "$1" "$pad"; } # ~1 KB, different per key
 pad=$(head -c 1000 /dev/zero | tr '\0' 'x')
 n=6000 # 6 MB of values: more than the 4 MiB disk holds
 
-start_server
+srv_start --http-port 0 --sync always
 check "PING on a disk too small for a preallocated file" "PONG" "$(cli PING)"
 
 # One redis-cli session, one reply line per SET, in order (redis-cli
@@ -113,10 +88,9 @@ rm -f "$log.body"
 check "HTTP GET on a full disk" "$(value 2)" "$(timeout 20 curl -sS -m 20 "http://127.0.0.1:$hport/v1/kv/k2")"
 stop_server
 echo "server exit status after SIGTERM: $rc"
-[ "$rc" = 255 ] && fail=1
 
 mount -o remount,size=32m "$root" || { echo "FAIL: remount"; exit 1; }
-start_server
+srv_start --http-port 0 --sync always
 check "DBSIZE after a restart with space" "$acked" "$(cli DBSIZE)"
 bad=0
 for i in $(seq $acked); do echo "GET k$i"; done |

@@ -20,43 +20,12 @@ for tool in redis-cli redis-benchmark curl; do
     command -v $tool >/dev/null || { echo "FAIL: $tool not found (Debian packages redis-tools, curl; run scripts/deps)"; exit 1; }
 done
 
-# start_server ARGS...: starts it on a free port, sets pid and port.
-start_server() {
-    rm -f "$tmp/log" # the child truncates it only once it runs: no stale port
-    "$casklab" serve --port 0 --dir "$tmp/data" "$@" >"$tmp/log" 2>&1 &
-    pid=$!
-    port=""
-    for _ in $(seq 100); do
-        port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log")
-        [ -n "$port" ] && return 0
-        kill -0 $pid 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "FAIL: server did not start:"; cat "$tmp/log"; exit 1
-}
-
-# wait_exit: waits (bounded) for the server to exit; sets rc.
-wait_exit() {
-    for _ in $(seq 100); do
-        kill -0 $pid 2>/dev/null || { wait $pid; rc=$?; return 0; }
-        sleep 0.1
-    done
-    echo "FAIL: server still running"; rc=255
-}
-
-check() { # check NAME WANT GOT
-    if [ "$2" != "$3" ]; then
-        echo "FAIL: $1"; echo "  want: $(printf %q "$2")"; echo "  got:  $(printf %q "$3")"
-        fail=1
-    else
-        echo "ok: $1"
-    fi
-}
+srv_log=$tmp/log srv_dir=$tmp/data
+. "$(dirname "$0")/server_util.sh"
 
 cli() { timeout 10 redis-cli -p "$port" "$@" 2>&1; }
 
-start_server --http-port 0
-hport=$(sed -n 's/.*HTTP API on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log")
+srv_start --http-port 0
 curl_() { timeout 10 curl -sS -m 10 "$@" 2>&1; }
 check "PING" "PONG" "$(cli PING)"
 check "SET" "OK" "$(cli SET greeting 'hello world')"
@@ -93,24 +62,23 @@ check "redis-benchmark runs set and get" "2" "$bench"
 check "redis-benchmark's key present" "1" "$(cli EXISTS key:__rand_int__)"
 check "SET before the stop" "OK" "$(cli SET kept 'survives a restart')"
 kill -TERM $pid
-wait_exit
+srv_wait_exit
 check "SIGTERM: graceful exit status" "0" "$rc"
 check "SIGTERM: stopped message" "casklab serve: stopped" "$(tail -n 1 "$tmp/log")"
 
 # The engine store: a restart on the same --dir finds the data.
-start_server --sync always
+srv_start --sync always
 check "restart: value kept" "survives a restart" "$(cli GET kept)"
 check "restart: INFO names the engine" "store_backend:cask" \
     "$(cli INFO store | tr -d '\r' | grep store_backend)"
 kill -TERM $pid
-wait_exit
+srv_wait_exit
 check "restart: graceful exit status" "0" "$rc"
 
 # --read-only: the same store served without writing anything in it.
 listing() { ls -l --time-style=+%s.%N "$tmp/data" | md5sum; }
 before=$(listing)
-start_server --read-only --http-port 0
-hport=$(sed -n 's/.*HTTP API on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/log")
+srv_start --read-only --http-port 0
 url="http://127.0.0.1:$hport"
 ro="READONLY You can't write against a read only store."
 check "read-only: GET" "survives a restart" "$(cli GET kept)"
@@ -123,7 +91,7 @@ check "read-only: curl PUT" "403" "$(curl_ -X PUT --data x -o /dev/null -w '%{ht
 check "read-only: curl merge" '{"merged":false,"error":"the store is served read-only"}' \
     "$(curl_ -X POST "$url/v1/admin/merge")"
 kill -TERM $pid
-wait_exit
+srv_wait_exit
 check "read-only: graceful exit status" "0" "$rc"
 check "read-only: nothing written in the store" "$before" "$(listing)"
 
@@ -132,7 +100,7 @@ check "read-only: nothing written in the store" "$before" "$(listing)"
 check "serve without --dir: usage" "64" "$?"
 
 # A second signal during a stalled graceful stop exits at once.
-start_server --shutdown-ms 600000
+srv_start --shutdown-ms 600000
 head -c 1000000 /dev/zero | tr '\0' v | cli -x SET big >/dev/null
 processed() { cli INFO stats | tr -d '\r' | sed -n 's/total_commands_processed://p'; }
 n0=$(processed)
@@ -159,7 +127,7 @@ done
 check "first SIGTERM: stops accepting" "" "$(cli PING | grep PONG)"
 check "first SIGTERM: still draining" "0" "$(kill -0 $pid 2>/dev/null; echo $?)"
 kill -TERM $pid
-wait_exit
+srv_wait_exit
 check "second SIGTERM: exit status" "1" "$rc"
 exec 3>&-
 exit $fail
