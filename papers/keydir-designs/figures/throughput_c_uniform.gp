@@ -7,7 +7,7 @@ set bmargin 7
 set grid ytics
 set key outside right top
 set datafile missing '?'
-set label 99 "Intel(R) Xeon(R) Processor, 2 cores, Linux 6.18.44-fc-v769 x86_64\ncommit 40356e156ae8, 2026-11-25T01:30:18Z" at screen 0.01,0.035 font 'Sans,8'
+set label 99 "Intel(R) Xeon(R) Processor, 2 cores, Linux 6.18.44-fc-v769 x86_64\ncommit 54904e4cc372, 2026-11-25T03:25:59Z" at screen 0.01,0.035 font 'Sans,8'
 set logscale x 2
 set xtics (1, 2)
 set yrange [0:*]
