@@ -3,7 +3,9 @@
  * from the shell, one operation per process.
  *
  * get, stats and verify open the store read-only (cask_options.read_only):
- * they write nothing, so they work on a full disk or a read-only mount.
+ * they write nothing, so they work on a full disk or a read-only mount,
+ * and beside a running writer (`casklab serve` on the same directory) they
+ * read a snapshot as of their open.
  *
  * Exit codes: 0 success; 1 the key was not found (get, del) or a damaged
  * record was found (verify); 2 the store
@@ -12,6 +14,7 @@
  */
 #include "cli/cli.h"
 #include "engine/cask.h"
+#include "net/caskstore.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -208,9 +211,19 @@ put_run(int argc, char **argv)
     a.create = 1;
     if (kv_open(&a, &c) != 0)
         return KV_EXIT_STORE;
-    return kv_finish(&a, c, cask_put_ttl(c, a.args[0], strlen(a.args[0]),
-                                         a.args[1], strlen(a.args[1]),
-                                         a.ttl_ms));
+    if (!srv_caskstore_served(a.dir))
+        return kv_finish(&a, c, cask_put_ttl(c, a.args[0], strlen(a.args[0]),
+                                             a.args[1], strlen(a.args[1]),
+                                             a.ttl_ms));
+    /* a store `casklab serve` wrote: framed as the server frames it */
+    size_t n;
+    int64_t at = a.ttl_ms ? srv_now_ms() + (int64_t)a.ttl_ms : 0;
+    void *raw = srv_caskstore_encode(a.args[1], strlen(a.args[1]), at, &n);
+    int rc = raw == NULL ? CASK_ENOMEM
+                         : cask_put_ttl(c, a.args[0], strlen(a.args[0]), raw,
+                                        n, a.ttl_ms);
+    free(raw);
+    return kv_finish(&a, c, rc);
 }
 
 static void
@@ -235,8 +248,23 @@ get_run(int argc, char **argv)
     if (kv_open(&a, &c) != 0)
         return KV_EXIT_STORE;
     int rc = cask_get(c, a.args[0], strlen(a.args[0]), &v, &n);
+    const void *out = v;
+    if (rc == 0 && srv_caskstore_served(a.dir)) {
+        /* a store `casklab serve` wrote: its expiry header comes off */
+        int live = srv_caskstore_decode(v, n, srv_now_ms(), &out, &n);
+        if (live < 0) {
+            fprintf(stderr, "casklab get: %s: the value is shorter than the "
+                    "expiry header of a store written by casklab serve "
+                    "(%s/%s)\n", a.args[0], a.dir, SRV_SERVED_MARK);
+            free(v);
+            (void)kv_finish(&a, c, 0); /* closes; the error is said */
+            return KV_EXIT_STORE;
+        } else if (live == 0) {
+            rc = CASK_ENOTFOUND; /* expired, as the server would say */
+        }
+    }
     if (rc == 0) {
-        fwrite(v, 1, n, stdout);
+        fwrite(out, 1, n, stdout);
         putchar('\n');
     }
     free(v);
@@ -246,7 +274,10 @@ get_run(int argc, char **argv)
 static void
 get_usage(void)
 {
-    kv_usage_common("get", "KEY", "Prints KEY's value and a newline.", "");
+    kv_usage_common("get", "KEY", "Prints KEY's value and a newline. In a "
+                    "store written by casklab serve\n(it holds a file named "
+                    SRV_SERVED_MARK "), the value as the server returns it: "
+                    "put frames values\nthe same way there.", "");
 }
 
 static int
@@ -271,6 +302,9 @@ del_usage(void)
 static void
 stats_print(const cask_info *st, int read_only)
 {
+    if (st->beside_writer)
+        printf("opened beside a running writer: a snapshot as of this "
+               "open\n");
     printf("keydir            %s\n", st->keydir);
     printf("keys              %llu\n", (unsigned long long)st->keys);
     printf("keydir bytes/key  %.1f (%llu bytes)\n", st->keydir_bytes_per_key,

@@ -540,7 +540,7 @@ cask_create_file(cask *c, uint32_t id, uint64_t cap, cask_file **out)
 
 /* The test hook of cask_options.fault: 0 to go ahead, -1 with errno EIO
  * to fail the operation as the kernel would. */
-static int
+int
 cask_fault(cask *c, const char *op)
 {
     if (c->opt.fault != NULL && c->opt.fault(c->opt.fault_arg, op) != 0) {
@@ -1874,6 +1874,7 @@ cask_stats(cask *c, cask_info *st)
     st->recover_threads = c->recover_threads;
     st->keydir_presized = c->keydir_presized;
     st->torn_bytes = c->torn_bytes;
+    st->beside_writer = c->beside_writer;
     st->syncs = sync_load_rlx(&c->group_syncs);
     st->sync_acks = sync_load_rlx(&c->group_acks);
     pthread_rwlock_rdlock(&c->tab_lock);
@@ -1987,14 +1988,23 @@ cask_lock_dir(cask *c)
         c->lockfd = open(path, O_RDONLY | O_CLOEXEC);
     if (c->lockfd < 0)
         return cask_fail(CASK_EIO, "%s: %s", path, strerror(errno));
-    if (flock(c->lockfd, LOCK_EX | LOCK_NB) != 0) {
+    if (flock(c->lockfd, (c->opt.read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) !=
+        0) {
         int e = errno;
         ssize_t n = cask_pread_full(c->lockfd, pid, sizeof pid - 1, 0);
         pid[n > 0 ? n : 0] = '\0';
         pid[strcspn(pid, "\n")] = '\0';
+        if (e == EWOULDBLOCK && c->opt.read_only) {
+            /* a writer holds it: load a snapshot beside it, lock-free */
+            c->beside_writer = 1;
+            cask_log(c, "%s: opened read-only beside a writer (pid %s): a "
+                        "snapshot as of this open", c->dir, pid[0] ? pid : "?");
+            return 0;
+        }
         return cask_fail(e == EWOULDBLOCK ? CASK_ELOCKED : CASK_EIO,
-                         "%s: held by another open store (pid %s): %s", path,
-                         pid[0] ? pid : "?", strerror(e));
+                         "%s: held by another open store (writer pid %s, or "
+                         "a read-only open): %s", path, pid[0] ? pid : "?",
+                         strerror(e));
     }
     if (c->opt.read_only)
         return 0; /* writes nothing, the pid included */
@@ -2211,8 +2221,8 @@ cask_open_log(cask *c)
 
 static void cask_stop_threads(cask *c);
 
-int
-cask_open(const char *dir, const cask_options *opt, cask **out)
+static int
+cask_open_once(const char *dir, const cask_options *opt, cask **out)
 {
     uint64_t t0 = sync_now_ns();
     /* aligned: the stripe locks are one per cache line */
@@ -2250,6 +2260,24 @@ cask_open(const char *dir, const cask_options *opt, cask **out)
     c->open_ns = sync_now_ns() - t0;
     *out = c;
     return 0;
+}
+
+/* Loads a read-only open beside a writer takes at most, when the writer
+ * rotated or merged files under each of them (CASK_EBUSY). */
+#define CASK_BUSY_TRIES 8
+
+int
+cask_open(const char *dir, const cask_options *opt, cask **out)
+{
+    int rc = cask_open_once(dir, opt, out);
+
+    /* only a read-only open beside a writer fails with CASK_EBUSY */
+    for (unsigned i = 1; rc == CASK_EBUSY && i < CASK_BUSY_TRIES; i++) {
+        struct timespec nap = {0, 5000000L * i}; /* 5, 10, ... 35 ms */
+        nanosleep(&nap, NULL);
+        rc = cask_open_once(dir, opt, out);
+    }
+    return rc;
 }
 
 /* Stops the sync, merge and retire threads; a merge in progress finishes

@@ -56,7 +56,9 @@ extern "C" {
     X(CASK_ETOOBIG,    -10, "key or value too large")                         \
     X(CASK_ENOSPC,     -11, "no space left for a new data file (disk full, "  \
                             "quota or file size limit)")                     \
-    X(CASK_EREADONLY,  -12, "store opened read-only")
+    X(CASK_EREADONLY,  -12, "store opened read-only")                        \
+    X(CASK_EBUSY,      -13, "store kept changing under a read-only open "   \
+                            "beside its writer; open it again")
 
 enum cask_code {
 #define CASK_ENUM_(name, value, msg) name = (value),
@@ -126,8 +128,18 @@ typedef struct cask_options {
      * O_RDONLY descriptors, so a store on a full disk or a read-only
      * mount can be read. Writes, merges and syncs return CASK_EREADONLY
      * (cask_sync: 0, nothing to sync); sync and auto_merge are ignored.
-     * The directory lock is still taken (the LOCK file is created if it
-     * is missing and the directory allows it). */
+     * The directory lock is taken shared (the LOCK file is created if it
+     * is missing and the directory allows it): read-only opens run side
+     * by side, and a writable open waits for none of them but fails with
+     * CASK_ELOCKED while one is open.
+     * Beside a writer (another open store holds the lock exclusively) a
+     * read-only open takes no lock and loads a snapshot: every write
+     * acknowledged before the open began, perhaps some later ones, none
+     * written after it returned (engine/DESIGN.md, "Read-only opens beside
+     * a writer"). It holds every data file it loaded open, so the
+     * writer's merges cannot take them away. If the writer rotated or
+     * merged files while it loaded, it loads again, a few times, and then
+     * fails with CASK_EBUSY. cask_info.beside_writer says which it was. */
     int read_only;
     cask_log_fn log;             /* NULL = silent; may be called from the
                                     store's own threads, never two calls
@@ -135,8 +147,10 @@ typedef struct cask_options {
                                     store */
     void *log_arg;
     /* Fault injection for tests: called before each append write and each
-     * data-file sync with "write" or "sync"; a non-zero return makes that
-     * call fail with EIO. NULL in normal use. */
+     * data-file sync with "write" or "sync", and with "listed" once a
+     * read-only open beside a writer has listed the directory (a test
+     * makes the writer merge there); a non-zero return makes that call
+     * fail with EIO. NULL in normal use. */
     int (*fault)(void *arg, const char *op);
     void *fault_arg;
 } cask_options;
@@ -152,7 +166,8 @@ typedef struct cask cask;
 /*
  * Opens (creating if needed) the store in directory `dir`: takes the
  * directory's lock (CASK_ELOCKED if another open store holds it, in this
- * process or another; a lock file left by a crashed process never blocks),
+ * process or another; a lock file left by a crashed process never blocks;
+ * read-only opens: see cask_options.read_only),
  * loads hint files, scans data files without one, truncates a torn tail
  * (logging how many bytes) and fails with CASK_ECORRUPT naming file and
  * offset on a checksum failure inside a file. Writes go to a new active
@@ -311,6 +326,8 @@ typedef struct cask_info {
     uint64_t files_scanned;
     uint64_t recover_threads;    /* threads that loaded them */
     uint64_t torn_bytes;         /* truncated at open */
+    int beside_writer;           /* a read-only open beside a writer: a
+                                    snapshot as of the open */
     uint64_t syncs;              /* group-commit fdatasyncs since open */
     uint64_t sync_acks;          /* waits for durability those ended (a
                                     sync=always write, a cask_sync):

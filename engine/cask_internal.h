@@ -207,6 +207,8 @@ struct cask {
     _Atomic uint64_t fd_clock;  /* LRU ticks for the descriptor cache */
     _Atomic uint64_t merges, merge_ns_total, merge_ns_last;
     uint64_t open_ns, hints_loaded, files_scanned, torn_bytes;
+    int beside_writer; /* read-only, another store holds the lock: no lock
+                          held, files held open (recover.c) */
     uint64_t recover_threads;
     uint64_t keydir_presized;  /* the capacity hint the keydir got */
     uint64_t max_seq_seen;     /* recovery */
@@ -227,6 +229,9 @@ int cask_check_writable(const cask *c);
 int cask_fail(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Logs through opt.log when set. */
+/* cask_options.fault's hook for op: 0, or -1 with errno EIO. */
+int cask_fault(cask *c, const char *op);
+
 void cask_log(cask *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

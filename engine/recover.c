@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct rec_ids {
@@ -255,12 +256,20 @@ truncate_tail(rec_loader *w, cask_file *f, int fd, uint64_t off,
     cask *c = w->c;
 
     /* a tail of zeros alone is usually the active file's preallocation */
-    cask_log(c, "%s/%010u.data: torn tail of %llu bytes at offset %llu "
-                "%s%s", c->dir, f->id,
-             (unsigned long long)(size - off), (unsigned long long)off,
-             c->opt.read_only ? "ignored (read-only open)" : "truncated",
-             zeros ? " (zeros only: preallocated or never written)" : "");
-    w->torn_bytes += size - off;
+    if (c->beside_writer) /* the live writer's file: not torn, unfinished */
+        cask_log(c, "%s/%010u.data: records end at offset %llu (%llu bytes "
+                    "after it: %s)", c->dir, f->id, (unsigned long long)off,
+                 (unsigned long long)(size - off),
+                 zeros ? "preallocated, not written yet"
+                       : "a record the writer has not finished");
+    else
+        cask_log(c, "%s/%010u.data: torn tail of %llu bytes at offset %llu "
+                    "%s%s", c->dir, f->id,
+                 (unsigned long long)(size - off), (unsigned long long)off,
+                 c->opt.read_only ? "ignored (read-only open)" : "truncated",
+                 zeros ? " (zeros only: preallocated or never written)" : "");
+    if (!c->beside_writer)
+        w->torn_bytes += size - off;
     if (c->opt.read_only) { /* left on disk for a writable open to cut */
         sync_store_rlx(&f->size, off);
         return 0;
@@ -296,12 +305,38 @@ content_end(const uint8_t *p, uint64_t from, uint64_t size)
  * zeros follow its extent, or zeros follow its header. A bad record
  * followed by more data is corruption: an error naming the offset.
  */
+/* Rereads of a bad record beside a writer, a millisecond apart, before
+ * it counts as corruption. */
+#define REC_LIVE_TRIES 20
+
+/*
+ * Beside a writer (a read-only open's snapshot): the bad record at `off`
+ * may be one the writer is copying in right now - its header first, its
+ * checksum last - with more of its records already after it. Reads the
+ * file from `off` on into p again (zeros past a shorter end) after a
+ * pause, so the caller decodes it once more. Returns 0, or -1 if the file
+ * cannot be read.
+ */
 static int
-scan_records(rec_loader *w, cask_file *f, int fd, const uint8_t *p,
-             uint64_t size)
+reread_tail(int fd, uint8_t *p, uint64_t off, uint64_t size)
+{
+    const struct timespec nap = {0, 1000000L};
+    ssize_t n;
+
+    nanosleep(&nap, NULL);
+    n = cask_pread_full(fd, p + off, size - off, (off_t)off);
+    if (n < 0)
+        return -1;
+    memset(p + off + n, 0, size - off - (uint64_t)n);
+    return 0;
+}
+
+static int
+scan_records(rec_loader *w, cask_file *f, int fd, uint8_t *p, uint64_t size)
 {
     load_ctx x = {w, f, size};
-    uint64_t off = CASK_FILE_HDR, len;
+    uint64_t off = CASK_FILE_HDR, len, retry_off = 0;
+    unsigned tries = 0;
     cask_rec r;
 
     while (off < size) {
@@ -319,11 +354,53 @@ scan_records(rec_loader *w, cask_file *f, int fd, const uint8_t *p,
         if (rc == CASK_REC_SHORT || (len != 0 && off + len == size) ||
             off + extent >= end)
             return truncate_tail(w, f, fd, off, size, end == off);
+        tries = off == retry_off ? tries + 1 : 1;
+        retry_off = off;
+        if (w->c->beside_writer && tries <= REC_LIVE_TRIES &&
+            reread_tail(fd, p, off, size) == 0)
+            continue;
         return cask_fail(CASK_ECORRUPT, "%s/%010u.data offset %llu: record "
                          "fails its checksum or format, with %llu bytes "
-                         "after it", w->c->dir, f->id, (unsigned long long)off,
-                         (unsigned long long)(size - off));
+                         "after it%s", w->c->dir, f->id,
+                         (unsigned long long)off,
+                         (unsigned long long)(size - off),
+                         w->c->beside_writer ? " (read again for 20 ms "
+                                               "beside the writer)" : "");
     }
+    return 0;
+}
+
+/*
+ * A file's bytes to scan: mapped, or beside a writer read into memory. A
+ * writer cuts its active file back to its last record when it rotates or
+ * closes, and a mapping's pages past the new end would raise SIGBUS under
+ * the scan; a read just comes back short (*size says how much it got).
+ */
+static int
+scan_bytes(cask *c, cask_file *f, int fd, uint8_t **pp, uint64_t *size)
+{
+    uint8_t *p;
+
+    if (!c->beside_writer) {
+        p = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED)
+            return cask_fail(CASK_EIO, "%s/%010u.data: mmap: %s", c->dir,
+                             f->id, strerror(errno));
+        *pp = p;
+        return 0;
+    }
+    if ((p = malloc(*size)) == NULL)
+        return cask_fail(CASK_ENOMEM, "%s/%010u.data: out of memory", c->dir,
+                         f->id);
+    ssize_t n = cask_pread_full(fd, p, *size, 0);
+    if (n < 0) {
+        int e = errno;
+        free(p);
+        return cask_fail(CASK_EIO, "%s/%010u.data: %s", c->dir, f->id,
+                         strerror(e));
+    }
+    *size = (uint64_t)n;
+    *pp = p;
     return 0;
 }
 
@@ -331,18 +408,22 @@ static int
 scan_file(rec_loader *w, cask_file *f, int fd, uint64_t size)
 {
     cask *c = w->c;
-    uint8_t *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    uint64_t mapped = size;
+    uint8_t *p = NULL;
+    int rc = scan_bytes(c, f, fd, &p, &size);
 
-    if (p == MAP_FAILED)
-        return cask_fail(CASK_EIO, "%s/%010u.data: mmap: %s", c->dir, f->id,
-                         strerror(errno));
-    int rc = cask_file_hdr_check(p, size, f->id);
+    if (rc != 0)
+        return rc;
+    rc = cask_file_hdr_check(p, size, f->id);
     if (rc != 0)
         rc = cask_fail(CASK_ECORRUPT, "%s/%010u.data offset 0: bad file "
                        "header", c->dir, f->id);
     else
         rc = scan_records(w, f, fd, p, size);
-    munmap(p, size);
+    if (c->beside_writer)
+        free(p);
+    else
+        munmap(p, mapped);
     w->files_scanned++;
     return rc;
 }
@@ -357,7 +438,10 @@ load_file(rec_loader *w, const rec_file *rf)
     int fd, rc;
 
     cask_path(w->c, path, sizeof path, rf->f->id, "data");
-    fd = open(path, (w->c->opt.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    if (w->c->beside_writer) /* the descriptor add_file keeps */
+        fd = fcntl(cask_file_fd(rf->f), F_DUPFD_CLOEXEC, 0);
+    else
+        fd = open(path, (w->c->opt.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
     if (fd < 0)
         return cask_fail(CASK_EIO, "%s: %s", path, strerror(errno));
     rc = load_hint(w, rf->f, rf->size);
@@ -476,6 +560,9 @@ add_file(cask *c, uint32_t id, rec_files *l)
 
     cask_path(c, path, sizeof path, id, "data");
     fd = open(path, (c->opt.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && c->beside_writer)
+        return cask_fail(CASK_EBUSY, "%s: removed by the writer (a merge) "
+                         "while this read-only open listed it", path);
     if (fd < 0 || fstat(fd, &st) != 0) {
         rc = cask_fail(CASK_EIO, "%s: %s", path, strerror(errno));
         if (fd >= 0)
@@ -486,10 +573,20 @@ add_file(cask *c, uint32_t id, rec_files *l)
         return drop_stub(c, fd, id, (uint64_t)st.st_size);
     if ((uint64_t)st.st_size == CASK_FILE_HDR)
         return drop_empty(c, fd, id);
-    close(fd); /* a store of many files stays within its descriptor budget */
-    f = cask_file_new(c, id, -1, (uint64_t)st.st_size);
-    if (f == NULL)
+    if (!c->beside_writer) {
+        close(fd); /* a store of many files stays within its fd budget */
+        fd = -1;
+    }
+    /* beside a writer the descriptor stays, never closed by the cache: a
+     * merge of the writer may unlink the file from now on */
+    f = cask_file_new(c, id, fd, (uint64_t)st.st_size);
+    if (f == NULL) {
+        if (fd >= 0)
+            close(fd);
         return cask_fail(CASK_ENOMEM, "%s: out of memory", path);
+    }
+    if (fd >= 0)
+        sync_store_rel(&f->uncached, 1);
     if ((rc = cask_tab_add(c, f)) != 0) {
         cask_file_unpin(f);
         return rc;
@@ -818,12 +915,46 @@ load_data_files(cask *c, const rec_ids *data)
     return rc;
 }
 
+/*
+ * Beside a writer, after loading: the directory must list what it listed
+ * before (data files and no merge manifest). A merge commits by writing a
+ * manifest, unlinking its inputs, then removing the manifest, and a
+ * readdir racing unlinks and creations may miss some of them; a listing
+ * taken before and one taken after that agree, with no manifest in
+ * either, mean no merge committed in between, so the files loaded hold
+ * every record up to the open (engine/DESIGN.md, "Read-only opens beside
+ * a writer"). A rotation also changes the listing: loading again is
+ * cheap next to reasoning about which new file is which.
+ */
+static int
+same_listing(cask *c, const rec_ids *before)
+{
+    rec_ids now = {0}, man = {0};
+    int rc = list_dir(c, &now, &man);
+
+    if (rc == 0 && now.n > 1)
+        qsort(now.v, now.n, sizeof *now.v, ids_cmp);
+    if (rc == 0 && (man.n > 0 || now.n != before->n ||
+                    memcmp(now.v, before->v, now.n * sizeof *now.v) != 0))
+        rc = cask_fail(CASK_EBUSY, "%s: the writer rotated or merged files "
+                       "while this read-only open loaded them", c->dir);
+    free(now.v);
+    free(man.v);
+    return rc;
+}
+
 int
 cask_recover(cask *c)
 {
     rec_ids data = {0}, man = {0};
     char name[64];
     int rc = list_dir(c, &data, &man);
+
+    if (rc == 0 && c->beside_writer && man.n > 0)
+        rc = cask_fail(CASK_EBUSY, "%s: a merge of the writer is committing",
+                       c->dir);
+    if (rc == 0 && c->beside_writer && cask_fault(c, "listed") != 0)
+        rc = cask_fail(CASK_EIO, "%s: listed: %s", c->dir, strerror(errno));
 
     /* read-only: an interrupted merge stays as it is; its outputs
      * duplicate records of its inputs, which the seq rule makes harmless */
@@ -839,6 +970,8 @@ cask_recover(cask *c)
         qsort(data.v, data.n, sizeof *data.v, ids_cmp);
     if (rc == 0)
         rc = load_data_files(c, &data);
+    if (rc == 0 && c->beside_writer)
+        rc = same_listing(c, &data);
     if (rc == 0)
         rc = drop_tomb_markers(c);
     uint32_t max_id = data.n ? data.v[data.n - 1] : 0; /* ids ascending */

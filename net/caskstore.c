@@ -9,6 +9,8 @@
  * is only meant to be read back by `casklab serve`. The header is the
  * authority on expiry; a plain SET with EX/PX also hands the TTL to
  * cask_put_ttl, so the engine hides the record itself and a merge drops it.
+ * A writable open leaves the marker file SRV_SERVED_MARK, which tells
+ * `casklab put` and `get` to frame and unframe values the same way.
  *
  * Conditional writes (NX, XX, KEEPTTL, EXPIRE, our CAS, and DEL of a key
  * whose header says expired) read the current record and replace it with
@@ -33,9 +35,12 @@
  */
 #include "net/caskstore.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { CS_HDR = 8 };
 
@@ -105,6 +110,55 @@ cs_encode(const void *val, size_t vlen, int64_t expire_at)
             memcpy(raw + CS_HDR, val, vlen);
     }
     return raw;
+}
+
+void *
+srv_caskstore_encode(const void *val, size_t vlen, int64_t expire_at,
+                     size_t *rawlen)
+{
+    *rawlen = CS_HDR + vlen;
+    return cs_encode(val, vlen, expire_at);
+}
+
+int
+srv_caskstore_decode(const void *raw, size_t len, int64_t now_ms,
+                     const void **val, size_t *vlen)
+{
+    if (len < CS_HDR)
+        return -1;
+    int64_t at = cs_hdr_get(raw);
+    *val = (const char *)raw + CS_HDR;
+    *vlen = len - CS_HDR;
+    return at == 0 || at > now_ms;
+}
+
+int
+srv_caskstore_served(const char *dir)
+{
+    char path[4096];
+
+    snprintf(path, sizeof path, "%s/%s", dir, SRV_SERVED_MARK);
+    return access(path, F_OK) == 0;
+}
+
+/* Leaves the marker in a writable store (best effort: without it the
+ * command line shows values raw, as it did before the marker). */
+static void
+cs_mark(const char *dir)
+{
+    static const char text[] =
+        "Written by casklab serve: each value starts with an 8-byte "
+        "little-endian expiry (ms since the epoch, 0 = none).\n";
+    char path[4096];
+    int fd;
+
+    snprintf(path, sizeof path, "%s/%s", dir, SRV_SERVED_MARK);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return; /* there already, or cannot be written */
+    if (write(fd, text, sizeof text - 1) < 0)
+        (void)unlink(path);
+    close(fd);
 }
 
 static int
@@ -521,6 +575,8 @@ srv_caskstore_open(const char *dir, const cask_options *opt, srv_store **out,
              : rc == CASK_EINVAL || rc == CASK_ENOKEYDIR ? SRV_EINVAL
              : rc == CASK_ENOSPC ? SRV_ENOSPC : SRV_EIO;
     }
+    if (!o.read_only)
+        cs_mark(dir);
     s->base.ops = always ? &cs_ops_commit : &cs_ops;
     *out = &s->base;
     return 0;

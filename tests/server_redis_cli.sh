@@ -6,7 +6,8 @@
 # usage: tests/server_redis_cli.sh PATH/TO/casklab
 # Checks: replies of a redis-cli session (arguments and stdin forms,
 # --bigkeys),
-# a short redis-benchmark run, --read-only (reads served, writes refused,
+# a short redis-benchmark run, casklab get/stats beside the running server
+# (a read-only snapshot) and put refused, --read-only (reads served, writes refused,
 # the store's directory untouched), SIGTERM = graceful stop (exit 0), and a
 # second SIGTERM while a client stalls the graceful stop = exit at once
 # (exit 1). Every wait is a bounded poll. Bash for /dev/tcp.
@@ -71,9 +72,21 @@ srv_start --sync always
 check "restart: value kept" "survives a restart" "$(cli GET kept)"
 check "restart: INFO names the engine" "store_backend:cask" \
     "$(cli INFO store | tr -d '\r' | grep store_backend)"
+check "casklab get beside the running server" "survives a restart" \
+    "$("$casklab" get --dir "$tmp/data" kept 2>/dev/null)"
+check "  ... exactly the value (the server's expiry header taken off)" "19" \
+    "$("$casklab" get --dir "$tmp/data" kept 2>/dev/null | wc -c)"
+check "casklab stats says it read beside a writer" "1" \
+    "$("$casklab" stats --dir "$tmp/data" 2>/dev/null | grep -c '^opened beside a running writer')"
+check "casklab put beside the server: refused (exit 2)" "2" \
+    "$("$casklab" put --dir "$tmp/data" k v >/dev/null 2>&1; echo $?)"
 kill -TERM $pid
 srv_wait_exit
 check "restart: graceful exit status" "0" "$rc"
+
+check "the store is marked as written by casklab serve" "1" "$(ls "$tmp/data" | grep -c '^SERVED$')"
+check "casklab put into a stopped server's store" "0" \
+    "$("$casklab" put --dir "$tmp/data" fromcli 'from the command line' >/dev/null 2>&1; echo $?)"
 
 # --read-only: the same store served without writing anything in it.
 listing() { ls -l --time-style=+%s.%N "$tmp/data" | md5sum; }
@@ -82,6 +95,7 @@ srv_start --read-only --http-port 0
 url="http://127.0.0.1:$hport"
 ro="READONLY You can't write against a read only store."
 check "read-only: GET" "survives a restart" "$(cli GET kept)"
+check "read-only: GET what casklab put wrote" "from the command line" "$(cli GET fromcli)"
 check "read-only: SET refused" "$ro" "$(cli SET kept x)"
 check "read-only: DEL refused" "$ro" "$(cli DEL kept)"
 check "read-only: FLUSHALL refused" "$ro" "$(cli FLUSHALL)"

@@ -5,17 +5,21 @@
  * cover (read with pread), gets racing merges that retire the files they
  * read (values checked, and every retired file unmapped once the merge
  * returns), and the torn tails a process killed while copying a record
- * into the mapping leaves behind (FORMAT.md's rule).
+ * into the mapping leaves behind (FORMAT.md's rule); read-only opens
+ * beside a writer (a snapshot while it puts, deletes, rotates and merges;
+ * a record it is copying in read again, not taken for corruption).
  */
 #include "engine/cask.h"
 #include "engine/format.h"
 #include "tests/cutest.h"
 #include "tests/engine_util.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
@@ -485,6 +489,389 @@ test_prealloc_fails_cleanly(void)
     free(dir);
 }
 
+/* ---- read-only opens beside a writer ------------------------------------- */
+
+static cask *
+open_ro(const char *dir, int *rc)
+{
+    cask_options o = {0};
+    cask *c = NULL;
+
+    o.keydir = "lockfree";
+    o.read_only = 1;
+    *rc = cask_open(dir, &o, &c);
+    if (*rc == 0)
+        cask_thread_register(c);
+    return c;
+}
+
+static int
+beside(cask *c)
+{
+    cask_info st;
+    int b = cask_stats(c, &st) == 0 && st.beside_writer;
+
+    cask_info_free(&st);
+    return b;
+}
+
+static int
+get_is(cask *c, const char *k, const char *want)
+{
+    void *v = NULL;
+    size_t n = 0;
+    int rc = cask_get(c, k, strlen(k), &v, &n);
+    int ok = want == NULL ? rc == CASK_ENOTFOUND
+                          : rc == 0 && n == strlen(want) && memcmp(v, want, n) == 0;
+
+    free(v);
+    return ok;
+}
+
+/* A read-only open beside a writer is a snapshot; read-only opens share
+ * the lock, and a writable open fails while one is open. */
+static void
+test_read_beside_writer_basic(void)
+{
+    char *dir = eu_tmpdir("beside");
+    cask *w = open_max(dir, "lockfree", 2048), *r1, *r2;
+    char k[16], v[16];
+    int rc;
+
+    for (int i = 0; i < 300; i++) {
+        snprintf(k, sizeof k, "b%d", i);
+        snprintf(v, sizeof v, "v%d", i);
+        CU_ASSERT_EQUAL(cask_put(w, k, strlen(k), v, strlen(v)), 0);
+    }
+    r1 = open_ro(dir, &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT(beside(r1));
+    int all = 1;
+    for (int i = 0; i < 300; i++) {
+        snprintf(k, sizeof k, "b%d", i);
+        snprintf(v, sizeof v, "v%d", i);
+        all &= get_is(r1, k, v);
+    }
+    CU_ASSERT(all);
+    CU_ASSERT_EQUAL(cask_put(w, "b0", 2, "new", 3), 0);
+    CU_ASSERT_EQUAL(cask_del(w, "b1", 2), 0);
+    CU_ASSERT(get_is(r1, "b0", "v0")); /* the snapshot, not the writer */
+    CU_ASSERT(get_is(r1, "b1", "v1"));
+    CU_ASSERT_EQUAL(cask_put(r1, "x", 1, "y", 1), CASK_EREADONLY);
+    r2 = open_ro(dir, &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT(get_is(r2, "b0", "new"));
+    CU_ASSERT(get_is(r2, "b1", NULL));
+    /* the writer merges its files away under both readers */
+    CU_ASSERT(cask_merge(w, CASK_MERGE_ALL) > 1);
+    CU_ASSERT(get_is(r1, "b299", "v299"));
+    CU_ASSERT(get_is(r2, "b2", "v2"));
+    close_store(r1);
+    close_store(r2);
+    CU_ASSERT_EQUAL(cask_put(w, "after", 5, "z", 1), 0);
+    close_store(w);
+
+    /* no writer: readers share the lock and keep a writer out */
+    r1 = open_ro(dir, &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    r2 = open_ro(dir, &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT(!beside(r1) && !beside(r2));
+    CU_ASSERT(get_is(r2, "after", "z"));
+    cask *c = NULL;
+    CU_ASSERT_EQUAL(cask_open(dir, NULL, &c), CASK_ELOCKED);
+    close_store(r1);
+    close_store(r2);
+    w = open_max(dir, "lockfree", 2048);
+    close_store(w);
+    eu_rmdir(dir);
+    free(dir);
+}
+
+#define BW_KEYS 48
+
+/* The writer of test_read_beside_writer: versioned puts of p keys, each
+ * t key put once and deleted once, small files rotating, merges. */
+typedef struct bw {
+    cask *w;
+    _Atomic int stop;
+    _Atomic uint32_t issued[BW_KEYS], acked[BW_KEYS]; /* p key versions */
+    _Atomic int t_put[BW_KEYS], t_del[BW_KEYS];       /* acked */
+    _Atomic unsigned merges, errors;
+} bw;
+
+static void *
+bw_main(void *arg)
+{
+    bw *b = arg;
+    const struct timespec nap = {0, 50000L};
+    char k[16], v[32];
+    unsigned i = 0, nt = 0, nd = 0;
+
+    cask_thread_register(b->w);
+    while (!atomic_load(&b->stop)) {
+        unsigned d = (i * 7u) % BW_KEYS;
+        uint32_t ver = atomic_load(&b->issued[d]) + 1;
+        atomic_store(&b->issued[d], ver);
+        snprintf(k, sizeof k, "p%u", d);
+        snprintf(v, sizeof v, "p%u:%u", d, ver);
+        if (cask_put(b->w, k, strlen(k), v, strlen(v)) == 0)
+            atomic_store(&b->acked[d], ver);
+        else
+            atomic_fetch_add(&b->errors, 1);
+        if (i % 16 == 0 && nt < BW_KEYS) { /* a t key put ... */
+            snprintf(k, sizeof k, "t%u", nt);
+            if (cask_put(b->w, k, strlen(k), "t-once", 6) == 0)
+                atomic_store(&b->t_put[nt], 1);
+            nt++;
+        } else if (i % 16 == 8 && nd + 4 < nt) { /* ... deleted later */
+            snprintf(k, sizeof k, "t%u", nd);
+            if (cask_del(b->w, k, strlen(k)) == 0)
+                atomic_store(&b->t_del[nd], 1);
+            nd++;
+        }
+        if (++i % 200 == 0) {
+            int rc = cask_merge(b->w, CASK_MERGE_ALL);
+            if (rc >= 0) {
+                atomic_fetch_add(&b->merges, 1);
+            } else {
+                fprintf(stderr, "merge: %s: %s\n", cask_strerror(rc),
+                        cask_errdetail());
+                atomic_fetch_add(&b->errors, 1);
+            }
+        }
+        nanosleep(&nap, NULL); /* a pace at which rotations are apart */
+    }
+    cask_thread_unregister(b->w);
+    return NULL;
+}
+
+/* One read-only open beside the running writer, checked against what was
+ * acknowledged before it began and issued after it ended. Returns 1 if it
+ * opened, 0 on CASK_EBUSY. */
+static int
+bw_check_once(bw *b, const char *dir)
+{
+    uint32_t before[BW_KEYS];
+    int deleted[BW_KEYS], rc, ok = 1;
+    char k[16];
+
+    for (unsigned d = 0; d < BW_KEYS; d++) {
+        before[d] = atomic_load(&b->acked[d]);
+        deleted[d] = atomic_load(&b->t_del[d]);
+    }
+    cask *r = open_ro(dir, &rc);
+    if (rc == CASK_EBUSY)
+        return 0;
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT(beside(r));
+    for (unsigned d = 0; d < BW_KEYS; d++) {
+        void *v = NULL;
+        size_t n = 0;
+        unsigned got_d, ver;
+        char tail;
+        snprintf(k, sizeof k, "p%u", d);
+        rc = cask_get(r, k, strlen(k), &v, &n);
+        if (before[d] == 0) {
+            ok &= rc == 0 || rc == CASK_ENOTFOUND;
+        } else if (rc != 0 || n >= 31) {
+            ok = 0;
+        } else {
+            char s[32];
+            memcpy(s, v, n);
+            s[n] = '\0';
+            ok &= sscanf(s, "p%u:%u%c", &got_d, &ver, &tail) == 2 &&
+                  got_d == d && ver >= before[d] &&
+                  ver <= atomic_load(&b->issued[d]);
+        }
+        free(v);
+        snprintf(k, sizeof k, "t%u", d);
+        if (deleted[d])
+            ok &= get_is(r, k, NULL); /* never back, through any merge */
+        else
+            ok &= get_is(r, k, "t-once") || get_is(r, k, NULL);
+    }
+    CU_ASSERT(ok);
+    close_store(r);
+    return 1;
+}
+
+/* A writer that puts, deletes, rotates and merges without pause, and a
+ * reader opening read-only beside it again and again. */
+static void
+test_read_beside_writer_live(void)
+{
+    char *dir = eu_tmpdir("beside-live");
+    bw *b = calloc(1, sizeof *b);
+    pthread_t th;
+    unsigned opened = 0, busy = 0;
+
+    CU_ASSERT_FATAL(b != NULL);
+    b->w = open_max(dir, "lockfree", 8192);
+    CU_ASSERT_FATAL(pthread_create(&th, NULL, bw_main, b) == 0);
+    /* let files and merges pile up (bounded: 20 s) */
+    for (int i = 0; i < 20000 && atomic_load(&b->merges) < 3 &&
+                    atomic_load(&b->errors) == 0; i++)
+        usleep(1000);
+    CU_ASSERT(atomic_load(&b->merges) >= 3);
+    for (int round = 0; round < 150; round++) {
+        if (bw_check_once(b, dir))
+            opened++;
+        else
+            busy++;
+        usleep(1000);
+    }
+    atomic_store(&b->stop, 1);
+    pthread_join(th, NULL);
+    printf("\n    %u read-only opens beside the writer, %u gave up "
+           "(CASK_EBUSY) while it did %u merges\n", opened, busy,
+           atomic_load(&b->merges));
+    CU_ASSERT(opened > 0);
+    CU_ASSERT_EQUAL(atomic_load(&b->errors), 0);
+    close_store(b->w);
+    eu_rmdir(dir);
+    free(b);
+    free(dir);
+}
+
+typedef struct bw_race {
+    cask *w;
+    int listed, merged;
+} bw_race;
+
+/* "listed": the reader has listed the directory; the writer merges every
+ * file away before the reader opens them (the first time only). */
+static int
+bw_race_hook(void *arg, const char *op)
+{
+    bw_race *x = arg;
+
+    if (strcmp(op, "listed") == 0 && x->listed++ == 0) {
+        cask_thread_register(x->w);
+        x->merged = cask_merge(x->w, CASK_MERGE_ALL);
+        cask_thread_unregister(x->w);
+    }
+    return 0;
+}
+
+/* A merge that removes the files a read-only open just listed: that load
+ * gives up (CASK_EBUSY inside cask_open) and the next one is right. */
+static void
+test_read_beside_writer_merge_race(void)
+{
+    char *dir = eu_tmpdir("beside-race");
+    cask *w = open_max(dir, "lockfree", 2048), *r = NULL;
+    bw_race x = {w, 0, 0};
+    cask_options o = {0};
+    char k[16], v[16];
+
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < 200; i++) {
+            snprintf(k, sizeof k, "m%d", i);
+            snprintf(v, sizeof v, "v%d-%d", i, round);
+            CU_ASSERT_EQUAL(cask_put(w, k, strlen(k), v, strlen(v)), 0);
+        }
+    for (int i = 0; i < 200; i += 3) {
+        snprintf(k, sizeof k, "m%d", i);
+        CU_ASSERT_EQUAL(cask_del(w, k, strlen(k)), 0);
+    }
+    o.keydir = "lockfree";
+    o.read_only = 1;
+    o.fault = bw_race_hook;
+    o.fault_arg = &x;
+    CU_ASSERT_EQUAL_FATAL(cask_open(dir, &o, &r), 0);
+    cask_thread_register(r);
+    CU_ASSERT(x.merged > 1);    /* the writer merged files away ... */
+    CU_ASSERT(x.listed >= 2);   /* ... so the reader listed again */
+    int all = 1;
+    for (int i = 0; i < 200; i++) {
+        snprintf(k, sizeof k, "m%d", i);
+        snprintf(v, sizeof v, "v%d-2", i);
+        all &= get_is(r, k, i % 3 == 0 ? NULL : v);
+    }
+    CU_ASSERT(all);
+    close_store(r);
+    close_store(w);
+    eu_rmdir(dir);
+    free(dir);
+}
+
+typedef struct bw_fix {
+    const char *path;
+    off_t off;
+    uint8_t byte;
+} bw_fix;
+
+static void *
+bw_fix_main(void *arg)
+{
+    bw_fix *x = arg;
+    int fd = open(x->path, O_WRONLY);
+
+    usleep(5000); /* inside the reader's 20 ms of rereads */
+    if (fd >= 0) {
+        CU_ASSERT_EQUAL(pwrite(fd, &x->byte, 1, x->off), 1);
+        close(fd);
+    }
+    return NULL;
+}
+
+/* A bad record with data after it, while a writer holds the lock: read
+ * again for a while (it may be one being copied in), then corruption; and
+ * a record "finished" during the rereads is loaded. */
+static void
+test_read_beside_writer_partial(void)
+{
+    char *dir = eu_tmpdir("beside-part"), path[4400], lock[4400];
+    cask *w = open_max(dir, "lockfree", 1 << 20), *r;
+    uint32_t id;
+    size_t len = 0;
+    int rc;
+
+    CU_ASSERT_EQUAL(cask_put(w, "c0", 2, "VALUE-c0-aaaaaaaa", 17), 0);
+    CU_ASSERT_EQUAL(cask_put(w, "c1", 2, "VALUE-c1-bbbbbbbb", 17), 0);
+    CU_ASSERT_EQUAL(cask_put(w, "c2", 2, "VALUE-c2-cccccccc", 17), 0);
+    close_store(w);
+    id = eu_newest_data(dir, UINT32_MAX);
+    snprintf(path, sizeof path, "%s/%010u.hint", dir, id);
+    unlink(path); /* scanned, not taken from the hint */
+    snprintf(path, sizeof path, "%s/%010u.data", dir, id);
+    unsigned char *buf = eu_slurp(path, &len);
+    CU_ASSERT_FATAL(buf != NULL);
+    unsigned char *at = NULL;
+    for (size_t i = 0; at == NULL && i + 9 <= len; i++)
+        if (memcmp(buf + i, "VALUE-c1-", 9) == 0)
+            at = buf + i;
+    CU_ASSERT_FATAL(at != NULL);
+    bw_fix fix = {path, (off_t)(at - buf) + 10, at[10]};
+    free(buf);
+    uint8_t bad = 'X';
+    int fd = open(path, O_WRONLY);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(pwrite(fd, &bad, 1, fix.off), 1);
+    close(fd);
+    /* a "writer": the lock held exclusively, as an open store holds it */
+    snprintf(lock, sizeof lock, "%s/LOCK", dir);
+    int lfd = open(lock, O_RDWR);
+    CU_ASSERT_FATAL(lfd >= 0 && flock(lfd, LOCK_EX) == 0);
+    r = open_ro(dir, &rc);
+    CU_ASSERT_EQUAL(rc, CASK_ECORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(cask_errdetail(), "read again"));
+    pthread_t th;
+    CU_ASSERT_FATAL(pthread_create(&th, NULL, bw_fix_main, &fix) == 0);
+    r = open_ro(dir, &rc);
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT(beside(r));
+    CU_ASSERT(get_is(r, "c0", "VALUE-c0-aaaaaaaa"));
+    CU_ASSERT(get_is(r, "c1", "VALUE-c1-bbbbbbbb"));
+    CU_ASSERT(get_is(r, "c2", "VALUE-c2-cccccccc"));
+    close_store(r);
+    close(lfd);
+    eu_rmdir(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -494,6 +881,10 @@ main(void)
         CT_CASE(test_torn_mapping_copy),
         CT_CASE(test_prealloc_after_crash),
         CT_CASE(test_prealloc_fails_cleanly),
+        CT_CASE(test_read_beside_writer_basic),
+        CT_CASE(test_read_beside_writer_live),
+        CT_CASE(test_read_beside_writer_merge_race),
+        CT_CASE(test_read_beside_writer_partial),
     };
     return ct_run("engine_read", cases, CT_NCASES(cases)) ? 1 : 0;
 }
