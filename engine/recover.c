@@ -414,6 +414,8 @@ scan_file(rec_loader *w, cask_file *f, int fd, uint64_t size)
 
     if (rc != 0)
         return rc;
+    if (size < mapped) /* cut back by the writer since it was listed */
+        sync_store_rlx(&f->size, size);
     rc = cask_file_hdr_check(p, size, f->id);
     if (rc != 0)
         rc = cask_fail(CASK_ECORRUPT, "%s/%010u.data offset 0: bad file "
