@@ -25,6 +25,9 @@
 
 enum { KV_EXIT_NOTFOUND = 1, KV_EXIT_STORE = 2 };
 
+/* The longest --ttl: 100 years, far below what an int64 of ms holds. */
+#define KV_TTL_MAX_MS (100ull * 366 * 24 * 3600 * 1000)
+
 typedef struct kv_args {
     const char *cmd;
     const char *dir;
@@ -97,9 +100,12 @@ kv_parse(int argc, char **argv, kv_args *a, int want_args)
             char *end;
             errno = 0;
             a->ttl_ms = strtoull(optarg, &end, 10);
-            if (errno || *end || end == optarg || a->ttl_ms == 0) {
-                fprintf(stderr, "casklab %s: --ttl needs milliseconds > 0\n",
-                        a->cmd);
+            /* at most ~100 years: now + ttl must fit the expiry's int64 */
+            if (errno || *end || end == optarg || a->ttl_ms == 0 ||
+                a->ttl_ms > KV_TTL_MAX_MS) {
+                fprintf(stderr, "casklab %s: --ttl needs milliseconds > 0 "
+                        "(at most %llu)\n", a->cmd,
+                        (unsigned long long)KV_TTL_MAX_MS);
                 return -1;
             }
             break;

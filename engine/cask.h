@@ -130,8 +130,8 @@ typedef struct cask_options {
      * (cask_sync: 0, nothing to sync); sync and auto_merge are ignored.
      * The directory lock is taken shared (the LOCK file is created if it
      * is missing and the directory allows it): read-only opens run side
-     * by side, and a writable open waits for none of them but fails with
-     * CASK_ELOCKED while one is open.
+     * by side, and a writable open fails with CASK_ELOCKED while one of
+     * them holds it.
      * Beside a writer (another open store holds the lock exclusively) a
      * read-only open takes no lock and loads a snapshot: every write
      * acknowledged before the open began, perhaps some later ones, none
@@ -139,7 +139,10 @@ typedef struct cask_options {
      * a writer"). It holds every data file it loaded open, so the
      * writer's merges cannot take them away. If the writer rotated or
      * merged files while it loaded, it loads again, a few times, and then
-     * fails with CASK_EBUSY. cask_info.beside_writer says which it was. */
+     * fails with CASK_EBUSY. cask_info.beside_writer says which it was.
+     * Such an open holds no lock: once that writer has exited, another
+     * may start beside it (nothing a writer does cuts a file below what
+     * the reader has loaded). */
     int read_only;
     cask_log_fn log;             /* NULL = silent; may be called from the
                                     store's own threads, never two calls

@@ -228,10 +228,10 @@ int cask_check_writable(const cask *c);
 /* Sets the calling thread's detail message; returns code. */
 int cask_fail(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Logs through opt.log when set. */
 /* cask_options.fault's hook for op: 0, or -1 with errno EIO. */
 int cask_fault(cask *c, const char *op);
 
+/* Logs through opt.log when set. */
 void cask_log(cask *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -356,9 +356,12 @@ scan_records(rec_loader *w, cask_file *f, int fd, uint8_t *p, uint64_t size)
             return truncate_tail(w, f, fd, off, size, end == off);
         tries = off == retry_off ? tries + 1 : 1;
         retry_off = off;
-        if (w->c->beside_writer && tries <= REC_LIVE_TRIES &&
-            reread_tail(fd, p, off, size) == 0)
+        if (w->c->beside_writer && tries <= REC_LIVE_TRIES) {
+            if (reread_tail(fd, p, off, size) != 0)
+                return cask_fail(CASK_EIO, "%s/%010u.data: %s", w->c->dir,
+                                 f->id, strerror(errno));
             continue;
+        }
         return cask_fail(CASK_ECORRUPT, "%s/%010u.data offset %llu: record "
                          "fails its checksum or format, with %llu bytes "
                          "after it%s", w->c->dir, f->id,
@@ -488,6 +491,12 @@ loader_main(void *arg)
 static int
 drop_stub(cask *c, int fd, uint32_t id, uint64_t size)
 {
+    if (c->beside_writer) { /* the writer's new file: not torn, unfinished */
+        cask_log(c, "%s/%010u.data: being created by the writer (%llu "
+                    "bytes); not loaded", c->dir, id, (unsigned long long)size);
+        close(fd);
+        return 0;
+    }
     cask_log(c, "%s/%010u.data: torn tail of %llu bytes (incomplete file "
                 "header); file %s", c->dir, id, (unsigned long long)size,
              c->opt.read_only ? "ignored (read-only open)" : "removed");
@@ -937,7 +946,8 @@ same_listing(cask *c, const rec_ids *before)
     if (rc == 0 && now.n > 1)
         qsort(now.v, now.n, sizeof *now.v, ids_cmp);
     if (rc == 0 && (man.n > 0 || now.n != before->n ||
-                    memcmp(now.v, before->v, now.n * sizeof *now.v) != 0))
+                    (now.n > 0 &&
+                     memcmp(now.v, before->v, now.n * sizeof *now.v) != 0)))
         rc = cask_fail(CASK_EBUSY, "%s: the writer rotated or merged files "
                        "while this read-only open loaded them", c->dir);
     free(now.v);
