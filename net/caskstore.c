@@ -73,7 +73,8 @@ cs_err(cask *c, int rc)
     case CASK_EREADONLY: return SRV_EREADONLY;
     case CASK_EPOISONED:
         return cask_poisoned(c) == CASK_ENOSPC ? SRV_ENOSPC : SRV_EIO;
-    default: return SRV_EIO; /* EIO, ECORRUPT, ... */
+    case CASK_ECORRUPT: return SRV_ECORRUPT; /* that record: not poisoned */
+    default: return SRV_EIO; /* EIO, ... */
     }
 }
 
@@ -183,7 +184,7 @@ cs_read(cask *c, const void *key, size_t klen, char **raw, size_t *rlen)
         return cs_err(c, rc);
     if (*rlen < CS_HDR) {
         free(v);
-        return SRV_EIO; /* not written by this adapter */
+        return SRV_ECORRUPT; /* not written by this adapter */
     }
     *raw = v;
     return cs_live(cs_hdr_get(v)) ? 0 : SRV_ECOND;

@@ -42,7 +42,9 @@ extern "C" {
     X(EFORCED, -10, "stopped at once by a second signal")                     \
     X(ENOSPC, -11, "no space left on the store's disk: writes are refused "   \
                    "until space is freed and the store is reopened")          \
-    X(EREADONLY, -12, "the store is served read-only")
+    X(EREADONLY, -12, "the store is served read-only")                        \
+    X(ECORRUPT, -13, "the key's stored record fails its checksum, or is not " \
+                     "a value casklab serve wrote")
 
 enum {
 #define SRV_ERR_ENUM(name, val, msg) SRV_##name = (val),

@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -67,6 +68,8 @@ rm_dir(const char *dir)
 
 /* Engine options of the next store_open (fault injection); NULL = none. */
 static int (*store_fault)(void *arg, const char *op);
+/* Writes engine records into the directory before the next store_open. */
+static void (*store_prefill)(const char *dir);
 
 static void
 store_open(srv_store **st, const char *dir, cask_sync_mode sync)
@@ -80,6 +83,8 @@ store_open(srv_store **st, const char *dir, cask_sync_mode sync)
         CU_ASSERT_FATAL(srv_memstore_open(st) == 0);
         return;
     }
+    if (store_prefill != NULL)
+        store_prefill(dir);
     if (srv_caskstore_open(dir, &co, st, err, sizeof(err)) != 0) {
         fprintf(stderr, "  %s\n", err);
         CU_FAIL_FATAL("cannot open the engine store");
@@ -1262,6 +1267,84 @@ test_sync_failure(void)
     rm_dir(f.dir);
 }
 
+/* Flips one byte of the first data file record holding `what`. */
+static void
+corrupt_value(const char *dir, const char *what)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int done = 0;
+
+    CU_ASSERT_FATAL(d != NULL);
+    while (!done && (e = readdir(d)) != NULL) {
+        char path[512], buf[4096];
+        size_t n = strlen(e->d_name), w = strlen(what);
+        if (n < 5 || strcmp(e->d_name + n - 5, ".data") != 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        int fd = open(path, O_RDWR);
+        ssize_t got = fd < 0 ? -1 : pread(fd, buf, sizeof(buf), 0);
+        for (ssize_t i = 0; !done && got > 0 && i + (ssize_t)w <= got; i++)
+            if (memcmp(buf + i, what, w) == 0) {
+                char x = 'Z';
+                CU_ASSERT_EQUAL(pwrite(fd, &x, 1, i), 1);
+                done = 1;
+            }
+        if (fd >= 0)
+            close(fd);
+    }
+    closedir(d);
+    CU_ASSERT_FATAL(done);
+}
+
+/* Records the server did not write (a raw 1-byte value) and one whose
+ * bytes rotted on disk (loaded from its hint, so the open does not see
+ * it): the store did nothing wrong. */
+static void
+prefill_bad(const char *dir)
+{
+    cask *c = NULL;
+
+    CU_ASSERT_FATAL(cask_open(dir, NULL, &c) == 0);
+    cask_thread_register(c);
+    CU_ASSERT_EQUAL(cask_put(c, "short", 5, "x", 1), 0);
+    CU_ASSERT_EQUAL(cask_put(c, "rot", 3, "\0\0\0\0\0\0\0\0rotten-value", 20),
+                    0);
+    CU_ASSERT_EQUAL(cask_put(c, "good", 4, "\0\0\0\0\0\0\0\0fine", 12), 0);
+    cask_thread_unregister(c);
+    CU_ASSERT_EQUAL(cask_close(c), 0); /* writes the hint the open loads */
+    corrupt_value(dir, "rotten-value");
+}
+
+/* Neither is an I/O error of the store: each answers for its own key,
+ * and writes go on. */
+static void
+test_bad_records(void)
+{
+    srv_opts o = {.http = 1};
+    fixture f;
+    char buf[1024];
+    redisContext *c;
+    const char *why = "ERR the key's stored record fails its checksum, or is "
+                      "not a value casklab serve wrote";
+
+    store_prefill = prefill_bad;
+    fx_start(&f, &o);
+    store_prefill = NULL;
+    c = fx_client(&f);
+    expect(c, ER, why, "GET short");
+    expect(c, ER, why, "TTL short");
+    expect(c, ER, why, "GET rot");
+    expect(c, STR, "fine", "GET good");
+    expect(c, ST, "OK", "SET after ok");
+    expect(c, STR, "ok", "GET after");
+    HTTP(srv_http_port(f.srv), "GET /v1/kv/rot HTTP/1.0\r\n\r\n", buf);
+    CU_ASSERT(strncmp(buf, "HTTP/1.1 500 ", 13) == 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(buf, "fails its checksum"));
+    redisFree(c);
+    fx_stop(&f);
+}
+
 /* Many writers at once while every sync fails: a commit covers batches
  * it was not started for (write tickets), and none of them may be
  * answered OK either. */
@@ -1453,6 +1536,7 @@ main(int argc, char **argv)
      * cask suites only, rather than passing empty in the memory ones. */
     static const ct_case cask_cases[] = {
         CT_CASE(test_restart_after_kill), CT_CASE(test_sync_failure),
+        CT_CASE(test_bad_records),
         CT_CASE(test_sync_failure_many),
     };
     ct_case all[CT_NCASES(cases) + CT_NCASES(cask_cases)];
