@@ -775,6 +775,58 @@ info_append(resp_buf *t, const char *fmt, ...)
                                                              : sizeof(line) - 1));
 }
 
+/* A "Field:   N kB" line of /proc/self/status in bytes, or 0 where there
+ * is none (not Linux). */
+static unsigned long long
+proc_status_bytes(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    size_t n = strlen(field);
+    unsigned long long kb = 0;
+
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, field, n) == 0 && line[n] == ':') {
+            kb = strtoull(line + n + 1, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return kb * 1024;
+}
+
+/* INFO's # Memory: used_memory is the anonymous resident memory (heap,
+ * keydir, buffers); the data files' mapped page-cache pages are not the
+ * server's to count (used_memory_rss has them). redis-cli --stat reads
+ * used_memory. */
+static void
+info_memory(resp_buf *t, const srv_store_stats *ss)
+{
+    unsigned long long anon = proc_status_bytes("RssAnon");
+    unsigned long long rss = proc_status_bytes("VmRSS");
+
+    if (anon == 0)
+        anon = ss->index_bytes;
+    info_append(t, "# Memory\r\nused_memory:%llu\r\nused_memory_human:%.2fM"
+                "\r\nused_memory_rss:%llu\r\n\r\n", anon,
+                (double)anon / (1024.0 * 1024.0), rss);
+}
+
+/* INFO [SECTION ...]: whether section `name` is asked for (none named,
+ * or all, everything, default: every section), as Redis 7 filters. */
+static int
+info_want(const srv_ctx *x, const char *name)
+{
+    if (x->c->argc < 2)
+        return 1;
+    for (size_t i = 1; i < x->c->argc; i++)
+        if (arg_is(x, i, name) || arg_is(x, i, "all") ||
+            arg_is(x, i, "everything") || arg_is(x, i, "default"))
+            return 1;
+    return 0;
+}
+
 static void
 cmd_info(srv_ctx *x)
 {
@@ -785,36 +837,48 @@ cmd_info(srv_ctx *x)
 
     x->st->ops->stats(x->st, &ss);
     sync_pool_stats_get(sh->pool, &ps);
-    info_append(&t, "# Server\r\nredis_version:7.0.0\r\ncasklab_version:%s\r\n"
-                "tcp_port:%d\r\nuptime_in_seconds:%lld\r\n\r\n", SRV_VERSION,
-                sh->port, (long long)((srv_now_ms() - sh->started_ms) / 1000));
-    info_append(&t, "# Clients\r\nconnected_clients:%llu\r\nmaxclients:%u\r\n"
-                "\r\n", (unsigned long long)sync_load_rlx(&sh->clients),
-                sh->opts.max_clients);
-    info_append(&t, "# Stats\r\ntotal_connections_received:%llu\r\n"
-                "total_commands_processed:%llu\r\nrejected_connections:%llu"
-                "\r\n\r\n", (unsigned long long)sync_load_rlx(&sh->connections),
-                (unsigned long long)sync_load_rlx(&sh->commands),
-                (unsigned long long)sync_load_rlx(&sh->rejected));
-    info_append(&t, "# Threadpool\r\npool_threads:%u\r\npool_queue:%s\r\n"
-                "pool_submitted:%llu\r\npool_completed:%llu\r\n\r\n",
-                ps.threads, sync_queue_kind_name(ps.queue),
-                (unsigned long long)ps.submitted,
-                (unsigned long long)ps.completed);
-    info_append(&t, "# Groupcommit\r\ncommits:%llu\r\ncommit_batches:%llu\r\n"
-                "commit_commands:%llu\r\n\r\n",
-                (unsigned long long)sync_load_rlx(&sh->commits),
-                (unsigned long long)sync_load_rlx(&sh->commit_batches),
-                (unsigned long long)sync_load_rlx(&sh->commit_commands));
-    info_append(&t, "# Store\r\nstore_backend:%s\r\nstore_keydir:%s\r\n"
-                "store_keys:%llu\r\nstore_bytes:%llu\r\nstore_files:%llu\r\n"
-                "store_merges:%llu\r\nstore_index_bytes:%llu\r\n\r\n",
-                ss.backend, ss.keydir,
-                (unsigned long long)ss.keys, (unsigned long long)ss.bytes,
-                (unsigned long long)ss.files, (unsigned long long)ss.merges,
-                (unsigned long long)ss.index_bytes);
-    info_append(&t, "# Keyspace\r\ndb0:keys=%llu,expires=0,avg_ttl=0\r\n",
-                (unsigned long long)ss.keys);
+    if (info_want(x, "server"))
+        info_append(&t, "# Server\r\nredis_version:7.0.0\r\ncasklab_version:%s"
+                    "\r\ntcp_port:%d\r\nuptime_in_seconds:%lld\r\n\r\n",
+                    SRV_VERSION, sh->port,
+                    (long long)((srv_now_ms() - sh->started_ms) / 1000));
+    if (info_want(x, "clients"))
+        info_append(&t, "# Clients\r\nconnected_clients:%llu\r\nmaxclients:%u"
+                    "\r\nblocked_clients:0\r\n\r\n",
+                    (unsigned long long)sync_load_rlx(&sh->clients),
+                    sh->opts.max_clients);
+    if (info_want(x, "memory"))
+        info_memory(&t, &ss);
+    if (info_want(x, "stats"))
+        info_append(&t, "# Stats\r\ntotal_connections_received:%llu\r\n"
+                    "total_commands_processed:%llu\r\nrejected_connections:"
+                    "%llu\r\n\r\n",
+                    (unsigned long long)sync_load_rlx(&sh->connections),
+                    (unsigned long long)sync_load_rlx(&sh->commands),
+                    (unsigned long long)sync_load_rlx(&sh->rejected));
+    if (info_want(x, "threadpool"))
+        info_append(&t, "# Threadpool\r\npool_threads:%u\r\npool_queue:%s\r\n"
+                    "pool_submitted:%llu\r\npool_completed:%llu\r\n\r\n",
+                    ps.threads, sync_queue_kind_name(ps.queue),
+                    (unsigned long long)ps.submitted,
+                    (unsigned long long)ps.completed);
+    if (info_want(x, "groupcommit"))
+        info_append(&t, "# Groupcommit\r\ncommits:%llu\r\ncommit_batches:%llu"
+                    "\r\ncommit_commands:%llu\r\n\r\n",
+                    (unsigned long long)sync_load_rlx(&sh->commits),
+                    (unsigned long long)sync_load_rlx(&sh->commit_batches),
+                    (unsigned long long)sync_load_rlx(&sh->commit_commands));
+    if (info_want(x, "store"))
+        info_append(&t, "# Store\r\nstore_backend:%s\r\nstore_keydir:%s\r\n"
+                    "store_keys:%llu\r\nstore_bytes:%llu\r\nstore_files:%llu"
+                    "\r\nstore_merges:%llu\r\nstore_index_bytes:%llu\r\n\r\n",
+                    ss.backend, ss.keydir, (unsigned long long)ss.keys,
+                    (unsigned long long)ss.bytes, (unsigned long long)ss.files,
+                    (unsigned long long)ss.merges,
+                    (unsigned long long)ss.index_bytes);
+    if (info_want(x, "keyspace"))
+        info_append(&t, "# Keyspace\r\ndb0:keys=%llu,expires=0,avg_ttl=0\r\n",
+                    (unsigned long long)ss.keys);
     REPLY(resp_add_bulk(x->out, t.data ? t.data : "", t.len));
     resp_buf_free(&t);
 }

@@ -530,6 +530,25 @@ test_server_commands(void)
     CU_ASSERT_FATAL(r != NULL && r->type == STR);
     CU_ASSERT_PTR_NOT_NULL(strstr(r->str, "pool_queue:"));
     CU_ASSERT_PTR_NOT_NULL(strstr(r->str, "connected_clients:1"));
+    /* what redis-cli --stat reads */
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->str, "\r\nblocked_clients:0\r\n"));
+    {
+        const char *m = strstr(r->str, "\r\nused_memory:");
+        CU_ASSERT_FATAL(m != NULL);
+        CU_ASSERT(strtoull(m + 14, NULL, 10) > 0);
+    }
+    freeReplyObject(r);
+    /* INFO SECTION... gives those sections alone, as Redis 7 does */
+    r = redisCommand(c, "INFO memory CLIENTS");
+    CU_ASSERT_FATAL(r != NULL && r->type == STR);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->str, "# Memory\r\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->str, "# Clients\r\n"));
+    CU_ASSERT_PTR_NULL(strstr(r->str, "# Server"));
+    CU_ASSERT_PTR_NULL(strstr(r->str, "# Keyspace"));
+    freeReplyObject(r);
+    r = redisCommand(c, "INFO nosuchsection");
+    CU_ASSERT_FATAL(r != NULL && r->type == STR);
+    CU_ASSERT_EQUAL(r->len, 0);
     freeReplyObject(r);
     expect(c, ER, "ERR AUTH <password> called without any password configured "
            "for the default user. Are you sure your configuration is correct?",
