@@ -484,6 +484,17 @@ cs_sync(srv_store *s)
     return cs_err(cs_of(s), cask_sync(cs_of(s)));
 }
 
+/* commit() answers as net/store.h says: 0, SRV_ENOSPC for a full disk,
+ * SRV_EIO for any other failure, so that the server can turn every reply
+ * it covered into that one error. */
+static int
+cs_commit(srv_store *s)
+{
+    int rc = cs_sync(s);
+
+    return rc == 0 || rc == SRV_ENOSPC ? rc : SRV_EIO;
+}
+
 static void
 cs_stats(srv_store *s, srv_store_stats *out)
 {
@@ -548,7 +559,7 @@ static const srv_store_ops cs_ops_commit = {
     .count = cs_count, .flush = cs_flush, .merge = cs_merge,
     .sync = cs_sync, .stats = cs_stats, .thread_start = cs_thread_start,
     .thread_stop = cs_thread_stop, .destroy = cs_destroy,
-    .wrote = cs_wrote, .commit = cs_sync,
+    .wrote = cs_wrote, .commit = cs_commit,
 };
 
 int

@@ -1103,7 +1103,7 @@ srv_batch_commit_failed(srv_batch *b, int rc)
 
     b->out.len = b->commit_start;
     for (size_t i = 0; i < b->commit_ran; i++)
-        reply_store_error(&x, rc == SRV_ENOSPC ? rc : SRV_EIO);
+        reply_store_error(&x, rc);
 }
 
 void
@@ -1123,8 +1123,7 @@ srv_exec_batch(srv_batch *b)
                 b->sh->store->ops->wrote(b->sh->store) &&
                 (rc = b->sh->store->ops->commit(b->sh->store)) != 0) {
                 b->out.len = start;
-                srv_http_store_error(b, b->reqs[i],
-                                     rc == SRV_ENOSPC ? rc : SRV_EIO);
+                srv_http_store_error(b, b->reqs[i], rc);
             }
             http_request_free(b->reqs[i]);
             b->reqs[i] = NULL;

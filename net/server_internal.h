@@ -67,8 +67,8 @@ typedef struct srv_batch {
 /* Runs the batch's commands in order into b->out (worker side). */
 void srv_exec_batch(srv_batch *b);
 
-/* A commit covering the batch failed: its replies become IOERR errors
- * (loop side). */
+/* A commit covering the batch failed with rc (SRV_EIO or SRV_ENOSPC, as
+ * commit() returns): its replies become that error (loop side). */
 void srv_batch_commit_failed(srv_batch *b, int rc);
 
 /* The HTTP API (net/http_api.c): answers one request into b->out. */
