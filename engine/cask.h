@@ -150,10 +150,11 @@ typedef struct cask_options {
                                     store */
     void *log_arg;
     /* Fault injection for tests: called before each append write and each
-     * data-file sync with "write" or "sync", and with "listed" once a
-     * read-only open beside a writer has listed the directory (a test
-     * makes the writer merge there); a non-zero return makes that call
-     * fail with EIO. NULL in normal use. */
+     * data-file sync with "write" or "sync"; beside a writer, with
+     * "listed" once a read-only open has listed the directory (a test
+     * makes the writer merge there) and "reread" before each reread of a
+     * bad record (a test finishes the record there); a non-zero return
+     * makes that call fail with EIO. NULL in normal use. */
     int (*fault)(void *arg, const char *op);
     void *fault_arg;
 } cask_options;

@@ -291,20 +291,6 @@ content_end(const uint8_t *p, uint64_t from, uint64_t size)
     return size;
 }
 
-/*
- * Scans records from the header on. A record cut short by the end of the
- * file, or a bad last record, is a torn tail: the write was never
- * acknowledged (DESIGN.md), so it is truncated. Zeros at the end of the
- * file do not count as more data - a file extended but not written
- * before a power loss, or the preallocated rest of an active file
- * (DESIGN.md, "Preallocation") - so a bad record (its header's length, at
- * least a header's worth) reaching past the file's last non-zero byte is
- * a torn tail too. That also covers a record being copied into the active
- * file's mapping when the process died: its header is written first, then
- * key and value, then the checksum, so either its header is readable and
- * zeros follow its extent, or zeros follow its header. A bad record
- * followed by more data is corruption: an error naming the offset.
- */
 /* Rereads of a bad record beside a writer, a millisecond apart, before
  * it counts as corruption. */
 #define REC_LIVE_TRIES 20
@@ -331,6 +317,21 @@ reread_tail(int fd, uint8_t *p, uint64_t off, uint64_t size)
     return 0;
 }
 
+/*
+ * Scans records from the header on. A record cut short by the end of the
+ * file, or a bad last record, is a torn tail: the write was never
+ * acknowledged (DESIGN.md), so it is truncated. Zeros at the end of the
+ * file do not count as more data - a file extended but not written
+ * before a power loss, or the preallocated rest of an active file
+ * (DESIGN.md, "Preallocation") - so a bad record (its header's length, at
+ * least a header's worth) reaching past the file's last non-zero byte is
+ * a torn tail too. That also covers a record being copied into the active
+ * file's mapping when the process died: its header is written first, then
+ * key and value, then the checksum, so either its header is readable and
+ * zeros follow its extent, or zeros follow its header. A bad record
+ * followed by more data is corruption: an error naming the offset (beside
+ * a writer, once rereads have not mended it: reread_tail).
+ */
 static int
 scan_records(rec_loader *w, cask_file *f, int fd, uint8_t *p, uint64_t size)
 {
@@ -357,7 +358,8 @@ scan_records(rec_loader *w, cask_file *f, int fd, uint8_t *p, uint64_t size)
         tries = off == retry_off ? tries + 1 : 1;
         retry_off = off;
         if (w->c->beside_writer && tries <= REC_LIVE_TRIES) {
-            if (reread_tail(fd, p, off, size) != 0)
+            if (cask_fault(w->c, "reread") != 0 ||
+                reread_tail(fd, p, off, size) != 0)
                 return cask_fail(CASK_EIO, "%s/%010u.data: %s", w->c->dir,
                                  f->id, strerror(errno));
             continue;
