@@ -7,9 +7,11 @@
  * and error texts follow Redis 7 so that redis-cli and redis-benchmark see
  * what they expect. Multi-key commands (DEL/UNLINK, EXISTS, MGET, MSET) are not
  * atomic across keys: each key is its own linearizable store operation.
- * INCR (and INCRBY, DECR, DECRBY) is a compare-and-swap loop over
- * get/cas, so it is atomic with respect to every other writer; each failed
- * round means another writer succeeded.
+ * INCR (and INCRBY, DECR, DECRBY), APPEND and SETRANGE are
+ * compare-and-swap loops over get/cas (SET NX for an absent key), so each
+ * is atomic with respect to every other writer; each failed round means
+ * another writer succeeded. Commands the store cannot make atomic (GETSET,
+ * GETDEL, RENAME, ...) are not offered rather than offered racy.
  */
 #include "net/server_internal.h"
 
@@ -534,6 +536,382 @@ cmd_cas(srv_ctx *x)
         reply_store_error(x, rc);
 }
 
+/* ---- read-modify-write strings (APPEND, SETRANGE) ------------------------ */
+
+/*
+ * Builds a key's new value from its present one (cur NULL when absent):
+ * 0 with a malloc'd *nv, or a reply already made (RMW_REPLIED).
+ */
+typedef int (*rmw_edit)(srv_ctx *x, const char *cur, size_t clen, char **nv,
+                        size_t *nlen);
+
+enum { RMW_RETRY = 1, RMW_REPLIED = 2 };
+
+static const char *const ERR_TOOBIG =
+    "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+
+/* One round of rmw: SET NX for an absent key, cas for a present one (which
+ * keeps its expiry, as APPEND and SETRANGE do in Redis). RMW_RETRY when
+ * another writer got in between. */
+static int
+rmw_round(srv_ctx *x, rmw_edit edit, size_t *nlen)
+{
+    const char *key = x->c->argv[1];
+    size_t klen = x->c->lens[1], clen = 0;
+    srv_set_opts nx = {.nx = 1};
+    char *cur = NULL, *nv;
+    int rc = x->st->ops->get(x->st, key, klen, &cur, &clen), absent;
+
+    if (rc != 0 && rc != SRV_ENOTFOUND) {
+        reply_store_error(x, rc);
+        return RMW_REPLIED;
+    }
+    absent = rc == SRV_ENOTFOUND;
+    rc = edit(x, absent ? NULL : cur, clen, &nv, nlen);
+    if (rc != 0) {
+        free(cur);
+        return rc;
+    }
+    if (absent)
+        rc = x->st->ops->set(x->st, key, klen, nv, *nlen, &nx);
+    else
+        rc = x->st->ops->cas(x->st, key, klen, cur, clen, nv, *nlen);
+    free(cur);
+    free(nv);
+    if (rc == SRV_ECOND || rc == SRV_EMISMATCH || rc == SRV_ENOTFOUND)
+        return RMW_RETRY;
+    if (rc != 0) {
+        reply_store_error(x, rc);
+        return RMW_REPLIED;
+    }
+    return 0;
+}
+
+/* Repeats rmw_round until it takes effect (each retry means another
+ * writer's did: lock-free, like INCR), then replies the new length. */
+static void
+rmw(srv_ctx *x, rmw_edit edit)
+{
+    size_t nlen;
+    int rc;
+
+    while ((rc = rmw_round(x, edit, &nlen)) == RMW_RETRY)
+        ;
+    if (rc == 0)
+        REPLY(resp_add_int(x->out, (long long)nlen));
+}
+
+/* The new value: cur[0..clen) with len bytes of src at off (zeros between). */
+static int
+rmw_splice(srv_ctx *x, const char *cur, size_t clen, size_t off,
+           const char *src, size_t len, char **nv, size_t *nlen)
+{
+    size_t n = off + len > clen ? off + len : clen;
+
+    if (off > x->sh->opts.limits.max_bulk ||
+        len > x->sh->opts.limits.max_bulk - off) {
+        REPLY(resp_add_error(x->out, "%s", ERR_TOOBIG));
+        return RMW_REPLIED;
+    }
+    *nv = malloc(n ? n : 1);
+    if (*nv == NULL) {
+        REPLY(resp_add_error(x->out, "ERR out of memory"));
+        return RMW_REPLIED;
+    }
+    if (clen > 0)
+        memcpy(*nv, cur, clen);
+    if (off > clen)
+        memset(*nv + clen, 0, off - clen);
+    if (len > 0)
+        memcpy(*nv + off, src, len);
+    *nlen = n;
+    return 0;
+}
+
+static int
+append_edit(srv_ctx *x, const char *cur, size_t clen, char **nv, size_t *nlen)
+{
+    return rmw_splice(x, cur, clen, clen, x->c->argv[2], x->c->lens[2], nv,
+                      nlen);
+}
+
+/* APPEND key value: the new length; an absent key is created. */
+static void
+cmd_append(srv_ctx *x)
+{
+    rmw(x, append_edit);
+}
+
+static int
+setrange_edit(srv_ctx *x, const char *cur, size_t clen, char **nv,
+              size_t *nlen)
+{
+    long long off;
+
+    resp_parse_int(x->c->argv[2], x->c->lens[2], &off); /* checked */
+    return rmw_splice(x, cur, clen, (size_t)off, x->c->argv[3], x->c->lens[3],
+                      nv, nlen);
+}
+
+/* SETRANGE key offset value: overwrites from offset, zero-padding a
+ * shorter value; the new length. An empty value changes nothing and
+ * creates nothing, as in Redis. */
+static void
+cmd_setrange(srv_ctx *x)
+{
+    long long off;
+
+    if (arg_int(x, 2, &off) != 0)
+        return;
+    if (off < 0) {
+        REPLY(resp_add_error(x->out, "ERR offset is out of range"));
+        return;
+    }
+    if (x->c->lens[3] == 0) {
+        cmd_strlen(x);
+        return;
+    }
+    rmw(x, setrange_edit);
+}
+
+/* GETRANGE key start end: the substring, with Redis's index rules
+ * (negative from the end, clamped, empty when start > end). */
+static void
+cmd_getrange(srv_ctx *x)
+{
+    long long start, end, len;
+    char *v;
+    size_t n;
+    int rc;
+
+    if (arg_int(x, 2, &start) != 0 || arg_int(x, 3, &end) != 0)
+        return;
+    rc = x->st->ops->get(x->st, x->c->argv[1], x->c->lens[1], &v, &n);
+    if (rc == SRV_ENOTFOUND) {
+        REPLY(resp_add_bulk(x->out, "", 0));
+        return;
+    }
+    if (rc != 0) {
+        reply_store_error(x, rc);
+        return;
+    }
+    len = (long long)n;
+    if (start < 0 && end < 0 && start > end)
+        start = len; /* empty, as in Redis */
+    if (start < 0)
+        start = len + start < 0 ? 0 : len + start;
+    if (end < 0)
+        end = len + end < 0 ? 0 : len + end;
+    if (end >= len)
+        end = len - 1;
+    if (len == 0 || start > end)
+        REPLY(resp_add_bulk(x->out, "", 0));
+    else
+        REPLY(resp_add_bulk(x->out, v + start, (size_t)(end - start + 1)));
+    free(v);
+}
+
+/* ---- clients and saving -------------------------------------------------- */
+
+void
+srv_client_link(srv_shared *sh, srv_session *s)
+{
+    pthread_mutex_lock(&sh->clients_lock);
+    s->prev = NULL;
+    s->next = sh->client_list;
+    if (sh->client_list != NULL)
+        sh->client_list->prev = s;
+    sh->client_list = s;
+    s->listed = 1;
+    pthread_mutex_unlock(&sh->clients_lock);
+}
+
+void
+srv_client_unlink(srv_shared *sh, srv_session *s)
+{
+    if (!s->listed)
+        return;
+    pthread_mutex_lock(&sh->clients_lock);
+    if (s->prev != NULL)
+        s->prev->next = s->next;
+    else
+        sh->client_list = s->next;
+    if (s->next != NULL)
+        s->next->prev = s->prev;
+    s->listed = 0;
+    pthread_mutex_unlock(&sh->clients_lock);
+    free(s->name);
+    free(s->lib_name);
+    free(s->lib_ver);
+    s->name = s->lib_name = s->lib_ver = NULL;
+}
+
+enum { SRV_CLIENT_STR_MAX = 128 };
+
+/* Appends one CLIENT LIST line for s (under clients_lock). */
+static void
+client_line(resp_buf *t, const srv_session *s, int64_t now)
+{
+    const char *cmd = sync_load_rlx(&s->last_cmd);
+    int64_t last = sync_load_rlx(&s->last_ms);
+    char line[4 * SRV_CLIENT_STR_MAX + 4 * SRV_ADDR_LEN];
+    int n = snprintf(line, sizeof(line),
+                     "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld "
+                     "idle=%lld flags=N db=0 cmd=%s user=default resp=2 "
+                     "lib-name=%s lib-ver=%s\n",
+                     (unsigned long long)s->id, s->addr, s->laddr, s->fd,
+                     s->name ? s->name : "",
+                     (long long)(now - s->created_ms) / 1000,
+                     (long long)(now - last) / 1000, cmd ? cmd : "NULL",
+                     s->lib_name ? s->lib_name : "",
+                     s->lib_ver ? s->lib_ver : "");
+
+    if (n > 0 && (size_t)n < sizeof(line))
+        REPLY(resp_add_raw(t, line, (size_t)n));
+}
+
+/* CLIENT LIST (every RESP connection) or CLIENT INFO (this one), as one
+ * bulk string of lines. */
+static void
+client_list(srv_ctx *x, int all)
+{
+    resp_buf t = {0};
+    int64_t now = srv_now_ms();
+
+    pthread_mutex_lock(&x->sh->clients_lock);
+    if (all) {
+        for (const srv_session *s = x->sh->client_list; s; s = s->next)
+            client_line(&t, s, now);
+    } else {
+        client_line(&t, x->b->sess, now);
+    }
+    pthread_mutex_unlock(&x->sh->clients_lock);
+    REPLY(resp_add_bulk(x->out, t.data ? t.data : "", t.len));
+    resp_buf_free(&t);
+}
+
+/* Names and library strings: printable, no spaces (they are fields of
+ * CLIENT LIST), at most SRV_CLIENT_STR_MAX bytes. */
+static int
+client_str_ok(srv_ctx *x, size_t i, const char *what)
+{
+    if (x->c->lens[i] > SRV_CLIENT_STR_MAX) {
+        REPLY(resp_add_error(x->out, "ERR %s is longer than %d bytes", what,
+                             SRV_CLIENT_STR_MAX));
+        return 0;
+    }
+    for (size_t k = 0; k < x->c->lens[i]; k++)
+        if (x->c->argv[i][k] < '!' || x->c->argv[i][k] > '~') {
+            REPLY(resp_add_error(x->out, "ERR %s cannot contain spaces, "
+                                 "newlines or special characters.", what));
+            return 0;
+        }
+    return 1;
+}
+
+/* Replaces *field (under clients_lock: CLIENT LIST reads it) with
+ * argument i, or with nothing if it is empty. */
+static void
+client_set_str(srv_ctx *x, char **field, size_t i)
+{
+    char *v = NULL;
+
+    if (x->c->lens[i] > 0 && (v = strdup(x->c->argv[i])) == NULL) {
+        REPLY(resp_add_error(x->out, "ERR out of memory"));
+        return;
+    }
+    pthread_mutex_lock(&x->sh->clients_lock);
+    free(*field);
+    *field = v;
+    pthread_mutex_unlock(&x->sh->clients_lock);
+    REPLY(resp_add_simple(x->out, "OK"));
+}
+
+static void
+client_setinfo(srv_ctx *x)
+{
+    srv_session *s = x->b->sess;
+
+    if (x->c->argc != 4) {
+        REPLY(resp_add_error(x->out, "ERR wrong number of arguments for "
+                             "'client|setinfo' command"));
+    } else if (arg_is(x, 2, "lib-name")) {
+        if (client_str_ok(x, 3, "lib-name"))
+            client_set_str(x, &s->lib_name, 3);
+    } else if (arg_is(x, 2, "lib-ver")) {
+        if (client_str_ok(x, 3, "lib-ver"))
+            client_set_str(x, &s->lib_ver, 3);
+    } else {
+        REPLY(resp_add_error(x->out, "ERR Unrecognized option '%.64s'",
+                             x->c->argv[2]));
+    }
+}
+
+/* CLIENT ID | GETNAME | SETNAME name | SETINFO LIB-NAME|LIB-VER v | INFO
+ * | LIST: what client libraries send at connect and operators ask. */
+static void
+cmd_client(srv_ctx *x)
+{
+    srv_session *s = x->b->sess;
+    size_t argc = x->c->argc;
+
+    if (arg_is(x, 1, "id") && argc == 2) {
+        REPLY(resp_add_int(x->out, (long long)s->id));
+    } else if (arg_is(x, 1, "getname") && argc == 2) {
+        pthread_mutex_lock(&x->sh->clients_lock);
+        if (s->name != NULL)
+            REPLY(resp_add_bulk_str(x->out, s->name));
+        else
+            REPLY(resp_add_nil(x->out));
+        pthread_mutex_unlock(&x->sh->clients_lock);
+    } else if (arg_is(x, 1, "setname") && argc == 3) {
+        if (client_str_ok(x, 2, "Client names"))
+            client_set_str(x, &s->name, 2);
+    } else if (arg_is(x, 1, "setinfo")) {
+        client_setinfo(x);
+    } else if ((arg_is(x, 1, "list") || arg_is(x, 1, "info")) && argc == 2) {
+        client_list(x, arg_is(x, 1, "list"));
+    } else {
+        REPLY(resp_add_error(x->out, "ERR unknown subcommand or wrong number "
+                             "of arguments for '%.64s'. Try CLIENT HELP.",
+                             x->c->argv[1]));
+    }
+}
+
+/* SAVE and BGSAVE: every acknowledged write made durable now (the store's
+ * sync; BGSAVE too has finished when it answers). LASTSAVE: when the last
+ * one succeeded, or the server started. */
+static void
+save_common(srv_ctx *x, const char *ok)
+{
+    int rc = x->st->ops->sync(x->st);
+
+    if (rc != 0) {
+        reply_store_error(x, rc);
+        return;
+    }
+    sync_store_rlx(&x->sh->last_save_ms, srv_now_ms());
+    REPLY(resp_add_simple(x->out, ok));
+}
+
+static void
+cmd_save(srv_ctx *x)
+{
+    save_common(x, "OK");
+}
+
+static void
+cmd_bgsave(srv_ctx *x)
+{
+    save_common(x, "Background saving started");
+}
+
+static void
+cmd_lastsave(srv_ctx *x)
+{
+    REPLY(resp_add_int(x->out, (long long)sync_load_rlx(&x->sh->last_save_ms) / 1000));
+}
+
 /* ---- keyspace ------------------------------------------------------------ */
 
 static void
@@ -664,11 +1042,13 @@ cmd_scan(srv_ctx *x)
         srv_session_clear(s);
 }
 
-/* EXPIRE key seconds and PEXPIRE key milliseconds. */
+/* EXPIRE key seconds and PEXPIRE key milliseconds (relative), EXPIREAT
+ * and PEXPIREAT (absolute: Unix time in those units). */
 static void
-expire_common(srv_ctx *x, long long unit_ms, const char *name)
+expire_common(srv_ctx *x, long long unit_ms, int absolute, const char *name)
 {
     long long v;
+    int64_t now = srv_now_ms(), base = absolute ? 0 : now;
     int rc;
 
     if (arg_int(x, 2, &v) != 0)
@@ -677,17 +1057,17 @@ expire_common(srv_ctx *x, long long unit_ms, const char *name)
         REPLY(resp_add_error(x->out, "ERR Unsupported option %s", x->c->argv[3]));
         return;
     }
-    if (v > (INT64_MAX - srv_now_ms()) / unit_ms || v < -INT64_MAX / unit_ms) {
+    if (v > (INT64_MAX - base) / unit_ms || v < -INT64_MAX / unit_ms) {
         REPLY(resp_add_error(x->out, "ERR invalid expire time in '%s' command",
                              name));
         return;
     }
     /* A time in the past deletes the key, as in Redis. */
-    if (v <= 0)
+    if (base + v * unit_ms <= now)
         rc = x->st->ops->del(x->st, x->c->argv[1], x->c->lens[1]);
     else
         rc = x->st->ops->expire(x->st, x->c->argv[1], x->c->lens[1],
-                                srv_now_ms() + v * unit_ms);
+                                base + v * unit_ms);
     if (rc == 0 || rc == SRV_ENOTFOUND)
         REPLY(resp_add_int(x->out, rc == 0));
     else
@@ -697,13 +1077,25 @@ expire_common(srv_ctx *x, long long unit_ms, const char *name)
 static void
 cmd_expire(srv_ctx *x)
 {
-    expire_common(x, 1000, "expire");
+    expire_common(x, 1000, 0, "expire");
 }
 
 static void
 cmd_pexpire(srv_ctx *x)
 {
-    expire_common(x, 1, "pexpire");
+    expire_common(x, 1, 0, "pexpire");
+}
+
+static void
+cmd_expireat(srv_ctx *x)
+{
+    expire_common(x, 1000, 1, "expireat");
+}
+
+static void
+cmd_pexpireat(srv_ctx *x)
+{
+    expire_common(x, 1, 1, "pexpireat");
 }
 
 /* TTL (seconds, rounded) and PTTL (milliseconds): -2 no key, -1 none. */
@@ -964,6 +1356,16 @@ static const srv_cmd_def srv_cmds[] = {
     {"ttl", 2, 0, 1, 1, 1, cmd_ttl},
     {"pexpire", -3, 0, 1, 1, 1, cmd_pexpire},
     {"pttl", 2, 0, 1, 1, 1, cmd_pttl},
+    {"expireat", -3, 0, 1, 1, 1, cmd_expireat},
+    {"pexpireat", -3, 0, 1, 1, 1, cmd_pexpireat},
+    {"append", 3, 0, 1, 1, 1, cmd_append},
+    {"setrange", 4, 0, 1, 1, 1, cmd_setrange},
+    {"getrange", 4, 0, 1, 1, 1, cmd_getrange},
+    {"substr", 4, 0, 1, 1, 1, cmd_getrange},
+    {"client", -2, 0, 0, 0, 0, cmd_client},
+    {"save", 1, 0, 0, 0, 0, cmd_save},
+    {"bgsave", -1, 0, 0, 0, 0, cmd_bgsave},
+    {"lastsave", 1, 0, 0, 0, 0, cmd_lastsave},
     {"time", 1, 0, 0, 0, 0, cmd_time},
     {"info", -1, 0, 0, 0, 0, cmd_info},
     {"config", -2, 0, 0, 0, 0, cmd_config},
@@ -1085,6 +1487,7 @@ exec_one(srv_ctx *x)
     const srv_cmd_def *d = cmd_find(x->c->argv[0], x->c->lens[0]);
 
     sync_faa_rlx(&x->sh->commands, 1);
+    sync_store_rlx(&x->b->sess->last_cmd, d != NULL ? d->name : "unknown");
     if (d == NULL) {
         if (!x->b->sess->authed)
             REPLY(resp_add_error(x->out, "NOAUTH Authentication required."));
@@ -1141,6 +1544,7 @@ srv_exec_batch(srv_batch *b)
      * them, frees them (net/server.c), so that their memory goes back to
      * its own malloc cache instead of crossing threads on every request. */
     size_t start = b->out.len, ran = 0;
+    sync_store_rlx(&b->sess->last_ms, srv_now_ms());
     for (size_t i = 0; i < b->n; i++) {
         /* After QUIT or SHUTDOWN the rest of the batch is not executed. */
         if (!b->quit && !b->shutdown) {

@@ -36,6 +36,7 @@
 #include "sync/atomic.h"
 #include "sync/clock.h"
 
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -291,6 +292,7 @@ conn_free(srv_conn *c)
         c->next->prev = c->prev;
     resp_parser_destroy(c->parser);
     http_parser_destroy(c->hparser);
+    srv_client_unlink(&s->sh, &c->sess);
     srv_session_clear(&c->sess);
     batch_free(c->pending);
     batch_free(c->spare);
@@ -596,6 +598,48 @@ conn_drop_parsers(srv_conn *c)
     http_parser_destroy(c->hparser);
 }
 
+/* "ip:port" of a socket address, or "?" */
+static void
+conn_format_addr(const struct sockaddr_storage *ss, char *out, size_t len)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const void *)ss;
+        uv_ip4_name(a, ip, sizeof(ip));
+        port = ntohs(a->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const void *)ss;
+        uv_ip6_name(a, ip, sizeof(ip));
+        port = ntohs(a->sin6_port);
+    }
+    snprintf(out, len, "%s:%d", ip, port);
+}
+
+/* Fills what CLIENT LIST says of a new RESP connection and lists it. */
+static void
+conn_register(srv_server *s, srv_conn *c)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    uv_os_fd_t fd = -1;
+
+    c->sess.id = sync_load_rlx(&s->sh.connections);
+    memset(&ss, 0, sizeof(ss));
+    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len);
+    conn_format_addr(&ss, c->sess.addr, sizeof(c->sess.addr));
+    len = sizeof(ss);
+    memset(&ss, 0, sizeof(ss));
+    uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len);
+    conn_format_addr(&ss, c->sess.laddr, sizeof(c->sess.laddr));
+    uv_fileno((uv_handle_t *)&c->tcp, &fd);
+    c->sess.fd = fd;
+    c->sess.created_ms = srv_now_ms();
+    sync_store_rlx(&c->sess.last_ms, c->sess.created_ms);
+    srv_client_link(&s->sh, &c->sess);
+}
+
 static void
 srv_accept(uv_stream_t *ls, int status, int http)
 {
@@ -633,6 +677,8 @@ srv_accept(uv_stream_t *ls, int status, int http)
     s->conns = c;
     sync_faa_rlx(&s->sh.clients, 1);
     sync_faa_rlx(&s->sh.connections, 1);
+    if (!http)
+        conn_register(s, c);
     conn_update_reading(c);
 }
 
@@ -1229,6 +1275,8 @@ srv_create(const srv_opts *opts, srv_store *store, srv_server **out,
     s->sh.store = store;
     s->sh.started_ms = srv_now_ms();
     pthread_mutex_init(&s->done_lock, NULL);
+    pthread_mutex_init(&s->sh.clients_lock, NULL);
+    sync_store_rlx(&s->sh.last_save_ms, s->sh.started_ms);
     s->done_tail = &s->done;
     s->ready_tail = &s->ready;
     s->pass_jobs = srv_cmd_threads(opts);
@@ -1257,6 +1305,7 @@ srv_create(const srv_opts *opts, srv_store *store, srv_server **out,
         uv_run(&s->loop, UV_RUN_DEFAULT);
         uv_loop_close(&s->loop);
         pthread_mutex_destroy(&s->done_lock);
+        pthread_mutex_destroy(&s->sh.clients_lock);
         free(s);
         return rc;
     }
@@ -1306,5 +1355,6 @@ srv_destroy(srv_server *s)
     sync_pool_destroy(s->sh.pool);
     uv_loop_close(&s->loop);
     pthread_mutex_destroy(&s->done_lock);
+    pthread_mutex_destroy(&s->sh.clients_lock);
     free(s);
 }

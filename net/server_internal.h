@@ -17,13 +17,33 @@
 #include "net/store.h"
 #include "sync/pool.h"
 
+#include <pthread.h>
 #include <stdint.h>
 
-/* Per-connection state the commands keep (worker side). */
+enum { SRV_ADDR_LEN = 64 };
+
+/*
+ * Per-connection state the commands keep (worker side). A RESP
+ * connection's session is also on the server's client list (srv_shared,
+ * CLIENT LIST): the loop fills id, addr, laddr, fd and created_ms before
+ * the connection's first batch and links it in; from then on name and the
+ * lib_* strings change only under clients_lock, and last_ms and last_cmd
+ * are atomics, because any worker may read them for CLIENT LIST.
+ */
 typedef struct srv_session {
     int authed;
     srv_keys scan;  /* the SCAN snapshot taken at cursor 0 */
     int scan_valid;
+    uint64_t id;                 /* CLIENT ID: 1, 2, ... in accept order */
+    char addr[SRV_ADDR_LEN];     /* the peer, "ip:port" */
+    char laddr[SRV_ADDR_LEN];    /* our end */
+    int fd;
+    int64_t created_ms;
+    char *name, *lib_name, *lib_ver; /* NULL: not set */
+    _Atomic int64_t last_ms;            /* the last batch began */
+    const char *_Atomic last_cmd;       /* the last command's name */
+    struct srv_session *prev, *next;    /* on the client list */
+    int listed;
 } srv_session;
 
 /* Read-only to workers after srv_create, except the atomic counters. */
@@ -41,6 +61,10 @@ typedef struct srv_shared {
      * commands they covered; commands / commits is the writes one
      * fdatasync makes durable. */
     _Atomic uint64_t commits, commit_batches, commit_commands;
+    /* The RESP connections' sessions (CLIENT LIST); see srv_session. */
+    pthread_mutex_t clients_lock;
+    srv_session *client_list;
+    _Atomic int64_t last_save_ms; /* LASTSAVE: the last SAVE, or start */
 } srv_shared;
 
 typedef struct srv_batch {
@@ -83,6 +107,11 @@ void srv_http_respond(resp_buf *out, int status, const char *ctype,
 
 /* Frees what the session holds. */
 void srv_session_clear(srv_session *s);
+
+/* Puts a RESP connection's session on the client list, and takes it off
+ * (and frees its strings): loop side, at accept and at free. */
+void srv_client_link(srv_shared *sh, srv_session *s);
+void srv_client_unlink(srv_shared *sh, srv_session *s);
 
 /* Redis-style glob match (* ? [a-z] [^x] \x) over binary strings. */
 int srv_glob(const char *pat, size_t plen, const char *s, size_t slen);

@@ -45,6 +45,10 @@ check "stdin session" "$(printf 'OK\nv\n1\n2')" \
 check "binary via -x" "OK" "$(printf 'a\0b' | cli -x SET bin)"
 check "binary value back" "610062" "$(cli GET bin | head -c 3 | od -An -tx1 | tr -d ' \n')"
 check "CONFIG GET save" "$(printf 'save\n')" "$(cli CONFIG GET save)"
+check "APPEND, SETRANGE and GETRANGE" "$(printf '5\n5\nworld')" \
+      "$(cli APPEND tail hello; cli SETRANGE tail 0 world; cli GETRANGE tail 0 4)"
+check "CLIENT SETNAME, then CLIENT LIST in the same session" "name=bench" \
+      "$(printf 'CLIENT SETNAME bench\nCLIENT LIST\n' | cli | grep -o 'name=bench')"
 check "SET a 100-byte value" "OK" "$(cli SET biggest "$(printf '%0100d' 7)")"
 check "redis-cli --bigkeys (SCAN, TYPE, STRLEN)" "Biggest string found '\"biggest\"' has 100 bytes" \
       "$(cli --bigkeys | grep '^Biggest string')"

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 static sync_queue_kind kind;
@@ -70,6 +71,9 @@ rm_dir(const char *dir)
 static int (*store_fault)(void *arg, const char *op);
 /* Writes engine records into the directory before the next store_open. */
 static void (*store_prefill)(const char *dir);
+/* Wraps the next store_open's store in a race_store (below). */
+static int store_racy;
+static srv_store *race_wrap(srv_store *in);
 
 static void
 store_open(srv_store **st, const char *dir, cask_sync_mode sync)
@@ -81,14 +85,166 @@ store_open(srv_store **st, const char *dir, cask_sync_mode sync)
     co.fault = store_fault;
     if (!use_cask) {
         CU_ASSERT_FATAL(srv_memstore_open(st) == 0);
-        return;
+    } else {
+        if (store_prefill != NULL)
+            store_prefill(dir);
+        if (srv_caskstore_open(dir, &co, st, err, sizeof(err)) != 0) {
+            fprintf(stderr, "  %s\n", err);
+            CU_FAIL_FATAL("cannot open the engine store");
+        }
     }
-    if (store_prefill != NULL)
-        store_prefill(dir);
-    if (srv_caskstore_open(dir, &co, st, err, sizeof(err)) != 0) {
-        fprintf(stderr, "  %s\n", err);
-        CU_FAIL_FATAL("cannot open the engine store");
+    if (store_racy)
+        *st = race_wrap(*st);
+}
+
+/* ---- a store that loses a race on purpose ------------------------------- */
+
+/*
+ * Wraps a store; every operation goes through to it, except the first get
+ * of race_key after race_armed is set: that get reads the value, then lets
+ * "another writer" set race_value, and returns the value it read, now
+ * stale. A read-modify-write command must then see its cas fail and go
+ * round again; one that wrote blindly would lose race_value. Deterministic,
+ * where a test of real concurrent clients may never hit the window.
+ */
+typedef struct race_store {
+    srv_store base;
+    srv_store *in;
+} race_store;
+
+static const char *race_key, *race_value;
+static _Atomic int race_armed, race_fired;
+
+#define RS_IN(s) (((race_store *)(s))->in)
+
+static int
+rs_get(srv_store *s, const void *k, size_t kl, char **v, size_t *vl)
+{
+    int rc = RS_IN(s)->ops->get(RS_IN(s), k, kl, v, vl), one = 1;
+    srv_set_opts keep = {.keep_ttl = 1};
+
+    if (rc == 0 && race_key != NULL && kl == strlen(race_key) &&
+        memcmp(k, race_key, kl) == 0 &&
+        atomic_compare_exchange_strong(&race_armed, &one, 0)) {
+        CU_ASSERT_EQUAL(RS_IN(s)->ops->set(RS_IN(s), k, kl, race_value,
+                                           strlen(race_value), &keep), 0);
+        sync_faa_rlx(&race_fired, 1);
     }
+    return rc;
+}
+
+static int
+rs_set(srv_store *s, const void *k, size_t kl, const void *v, size_t vl,
+       const srv_set_opts *o)
+{
+    return RS_IN(s)->ops->set(RS_IN(s), k, kl, v, vl, o);
+}
+
+static int
+rs_del(srv_store *s, const void *k, size_t kl)
+{
+    return RS_IN(s)->ops->del(RS_IN(s), k, kl);
+}
+
+static int
+rs_exists(srv_store *s, const void *k, size_t kl)
+{
+    return RS_IN(s)->ops->exists(RS_IN(s), k, kl);
+}
+
+static int
+rs_cas(srv_store *s, const void *k, size_t kl, const void *o, size_t ol,
+       const void *v, size_t vl)
+{
+    return RS_IN(s)->ops->cas(RS_IN(s), k, kl, o, ol, v, vl);
+}
+
+static int
+rs_expire(srv_store *s, const void *k, size_t kl, int64_t at)
+{
+    return RS_IN(s)->ops->expire(RS_IN(s), k, kl, at);
+}
+
+static int
+rs_ttl(srv_store *s, const void *k, size_t kl, int64_t *at)
+{
+    return RS_IN(s)->ops->ttl(RS_IN(s), k, kl, at);
+}
+
+static int
+rs_keys(srv_store *s, srv_keys *out)
+{
+    return RS_IN(s)->ops->keys(RS_IN(s), out);
+}
+
+static uint64_t
+rs_count(srv_store *s)
+{
+    return RS_IN(s)->ops->count(RS_IN(s));
+}
+
+static int
+rs_flush(srv_store *s)
+{
+    return RS_IN(s)->ops->flush(RS_IN(s));
+}
+
+static int
+rs_merge(srv_store *s)
+{
+    return RS_IN(s)->ops->merge(RS_IN(s));
+}
+
+static int
+rs_sync(srv_store *s)
+{
+    return RS_IN(s)->ops->sync(RS_IN(s));
+}
+
+static void
+rs_stats(srv_store *s, srv_store_stats *out)
+{
+    RS_IN(s)->ops->stats(RS_IN(s), out);
+}
+
+static void
+rs_thread_start(srv_store *s)
+{
+    if (RS_IN(s)->ops->thread_start != NULL)
+        RS_IN(s)->ops->thread_start(RS_IN(s));
+}
+
+static void
+rs_thread_stop(srv_store *s)
+{
+    if (RS_IN(s)->ops->thread_stop != NULL)
+        RS_IN(s)->ops->thread_stop(RS_IN(s));
+}
+
+static void
+rs_destroy(srv_store *s)
+{
+    RS_IN(s)->ops->destroy(RS_IN(s));
+    free(s);
+}
+
+static const srv_store_ops rs_ops = {
+    .get = rs_get, .set = rs_set, .del = rs_del, .exists = rs_exists,
+    .cas = rs_cas, .expire = rs_expire, .ttl = rs_ttl, .keys = rs_keys,
+    .count = rs_count, .flush = rs_flush, .merge = rs_merge, .sync = rs_sync,
+    .stats = rs_stats, .thread_start = rs_thread_start,
+    .thread_stop = rs_thread_stop, .destroy = rs_destroy,
+};
+
+static srv_store *
+race_wrap(srv_store *in)
+{
+    race_store *r = calloc(1, sizeof(*r));
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    r->base.ops = &rs_ops;
+    r->in = in;
+    return &r->base;
 }
 
 /* ---- fixture ------------------------------------------------------------- */
@@ -847,6 +1003,232 @@ test_concurrent_incr(void)
     fx_stop(&f);
 }
 
+/* APPEND, SETRANGE, GETRANGE (and SUBSTR), EXPIREAT, PEXPIREAT, with
+ * Redis's answers at the edges. */
+static void
+test_string_edits(void)
+{
+    srv_opts o = {0};
+    fixture f;
+    redisContext *c;
+    redisReply *r;
+    long long now = (long long)time(NULL);
+
+    fx_start(&f, &o);
+    c = fx_client(&f);
+    CU_ASSERT_EQUAL(expect_int(c, "APPEND a hello"), 5);
+    CU_ASSERT_EQUAL(expect_int(c, "APPEND a %s", " world"), 11);
+    expect(c, STR, "hello world", "GET a");
+    expect(c, STR, "hello", "GETRANGE a 0 4");
+    expect(c, STR, "world", "GETRANGE a -5 -1");
+    expect(c, STR, "hello world", "GETRANGE a 0 100");
+    expect(c, STR, "hello world", "GETRANGE a -100 -1");
+    expect(c, STR, "", "GETRANGE a 5 2");
+    expect(c, STR, "", "GETRANGE a -1 -5");
+    expect(c, STR, "", "GETRANGE nokey 0 -1");
+    expect(c, STR, "ell", "SUBSTR a 1 3");
+    expect(c, ER, "ERR value is not an integer or out of range",
+           "GETRANGE a x 1");
+    /* SETRANGE overwrites, pads with zeros, keeps an empty value's key
+     * absent. */
+    CU_ASSERT_EQUAL(expect_int(c, "SETRANGE a 6 W"), 11);
+    expect(c, STR, "hello World", "GET a");
+    CU_ASSERT_EQUAL(expect_int(c, "SETRANGE pad 3 x"), 4);
+    r = redisCommand(c, "GET pad");
+    CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_STRING);
+    CU_ASSERT_EQUAL(r->len, 4);
+    CU_ASSERT(memcmp(r->str, "\0\0\0x", 4) == 0);
+    freeReplyObject(r);
+    CU_ASSERT_EQUAL(expect_int(c, "SETRANGE empty 5 %b", "", (size_t)0), 0);
+    CU_ASSERT_EQUAL(expect_int(c, "EXISTS empty"), 0);
+    CU_ASSERT_EQUAL(expect_int(c, "SETRANGE a 0 %b", "", (size_t)0), 11);
+    expect(c, ER, "ERR offset is out of range", "SETRANGE a -1 x");
+    expect(c, ER, "ERR string exceeds maximum allowed size "
+           "(proto-max-bulk-len)", "SETRANGE a 536870912 x");
+    CU_ASSERT_EQUAL(expect_int(c, "APPEND blank %b", "", (size_t)0), 0);
+    CU_ASSERT_EQUAL(expect_int(c, "EXISTS blank"), 1);
+    /* Both keep the key's expiry, as INCR does. */
+    expect(c, ST, "OK", "SET t v EX 100");
+    CU_ASSERT_EQUAL(expect_int(c, "APPEND t x"), 2);
+    CU_ASSERT_EQUAL(expect_int(c, "SETRANGE t 0 y"), 2);
+    CU_ASSERT_EQUAL(expect_int(c, "TTL t"), 100);
+    expect(c, STR, "yx", "GET t");
+    /* Absolute expiries: in the future, and in the past (deletes). */
+    CU_ASSERT_EQUAL(expect_int(c, "EXPIREAT t %lld", now + 200), 1);
+    CU_ASSERT(expect_int(c, "TTL t") >= 198);
+    CU_ASSERT_EQUAL(expect_int(c, "PEXPIREAT t %lld", (now + 50) * 1000), 1);
+    CU_ASSERT(expect_int(c, "TTL t") <= 50);
+    CU_ASSERT_EQUAL(expect_int(c, "EXPIREAT nokey %lld", now + 200), 0);
+    CU_ASSERT_EQUAL(expect_int(c, "EXPIREAT t 1"), 1);
+    CU_ASSERT_EQUAL(expect_int(c, "EXISTS t"), 0);
+    expect(c, ER, "ERR invalid expire time in 'expireat' command",
+           "EXPIREAT a 9223372036854775807");
+    redisFree(c);
+    fx_stop(&f);
+}
+
+/* Concurrent APPENDs of one key: none is lost (each is a cas round that
+ * retries), and each client sees its lengths grow. */
+static void *
+append_client(void *arg)
+{
+    incr_arg *a = arg;
+    struct timeval tv = {10, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", a->port, tv);
+    long long last = 0;
+
+    if (c == NULL || c->err) {
+        sync_faa_rlx(&a->failures, 1);
+        redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    for (int i = 0; i < INCR_EACH; i++) {
+        redisReply *r = redisCommand(c, "APPEND shared x");
+        if (r == NULL || r->type != REDIS_REPLY_INTEGER || r->integer <= last)
+            sync_faa_rlx(&a->failures, 1);
+        else
+            last = r->integer;
+        freeReplyObject(r);
+    }
+    redisFree(c);
+    return NULL;
+}
+
+static void
+test_concurrent_append(void)
+{
+    srv_opts o = {0};
+    fixture f;
+    incr_arg a;
+    pthread_t th[INCR_CLIENTS];
+    redisContext *c;
+
+    fx_start(&f, &o);
+    a.port = f.port;
+    atomic_init(&a.failures, 0);
+    for (int i = 0; i < INCR_CLIENTS; i++)
+        CU_ASSERT_FATAL(pthread_create(&th[i], NULL, append_client, &a) == 0);
+    for (int i = 0; i < INCR_CLIENTS; i++)
+        pthread_join(th[i], NULL);
+    CU_ASSERT_EQUAL(sync_load_rlx(&a.failures), 0);
+    c = fx_client(&f);
+    CU_ASSERT_EQUAL(expect_int(c, "STRLEN shared"), INCR_CLIENTS * INCR_EACH);
+    redisFree(c);
+    fx_stop(&f);
+}
+
+/* A writer that gets in between a read-modify-write's read and its write
+ * (race_store): APPEND, SETRANGE and INCR go round again and keep its
+ * value, instead of overwriting it with one computed from the stale read. */
+static void
+test_rmw_retry(void)
+{
+    srv_opts o = {0};
+    fixture f;
+    redisContext *c;
+
+    store_racy = 1;
+    fx_start(&f, &o);
+    store_racy = 0;
+    c = fx_client(&f);
+    race_key = "race";
+    expect(c, ST, "OK", "SET race v");
+    race_value = "zz";
+    sync_store_rlx(&race_armed, 1);
+    CU_ASSERT_EQUAL(expect_int(c, "APPEND race x"), 3);
+    expect(c, STR, "zzx", "GET race");
+    race_value = "abcd";
+    sync_store_rlx(&race_armed, 1);
+    CU_ASSERT_EQUAL(expect_int(c, "SETRANGE race 1 Q"), 4);
+    expect(c, STR, "aQcd", "GET race");
+    expect(c, ST, "OK", "SET race 5");
+    race_value = "10";
+    sync_store_rlx(&race_armed, 1);
+    CU_ASSERT_EQUAL(expect_int(c, "INCR race"), 11);
+    CU_ASSERT_EQUAL(sync_load_rlx(&race_fired), 3);
+    race_key = NULL;
+    redisFree(c);
+    fx_stop(&f);
+}
+
+/* CLIENT LIST's text, as a string (the caller frees). */
+static char *
+client_list(redisContext *c)
+{
+    redisReply *r = redisCommand(c, "CLIENT LIST");
+    char *s;
+
+    CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_STRING);
+    s = strdup(r->str);
+    freeReplyObject(r);
+    CU_ASSERT_FATAL(s != NULL);
+    return s;
+}
+
+/* CLIENT ID/SETNAME/GETNAME/SETINFO/INFO/LIST, and SAVE/BGSAVE/LASTSAVE. */
+static void
+test_client_commands(void)
+{
+    srv_opts o = {0};
+    fixture f;
+    redisContext *a, *b;
+    long long ida, idb, before = (long long)time(NULL);
+    char *list, want[64];
+    redisReply *r;
+    int gone = 0;
+
+    fx_start(&f, &o);
+    a = fx_client(&f);
+    b = fx_client(&f);
+    ida = expect_int(a, "CLIENT ID");
+    idb = expect_int(b, "CLIENT ID");
+    CU_ASSERT(ida > 0 && idb > ida);
+    expect(a, NIL, NULL, "CLIENT GETNAME");
+    expect(a, ST, "OK", "CLIENT SETNAME alpha");
+    expect(a, STR, "alpha", "CLIENT GETNAME");
+    expect(a, ER, "ERR Client names cannot contain spaces, newlines or "
+           "special characters.", "CLIENT SETNAME %s", "two words");
+    expect(a, STR, "alpha", "CLIENT GETNAME");
+    expect(b, ST, "OK", "CLIENT SETINFO LIB-NAME casklab-test");
+    expect(b, ST, "OK", "CLIENT SETINFO lib-ver 1.2");
+    expect(b, ER, "ERR Unrecognized option 'color'", "CLIENT SETINFO color red");
+    expect(b, ER, NULL, "CLIENT KILL ID 1");
+    r = redisCommand(b, "CLIENT INFO");
+    CU_ASSERT_FATAL(r != NULL && r->type == REDIS_REPLY_STRING);
+    snprintf(want, sizeof(want), "id=%lld addr=127.0.0.1:", idb);
+    CU_ASSERT(strncmp(r->str, want, strlen(want)) == 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->str, " lib-name=casklab-test lib-ver=1.2\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r->str, " cmd=client "));
+    freeReplyObject(r);
+    expect(b, NIL, NULL, "GET nokey");
+    list = client_list(a);
+    snprintf(want, sizeof(want), "id=%lld ", ida);
+    CU_ASSERT_PTR_NOT_NULL(strstr(list, want));
+    CU_ASSERT_PTR_NOT_NULL(strstr(list, " name=alpha "));
+    snprintf(want, sizeof(want), "id=%lld ", idb);
+    CU_ASSERT_PTR_NOT_NULL(strstr(list, want));
+    CU_ASSERT_PTR_NOT_NULL(strstr(list, " cmd=get "));
+    free(list);
+    /* A client that left is taken off the list once the server has closed
+     * its side (polled, bounded: the close is the loop's, a moment later). */
+    redisFree(b);
+    for (int i = 0; i < 500 && !gone; i++) {
+        list = client_list(a);
+        gone = strstr(list, want) == NULL;
+        free(list);
+        if (!gone)
+            nanosleep(&(struct timespec){0, 10000000}, NULL);
+    }
+    CU_ASSERT(gone);
+    CU_ASSERT(expect_int(a, "LASTSAVE") >= before - 1);
+    expect(a, ST, "OK", "SAVE");
+    expect(a, ST, "Background saving started", "BGSAVE");
+    CU_ASSERT(expect_int(a, "LASTSAVE") >= before);
+    redisFree(a);
+    fx_stop(&f);
+}
+
 /* Each malformed request: the replies before it, its error, the close. */
 static void
 test_protocol_errors(void)
@@ -1549,7 +1931,9 @@ main(int argc, char **argv)
         CT_CASE(test_graceful_stop),    CT_CASE(test_stop_with_stalled_client),
         CT_CASE(test_http_api),         CT_CASE(test_http_auth),
         CT_CASE(test_pass_batching),    CT_CASE(test_stop_during_pass),
-        CT_CASE(test_group_commit_counts),
+        CT_CASE(test_group_commit_counts), CT_CASE(test_string_edits),
+        CT_CASE(test_concurrent_append),   CT_CASE(test_client_commands),
+        CT_CASE(test_rmw_retry),
     };
     /* Only the engine store syncs and survives a restart: these run in the
      * cask suites only, rather than passing empty in the memory ones. */
