@@ -948,6 +948,7 @@ test_group_commit_counts(void)
 
 typedef struct incr_arg {
     int port;
+    const char *cmd; /* a command whose integer replies only grow */
     _Atomic int failures;
 } incr_arg;
 
@@ -968,8 +969,9 @@ incr_client(void *arg)
     }
     redisSetTimeout(c, tv);
     for (int i = 0; i < INCR_EACH; i++) {
-        redisReply *r = redisCommand(c, "INCR shared");
-        /* Replies come in order and INCR is atomic: strictly increasing. */
+        redisReply *r = redisCommand(c, a->cmd);
+        /* Replies come in order and the command is atomic: strictly
+         * increasing. */
         if (r == NULL || r->type != REDIS_REPLY_INTEGER || r->integer <= last)
             sync_faa_rlx(&a->failures, 1);
         else
@@ -980,12 +982,15 @@ incr_client(void *arg)
     return NULL;
 }
 
+/* INCR_CLIENTS clients each run cmd INCR_EACH times on key "shared"; then
+ * check (a command) must answer want: no update was lost. */
 static void
-test_concurrent_incr(void)
+concurrent_updates(const char *cmd, const char *check, int type,
+                   const char *want)
 {
     srv_opts o = {0};
     fixture f;
-    incr_arg a;
+    incr_arg a = {.cmd = cmd};
     pthread_t th[INCR_CLIENTS];
     redisContext *c;
 
@@ -998,9 +1003,15 @@ test_concurrent_incr(void)
         pthread_join(th[i], NULL);
     CU_ASSERT_EQUAL(sync_load_rlx(&a.failures), 0);
     c = fx_client(&f);
-    expect(c, STR, "1200", "GET shared");
+    expect(c, type, want, check);
     redisFree(c);
     fx_stop(&f);
+}
+
+static void
+test_concurrent_incr(void)
+{
+    concurrent_updates("INCR shared", "GET shared", STR, "1200");
 }
 
 /* APPEND, SETRANGE, GETRANGE (and SUBSTR), EXPIREAT, PEXPIREAT, with
@@ -1069,53 +1080,14 @@ test_string_edits(void)
 
 /* Concurrent APPENDs of one key: none is lost (each is a cas round that
  * retries), and each client sees its lengths grow. */
-static void *
-append_client(void *arg)
-{
-    incr_arg *a = arg;
-    struct timeval tv = {10, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", a->port, tv);
-    long long last = 0;
-
-    if (c == NULL || c->err) {
-        sync_faa_rlx(&a->failures, 1);
-        redisFree(c);
-        return NULL;
-    }
-    redisSetTimeout(c, tv);
-    for (int i = 0; i < INCR_EACH; i++) {
-        redisReply *r = redisCommand(c, "APPEND shared x");
-        if (r == NULL || r->type != REDIS_REPLY_INTEGER || r->integer <= last)
-            sync_faa_rlx(&a->failures, 1);
-        else
-            last = r->integer;
-        freeReplyObject(r);
-    }
-    redisFree(c);
-    return NULL;
-}
-
 static void
 test_concurrent_append(void)
 {
-    srv_opts o = {0};
-    fixture f;
-    incr_arg a;
-    pthread_t th[INCR_CLIENTS];
-    redisContext *c;
+    char want[INCR_CLIENTS * INCR_EACH + 1];
 
-    fx_start(&f, &o);
-    a.port = f.port;
-    atomic_init(&a.failures, 0);
-    for (int i = 0; i < INCR_CLIENTS; i++)
-        CU_ASSERT_FATAL(pthread_create(&th[i], NULL, append_client, &a) == 0);
-    for (int i = 0; i < INCR_CLIENTS; i++)
-        pthread_join(th[i], NULL);
-    CU_ASSERT_EQUAL(sync_load_rlx(&a.failures), 0);
-    c = fx_client(&f);
-    CU_ASSERT_EQUAL(expect_int(c, "STRLEN shared"), INCR_CLIENTS * INCR_EACH);
-    redisFree(c);
-    fx_stop(&f);
+    memset(want, 'x', sizeof(want) - 1);
+    want[sizeof(want) - 1] = '\0';
+    concurrent_updates("APPEND shared x", "GET shared", STR, want);
 }
 
 /* A writer that gets in between a read-modify-write's read and its write
