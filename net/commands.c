@@ -606,13 +606,14 @@ static int
 rmw_splice(srv_ctx *x, const char *cur, size_t clen, size_t off,
            const char *src, size_t len, char **nv, size_t *nlen)
 {
-    size_t n = off + len > clen ? off + len : clen;
+    size_t n;
 
     if (off > x->sh->opts.limits.max_bulk ||
         len > x->sh->opts.limits.max_bulk - off) {
         REPLY(resp_add_error(x->out, "%s", ERR_TOOBIG));
         return RMW_REPLIED;
     }
+    n = off + len > clen ? off + len : clen;
     *nv = malloc(n ? n : 1);
     if (*nv == NULL) {
         REPLY(resp_add_error(x->out, "ERR out of memory"));
@@ -832,10 +833,7 @@ client_setinfo(srv_ctx *x)
 {
     srv_session *s = x->b->sess;
 
-    if (x->c->argc != 4) {
-        REPLY(resp_add_error(x->out, "ERR wrong number of arguments for "
-                             "'client|setinfo' command"));
-    } else if (arg_is(x, 2, "lib-name")) {
+    if (arg_is(x, 2, "lib-name")) {
         if (client_str_ok(x, 3, "lib-name"))
             client_set_str(x, &s->lib_name, 3);
     } else if (arg_is(x, 2, "lib-ver")) {
@@ -847,34 +845,66 @@ client_setinfo(srv_ctx *x)
     }
 }
 
+/* The CLIENT subcommands we have, with their arity (as the table's). */
+static const struct {
+    const char *name;
+    int arity;
+} client_subs[] = {
+    {"id", 2}, {"getname", 2}, {"setname", 3}, {"setinfo", 4},
+    {"info", 2}, {"list", 2},
+};
+
+static int
+client_sub(const srv_ctx *x)
+{
+    for (size_t i = 0; i < sizeof(client_subs) / sizeof(client_subs[0]); i++)
+        if (arg_is(x, 1, client_subs[i].name))
+            return (int)i;
+    return -1;
+}
+
+static int
+client_known(const srv_ctx *x)
+{
+    return client_sub(x) >= 0;
+}
+
+static int
+client_bad_arity(const srv_ctx *x)
+{
+    return x->c->argc != (size_t)client_subs[client_sub(x)].arity;
+}
+
 /* CLIENT ID | GETNAME | SETNAME name | SETINFO LIB-NAME|LIB-VER v | INFO
  * | LIST: what client libraries send at connect and operators ask. */
 static void
 cmd_client(srv_ctx *x)
 {
     srv_session *s = x->b->sess;
-    size_t argc = x->c->argc;
 
-    if (arg_is(x, 1, "id") && argc == 2) {
+    if (!client_known(x)) {
+        REPLY(resp_add_error(x->out, "ERR unknown subcommand '%.64s'. Try "
+                             "CLIENT HELP.", x->c->argv[1]));
+    } else if (client_bad_arity(x)) {
+        REPLY(resp_add_error(x->out, "ERR wrong number of arguments for "
+                             "'client|%s' command",
+                             client_subs[client_sub(x)].name));
+    } else if (arg_is(x, 1, "id")) {
         REPLY(resp_add_int(x->out, (long long)s->id));
-    } else if (arg_is(x, 1, "getname") && argc == 2) {
+    } else if (arg_is(x, 1, "getname")) {
         pthread_mutex_lock(&x->sh->clients_lock);
         if (s->name != NULL)
             REPLY(resp_add_bulk_str(x->out, s->name));
         else
             REPLY(resp_add_nil(x->out));
         pthread_mutex_unlock(&x->sh->clients_lock);
-    } else if (arg_is(x, 1, "setname") && argc == 3) {
+    } else if (arg_is(x, 1, "setname")) {
         if (client_str_ok(x, 2, "Client names"))
             client_set_str(x, &s->name, 2);
     } else if (arg_is(x, 1, "setinfo")) {
         client_setinfo(x);
-    } else if ((arg_is(x, 1, "list") || arg_is(x, 1, "info")) && argc == 2) {
-        client_list(x, arg_is(x, 1, "list"));
     } else {
-        REPLY(resp_add_error(x->out, "ERR unknown subcommand or wrong number "
-                             "of arguments for '%.64s'. Try CLIENT HELP.",
-                             x->c->argv[1]));
+        client_list(x, arg_is(x, 1, "list"));
     }
 }
 
@@ -900,10 +930,15 @@ cmd_save(srv_ctx *x)
     save_common(x, "OK");
 }
 
+/* BGSAVE [SCHEDULE]: as SAVE (nothing is ever saving already, so
+ * SCHEDULE changes nothing). */
 static void
 cmd_bgsave(srv_ctx *x)
 {
-    save_common(x, "Background saving started");
+    if (x->c->argc > 2 || (x->c->argc == 2 && !arg_is(x, 1, "schedule")))
+        REPLY(resp_add_error(x->out, "%s", ERR_SYNTAX));
+    else
+        save_common(x, "Background saving started");
 }
 
 static void
@@ -1057,7 +1092,8 @@ expire_common(srv_ctx *x, long long unit_ms, int absolute, const char *name)
         REPLY(resp_add_error(x->out, "ERR Unsupported option %s", x->c->argv[3]));
         return;
     }
-    if (v > (INT64_MAX - base) / unit_ms || v < -INT64_MAX / unit_ms) {
+    if (v > INT64_MAX / unit_ms || v < INT64_MIN / unit_ms ||
+        v * unit_ms > INT64_MAX - base) {
         REPLY(resp_add_error(x->out, "ERR invalid expire time in '%s' command",
                              name));
         return;
