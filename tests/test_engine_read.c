@@ -491,18 +491,28 @@ test_prealloc_fails_cleanly(void)
 
 /* ---- read-only opens beside a writer ------------------------------------- */
 
+/* A read-only open (lockfree keydir) with an optional fault hook. */
 static cask *
-open_ro(const char *dir, int *rc)
+open_ro_hooked(const char *dir, int (*fault)(void *, const char *),
+               void *fault_arg, int *rc)
 {
     cask_options o = {0};
     cask *c = NULL;
 
     o.keydir = "lockfree";
     o.read_only = 1;
+    o.fault = fault;
+    o.fault_arg = fault_arg;
     *rc = cask_open(dir, &o, &c);
     if (*rc == 0)
         cask_thread_register(c);
     return c;
+}
+
+static cask *
+open_ro(const char *dir, int *rc)
+{
+    return open_ro_hooked(dir, NULL, NULL, rc);
 }
 
 static int
@@ -765,8 +775,8 @@ test_read_beside_writer_merge_race(void)
     char *dir = eu_tmpdir("beside-race");
     cask *w = open_max(dir, "lockfree", 2048), *r = NULL;
     bw_race x = {w, 0, 0};
-    cask_options o = {0};
     char k[16], v[16];
+    int rc;
 
     for (int round = 0; round < 3; round++)
         for (int i = 0; i < 200; i++) {
@@ -778,12 +788,8 @@ test_read_beside_writer_merge_race(void)
         snprintf(k, sizeof k, "m%d", i);
         CU_ASSERT_EQUAL(cask_del(w, k, strlen(k)), 0);
     }
-    o.keydir = "lockfree";
-    o.read_only = 1;
-    o.fault = bw_race_hook;
-    o.fault_arg = &x;
-    CU_ASSERT_EQUAL_FATAL(cask_open(dir, &o, &r), 0);
-    cask_thread_register(r);
+    r = open_ro_hooked(dir, bw_race_hook, &x, &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
     CU_ASSERT(x.merged > 1);    /* the writer merged files away ... */
     CU_ASSERT(x.listed >= 2);   /* ... so the reader listed again */
     int all = 1;
@@ -863,13 +869,8 @@ test_read_beside_writer_partial(void)
     r = open_ro(dir, &rc);
     CU_ASSERT_EQUAL(rc, CASK_ECORRUPT);
     CU_ASSERT_PTR_NOT_NULL(strstr(cask_errdetail(), "read again"));
-    cask_options o = {0};
-    o.keydir = "lockfree";
-    o.read_only = 1;
-    o.fault = bw_fix_hook;
-    o.fault_arg = &fix;
-    CU_ASSERT_EQUAL_FATAL(cask_open(dir, &o, &r), 0);
-    cask_thread_register(r);
+    r = open_ro_hooked(dir, bw_fix_hook, &fix, &rc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
     CU_ASSERT_EQUAL(fix.rereads, 1); /* mended by its first reread */
     CU_ASSERT(beside(r));
     CU_ASSERT(get_is(r, "c0", "VALUE-c0-aaaaaaaa"));
