@@ -431,57 +431,119 @@ cmd_mset(srv_ctx *x)
     REPLY(resp_add_simple(x->out, "OK"));
 }
 
-/* One round of INCRBY key delta (INCR, DECR, DECRBY too): 0 done (reply
- * sent), 1 lost a race (retry). */
-static int
-incr_round(srv_ctx *x, const char *key, size_t klen, long long delta)
-{
-    srv_set_opts nx = {.nx = 1};
-    char *v, num[24];
-    size_t n;
-    long long cur;
-    int rc = x->st->ops->get(x->st, key, klen, &v, &n), len;
+/* ---- read-modify-write (INCR and its kin, APPEND, SETRANGE) ------------- */
 
-    if (rc == SRV_ENOTFOUND) {
-        len = snprintf(num, sizeof(num), "%lld", delta);
-        rc = x->st->ops->set(x->st, key, klen, num, (size_t)len, &nx);
-        if (rc == SRV_ECOND)
-            return 1;
-        if (rc == 0)
-            REPLY(resp_add_int(x->out, delta));
-        else
-            reply_store_error(x, rc);
-        return 0;
+/*
+ * Builds a key's new value from its present one (cur NULL when absent),
+ * with the command's own arg: 0 with a malloc'd *nv, or a reply already
+ * made (RMW_REPLIED).
+ */
+typedef int (*rmw_edit)(srv_ctx *x, void *arg, const char *cur, size_t clen,
+                        char **nv, size_t *nlen);
+
+enum { RMW_RETRY = 1, RMW_REPLIED = 2 };
+
+static const char *const ERR_TOOBIG =
+    "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+
+/* One round of rmw: SET NX for an absent key, cas for a present one (which
+ * keeps its expiry, as INCR, APPEND and SETRANGE do in Redis). RMW_RETRY
+ * when another writer got in between. */
+static int
+rmw_round(srv_ctx *x, rmw_edit edit, void *arg, size_t *nlen)
+{
+    const char *key = x->c->argv[1];
+    size_t klen = x->c->lens[1], clen = 0;
+    srv_set_opts nx = {.nx = 1};
+    char *cur = NULL, *nv;
+    int rc = x->st->ops->get(x->st, key, klen, &cur, &clen), absent;
+
+    if (rc != 0 && rc != SRV_ENOTFOUND) {
+        reply_store_error(x, rc);
+        return RMW_REPLIED;
     }
+    absent = rc == SRV_ENOTFOUND;
+    rc = edit(x, arg, absent ? NULL : cur, clen, &nv, nlen);
+    if (rc != 0) {
+        free(cur);
+        return rc;
+    }
+    if (absent)
+        rc = x->st->ops->set(x->st, key, klen, nv, *nlen, &nx);
+    else
+        rc = x->st->ops->cas(x->st, key, klen, cur, clen, nv, *nlen);
+    free(cur);
+    free(nv);
+    if (rc == SRV_ECOND || rc == SRV_EMISMATCH || rc == SRV_ENOTFOUND)
+        return RMW_RETRY;
     if (rc != 0) {
         reply_store_error(x, rc);
-        return 0;
+        return RMW_REPLIED;
     }
-    rc = resp_parse_int(v, n, &cur);
-    if (rc != 0 || (delta > 0 && cur > INT64_MAX - delta) ||
-        (delta < 0 && cur < INT64_MIN - delta)) {
+    return 0;
+}
+
+/* Repeats rmw_round until it takes effect (each retry means another
+ * writer's did: lock-free): 0, with the new value's length in *nlen, for
+ * the caller to reply; or RMW_REPLIED. */
+static int
+rmw(srv_ctx *x, rmw_edit edit, void *arg, size_t *nlen)
+{
+    int rc;
+
+    while ((rc = rmw_round(x, edit, arg, nlen)) == RMW_RETRY)
+        ;
+    return rc;
+}
+
+/* INCRBY key delta (INCR, DECR, DECRBY too): delta in, the new value out. */
+typedef struct incr_arg {
+    long long delta, result;
+} incr_arg;
+
+/* The present value (0 when absent) plus delta, as text. */
+static int
+incr_edit(srv_ctx *x, void *arg, const char *cur, size_t clen, char **nv,
+          size_t *nlen)
+{
+    enum { NUM = 24 };
+    incr_arg *a = arg;
+    long long v = 0;
+    int rc = cur != NULL ? resp_parse_int(cur, clen, &v) : 0;
+
+    if (rc != 0 || (a->delta > 0 && v > INT64_MAX - a->delta) ||
+        (a->delta < 0 && v < INT64_MIN - a->delta)) {
         REPLY(resp_add_error(x->out, rc ? ERR_NOTINT
                              : "ERR increment or decrement would overflow"));
-        free(v);
-        return 0;
+        return RMW_REPLIED;
     }
-    len = snprintf(num, sizeof(num), "%lld", cur + delta);
-    rc = x->st->ops->cas(x->st, key, klen, v, n, num, (size_t)len);
-    free(v);
-    if (rc == SRV_EMISMATCH || rc == SRV_ENOTFOUND)
-        return 1;
-    if (rc == 0)
-        REPLY(resp_add_int(x->out, cur + delta));
-    else
-        reply_store_error(x, rc);
+    if ((*nv = malloc(NUM)) == NULL) {
+        REPLY(resp_add_error(x->out, "ERR out of memory"));
+        return RMW_REPLIED;
+    }
+    a->result = v + a->delta;
+    *nlen = (size_t)snprintf(*nv, NUM, "%lld", a->result);
     return 0;
 }
 
 static void
 incr_by(srv_ctx *x, long long delta)
 {
-    while (incr_round(x, x->c->argv[1], x->c->lens[1], delta) == 1)
-        ;
+    incr_arg a = {delta, 0};
+    size_t n;
+
+    if (rmw(x, incr_edit, &a, &n) == 0)
+        REPLY(resp_add_int(x->out, a.result));
+}
+
+/* APPEND and SETRANGE answer the new length. */
+static void
+rmw_reply_len(srv_ctx *x, rmw_edit edit)
+{
+    size_t n;
+
+    if (rmw(x, edit, NULL, &n) == 0)
+        REPLY(resp_add_int(x->out, (long long)n));
 }
 
 static void
@@ -536,70 +598,7 @@ cmd_cas(srv_ctx *x)
         reply_store_error(x, rc);
 }
 
-/* ---- read-modify-write strings (APPEND, SETRANGE) ------------------------ */
-
-/*
- * Builds a key's new value from its present one (cur NULL when absent):
- * 0 with a malloc'd *nv, or a reply already made (RMW_REPLIED).
- */
-typedef int (*rmw_edit)(srv_ctx *x, const char *cur, size_t clen, char **nv,
-                        size_t *nlen);
-
-enum { RMW_RETRY = 1, RMW_REPLIED = 2 };
-
-static const char *const ERR_TOOBIG =
-    "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
-
-/* One round of rmw: SET NX for an absent key, cas for a present one (which
- * keeps its expiry, as APPEND and SETRANGE do in Redis). RMW_RETRY when
- * another writer got in between. */
-static int
-rmw_round(srv_ctx *x, rmw_edit edit, size_t *nlen)
-{
-    const char *key = x->c->argv[1];
-    size_t klen = x->c->lens[1], clen = 0;
-    srv_set_opts nx = {.nx = 1};
-    char *cur = NULL, *nv;
-    int rc = x->st->ops->get(x->st, key, klen, &cur, &clen), absent;
-
-    if (rc != 0 && rc != SRV_ENOTFOUND) {
-        reply_store_error(x, rc);
-        return RMW_REPLIED;
-    }
-    absent = rc == SRV_ENOTFOUND;
-    rc = edit(x, absent ? NULL : cur, clen, &nv, nlen);
-    if (rc != 0) {
-        free(cur);
-        return rc;
-    }
-    if (absent)
-        rc = x->st->ops->set(x->st, key, klen, nv, *nlen, &nx);
-    else
-        rc = x->st->ops->cas(x->st, key, klen, cur, clen, nv, *nlen);
-    free(cur);
-    free(nv);
-    if (rc == SRV_ECOND || rc == SRV_EMISMATCH || rc == SRV_ENOTFOUND)
-        return RMW_RETRY;
-    if (rc != 0) {
-        reply_store_error(x, rc);
-        return RMW_REPLIED;
-    }
-    return 0;
-}
-
-/* Repeats rmw_round until it takes effect (each retry means another
- * writer's did: lock-free, like INCR), then replies the new length. */
-static void
-rmw(srv_ctx *x, rmw_edit edit)
-{
-    size_t nlen;
-    int rc;
-
-    while ((rc = rmw_round(x, edit, &nlen)) == RMW_RETRY)
-        ;
-    if (rc == 0)
-        REPLY(resp_add_int(x->out, (long long)nlen));
-}
+/* ---- APPEND, SETRANGE, GETRANGE ------------------------------------------ */
 
 /* The new value: cur[0..clen) with len bytes of src at off (zeros between). */
 static int
@@ -630,8 +629,10 @@ rmw_splice(srv_ctx *x, const char *cur, size_t clen, size_t off,
 }
 
 static int
-append_edit(srv_ctx *x, const char *cur, size_t clen, char **nv, size_t *nlen)
+append_edit(srv_ctx *x, void *arg, const char *cur, size_t clen, char **nv,
+            size_t *nlen)
 {
+    (void)arg;
     return rmw_splice(x, cur, clen, clen, x->c->argv[2], x->c->lens[2], nv,
                       nlen);
 }
@@ -640,15 +641,16 @@ append_edit(srv_ctx *x, const char *cur, size_t clen, char **nv, size_t *nlen)
 static void
 cmd_append(srv_ctx *x)
 {
-    rmw(x, append_edit);
+    rmw_reply_len(x, append_edit);
 }
 
 static int
-setrange_edit(srv_ctx *x, const char *cur, size_t clen, char **nv,
+setrange_edit(srv_ctx *x, void *arg, const char *cur, size_t clen, char **nv,
               size_t *nlen)
 {
     long long off;
 
+    (void)arg;
     resp_parse_int(x->c->argv[2], x->c->lens[2], &off); /* checked */
     return rmw_splice(x, cur, clen, (size_t)off, x->c->argv[3], x->c->lens[3],
                       nv, nlen);
@@ -672,7 +674,7 @@ cmd_setrange(srv_ctx *x)
         cmd_strlen(x);
         return;
     }
-    rmw(x, setrange_edit);
+    rmw_reply_len(x, setrange_edit);
 }
 
 /* GETRANGE key start end: the substring, with Redis's index rules
